@@ -1,0 +1,119 @@
+"""``python -m evaluation``: evaluate a model locally, or submit it to a Touchstone server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from evaluation.client import ClientError
+from evaluation.errors import EvaluationError
+
+
+def _format_report(report) -> str:
+    lines = [f"split: {report.split} ({len(report.item_ids)} items)"]
+    for name, interval in report.metrics.items():
+        lines.append(f"{name:>16}: {interval.value:.4f}  95% CI [{interval.ci_low:.4f}, {interval.ci_high:.4f}]")
+    sandbox = report.sandbox
+    lines.append(f"sandbox layers: {', '.join(sandbox.get('layers', ())) or 'none'}")
+    lines.append(f"predictions sha256: {report.provenance['predictions_sha256']}")
+    return "\n".join(lines)
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from evaluation.runner import evaluate_model
+    from evaluation.sandbox import SandboxLimits
+    from evaluation.spec import load_benchmark
+
+    benchmark = load_benchmark(arguments.benchmark)
+    limits = SandboxLimits(memory_bytes=arguments.memory_mb * 1024 * 1024, wall_seconds=arguments.wall_seconds)
+    report = evaluate_model(
+        arguments.model,
+        benchmark,
+        split=arguments.split,
+        limits=limits,
+        allow_unsandboxed=arguments.allow_unsandboxed,
+        progress=lambda fraction, message: print(f"[{fraction:4.0%}] {message}", file=sys.stderr),
+    )
+    if arguments.json:
+        payload = {
+            "split": report.split,
+            "metrics": {name: vars(interval) for name, interval in report.metrics.items()},
+            "provenance": report.provenance,
+        }
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(_format_report(report))
+    return 0
+
+
+def _submit(arguments: argparse.Namespace) -> int:
+    from evaluation.client import TouchstoneClient, progress_bar
+
+    token = arguments.token or os.environ.get("TOUCHSTONE_TOKEN")
+    if not token:
+        print("error: give --token or set TOUCHSTONE_TOKEN (see your API token page)", file=sys.stderr)
+        return 2
+    client = TouchstoneClient(arguments.server, token)
+    created = client.submit(
+        benchmark=arguments.benchmark,
+        version=arguments.version,
+        model_file=arguments.model,
+        model_name=arguments.name,
+        description=arguments.description,
+        paper_url=arguments.paper_url,
+        code_url=arguments.code_url,
+    )
+    print(f"submitted #{created['id']}: {arguments.server.rstrip('/')}/submissions/{created['id']}/", file=sys.stderr)
+    final = client.wait(created["id"], on_update=progress_bar)
+    print(file=sys.stderr)
+    if final["status"] != "scored":
+        print(f"{final['status']}: {final.get('error') or ''}", file=sys.stderr)
+        return 1
+    for name, interval in final["metrics"].items():
+        print(f"{name:>16}: {interval['value']:.4f}  95% CI [{interval['ci_low']:.4f}, {interval['ci_high']:.4f}]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    evaluate = commands.add_parser("evaluate", help="score a model file on a benchmark folder, as the server does")
+    evaluate.add_argument("--benchmark", type=Path, required=True, help="a benchmark version folder")
+    evaluate.add_argument("--model", type=Path, required=True, help="a TorchScript or torch.export file")
+    evaluate.add_argument("--split", choices=["dev", "test"], default="dev")
+    evaluate.add_argument("--memory-mb", type=int, default=3072)
+    evaluate.add_argument("--wall-seconds", type=float, default=600.0)
+    evaluate.add_argument(
+        "--allow-unsandboxed", action="store_true", help="run without bubblewrap (only for your own models)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=_evaluate)
+
+    submit = commands.add_parser("submit", help="upload a model and follow it until it is scored")
+    submit.add_argument("--server", default=os.environ.get("TOUCHSTONE_SERVER", "http://127.0.0.1:8000"))
+    submit.add_argument("--token", help="API token (or TOUCHSTONE_TOKEN)")
+    submit.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits")
+    submit.add_argument("--version", required=True, help="benchmark version, e.g. 1.0.0")
+    submit.add_argument("--model", type=Path, required=True)
+    submit.add_argument("--name", required=True, help="model name shown on the leaderboard")
+    submit.add_argument("--description", default="")
+    submit.add_argument("--paper-url", default="")
+    submit.add_argument("--code-url", default="")
+    submit.set_defaults(handler=_submit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        return arguments.handler(arguments)
+    except EvaluationError as error:
+        print(f"error ({error.code}): {error}", file=sys.stderr)
+        return 1
+    except (ClientError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,102 @@
+"""A small HTTP client for the Touchstone API (standard library only)."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+
+class ClientError(Exception):
+    """The server refused a request; the message is the server's explanation."""
+
+
+def _encode_multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, str]:
+    boundary = f"touchstone-{secrets.token_hex(12)}"
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    for name, path in files.items():
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        parts.append(
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{path.name}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n"
+            ).encode()
+            + path.read_bytes()
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class TouchstoneClient:
+    """Talks to ``/api/v1/`` with token authentication."""
+
+    def __init__(self, server: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        self.base = server.rstrip("/") + "/api/v1/"
+        self.token = token
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None) -> dict:
+        request = urllib.request.Request(self.base + path, data=body, method=method)
+        if self.token:
+            request.add_header("Authorization", f"Token {self.token}")
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        request.add_header("Accept", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")
+            try:
+                detail = json.dumps(json.loads(detail))
+            except ValueError:
+                pass
+            raise ClientError(f"{method} {path} failed with HTTP {error.code}: {detail}") from None
+        except urllib.error.URLError as error:
+            raise ClientError(f"cannot reach {self.base}: {error.reason}") from None
+
+    def submit(self, *, benchmark: str, version: str, model_file: Path, model_name: str, **extra: str) -> dict:
+        fields = {"benchmark": benchmark, "version": version, "model_name": model_name}
+        fields.update({key: value for key, value in extra.items() if value})
+        body, content_type = _encode_multipart(fields, {"model_file": Path(model_file)})
+        return self._request("POST", "submissions/", body=body, content_type=content_type)
+
+    def submission(self, submission_id: int) -> dict:
+        return self._request("GET", f"submissions/{submission_id}/")
+
+    def wait(
+        self, submission_id: int, *, poll_seconds: float = 0.5, timeout: float = 3600.0,
+        on_update: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Poll until the submission is scored, failed or withdrawn."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.submission(submission_id)
+            if on_update:
+                on_update(state)
+            if state["status"] in {"scored", "failed", "withdrawn"}:
+                return state
+            if time.monotonic() > deadline:
+                raise ClientError(f"submission {submission_id} did not finish within {timeout:.0f} s")
+            time.sleep(poll_seconds)
+
+
+def progress_bar(state: dict, stream: IO[str] = sys.stderr, width: int = 30) -> None:
+    """Draw ``[#####.....]  40% running: message`` on one terminal line."""
+    fraction = float(state.get("progress") or 0.0)
+    filled = int(round(fraction * width))
+    message = state.get("progress_message") or ""
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {state['status']}: {message[:50]:<50}")
+    stream.flush()

@@ -1,0 +1,75 @@
+"""Errors raised by the evaluation library.
+
+Every error carries a short machine-readable ``code`` and a message written for the person who
+has to act on it (a researcher whose model failed, a maintainer whose spec is malformed).
+``infrastructure`` marks failures that are the site's fault rather than the submission's; those
+do not count against a researcher's quota.
+"""
+
+from __future__ import annotations
+
+
+class EvaluationError(Exception):
+    """Base class: ``code`` names the failure, ``str(error)`` explains it to a person."""
+
+    code = "evaluation_error"
+    infrastructure = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SpecError(EvaluationError):
+    """A benchmark folder, its ``benchmark.toml`` or one of its arrays is malformed."""
+
+    code = "invalid_spec"
+
+
+class ModelFileError(EvaluationError):
+    """The uploaded file is not an acceptable TorchScript or torch.export archive."""
+
+    code = "invalid_model_file"
+
+
+class ModelLoadError(EvaluationError):
+    """The model file could not be loaded inside the sandbox."""
+
+    code = "model_load_failed"
+
+
+class ModelRaisedError(EvaluationError):
+    """The model raised an exception while running; the message ends with its last lines."""
+
+    code = "model_raised"
+
+
+class MalformedOutputError(EvaluationError):
+    """The model returned logits of the wrong shape, dtype, size, or with NaN/Inf values."""
+
+    code = "malformed_output"
+
+
+class OutOfMemoryError(EvaluationError):
+    """The model exceeded the memory cap of the sandbox."""
+
+    code = "out_of_memory"
+
+
+class DeadlineExceededError(EvaluationError):
+    """The model exceeded the wall-clock or CPU-time limit of the sandbox."""
+
+    code = "deadline_exceeded"
+
+
+class SandboxViolationError(EvaluationError):
+    """The model attempted something the sandbox forbids (a denied system call, a huge file)."""
+
+    code = "sandbox_violation"
+
+
+class SandboxUnavailableError(EvaluationError):
+    """The sandbox cannot be started on this machine (for example bubblewrap is missing)."""
+
+    code = "sandbox_unavailable"
+    infrastructure = True

@@ -1,0 +1,115 @@
+"""Evaluate one model file on one split of a benchmark: the code the server and the CLI share."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.archive import inspect_model_file
+from evaluation.metrics import METRICS, compute_metrics, softmax
+from evaluation.provenance import build_provenance, predictions_hash
+from evaluation.sandbox import SandboxedModel, SandboxLimits
+from evaluation.seeds import derive_seed
+from evaluation.spec import BenchmarkFolder
+from evaluation.statistics import Interval, rank_leaderboard
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """The result of scoring one model on one split."""
+
+    split: str
+    """Which split was scored: "dev" or "test"."""
+    item_ids: np.ndarray
+    """Item ids in the order of ``probabilities``."""
+    probabilities: np.ndarray
+    """Softmax of the model's logits, float32 [n_items, n_classes]: the per-item outcomes."""
+    metrics: dict[str, Interval]
+    """Each reported metric with its 95% bootstrap interval."""
+    sandbox: dict
+    """What the sandbox reported: active layers, latencies, peak memory."""
+    provenance: dict
+    """Everything needed to reproduce the score."""
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+def evaluate_model(
+    model_path: Path,
+    benchmark: BenchmarkFolder,
+    *,
+    split: str = "test",
+    limits: SandboxLimits | None = None,
+    allow_unsandboxed: bool = False,
+    batch_size: int = 256,
+    n_resamples: int = 2000,
+    max_upload_bytes: int = 1 << 30,
+    progress: ProgressCallback = _no_progress,
+) -> EvaluationReport:
+    """Run ``model_path`` in the sandbox on ``split`` and score it.
+
+    Only the split's inputs reach the sandbox; its labels stay in this process. Raises an
+    ``EvaluationError`` subclass whose message a researcher can act on.
+    """
+    started = time.perf_counter()
+    info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
+    data = benchmark.load_split(split)
+    spec = benchmark.spec
+    progress(0.05, "starting the sandbox")
+    with SandboxedModel(
+        Path(model_path), limits=limits or SandboxLimits(), allow_unsandboxed=allow_unsandboxed, batch_size=batch_size
+    ) as model:
+        progress(0.2, f"running the model on {len(data.labels)} {split} items")
+        logits = model.predict(np.ascontiguousarray(data.inputs, dtype=np.float32), n_classes=len(spec.classes))
+        sandbox_report = dataclasses.asdict(model.report())
+    inference_seconds = time.perf_counter() - started
+    progress(0.8, "computing metrics and intervals")
+    probabilities = softmax(logits).astype(np.float32)
+    seed = derive_seed(benchmark.content_hash, "metric-intervals", split)
+    (entry,) = rank_leaderboard(
+        [probabilities],
+        data.labels,
+        metrics=list(spec.report_metrics),
+        primary=spec.primary_metric,
+        seed=seed,
+        clusters=data.metadata.get("cluster"),
+        n_resamples=n_resamples,
+    )
+    # The point values come from the plain metric functions, the intervals from the bootstrap.
+    points = compute_metrics(probabilities, data.labels, list(spec.report_metrics))
+    metrics = {
+        name: Interval(value=points[name], ci_low=entry.metrics[name].ci_low, ci_high=entry.metrics[name].ci_high)
+        for name in spec.report_metrics
+        if name in METRICS
+    }
+    timings = {"inference_seconds": round(inference_seconds, 4), "total_seconds": round(time.perf_counter() - started, 4)}
+    provenance = build_provenance(
+        model_sha256=info.sha256,
+        benchmark_slug=spec.slug,
+        benchmark_version=spec.version,
+        content_hash=benchmark.content_hash,
+        file_hashes=benchmark.file_hashes,
+        split=split,
+        seeds={"metric-intervals": seed},
+        timings=timings,
+        sandbox=sandbox_report,
+        prediction_sha256=predictions_hash(probabilities),
+    )
+    progress(0.95, "writing results")
+    return EvaluationReport(
+        split=split,
+        item_ids=data.item_ids,
+        probabilities=probabilities,
+        metrics=metrics,
+        sandbox=sandbox_report,
+        provenance=provenance,
+    )

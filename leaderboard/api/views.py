@@ -1,0 +1,137 @@
+"""The public REST API (``/api/v1/``): plain APIViews with hand-written URLs."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leaderboard.api.renderers import LeaderboardCSVRenderer
+from leaderboard.api.serializers import (
+    BenchmarkSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+    VersionSerializer,
+)
+from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
+from leaderboard.rankings.queries import leaderboard_payload
+from leaderboard.submissions.models import Submission
+from leaderboard.submissions.services import submit_model, withdraw_submission
+
+
+def _version(slug: str, version: str) -> BenchmarkVersion:
+    return get_object_or_404(
+        BenchmarkVersion.objects.visible().select_related("benchmark"), benchmark__slug=slug, version=version
+    )
+
+
+def _visible_submission(request: Request, pk: int) -> Submission:
+    """A submission the caller may read; others get 404 so ids do not leak what exists."""
+    queryset = Submission.objects.select_related("version__benchmark", "owner").prefetch_related("metric_results")
+    submission = get_object_or_404(queryset, pk=pk)
+    if not submission.is_visible_to(request.user):
+        raise Http404
+    return submission
+
+
+class BenchmarkList(APIView):
+    @extend_schema(responses=BenchmarkSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        benchmarks = Benchmark.objects.filter(versions__status__in=["published", "frozen", "deprecated"]).distinct()
+        return Response(BenchmarkSerializer(benchmarks, many=True).data)
+
+
+class BenchmarkDetail(APIView):
+    @extend_schema(responses=BenchmarkSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        benchmark = get_object_or_404(Benchmark, slug=slug)
+        return Response(BenchmarkSerializer(benchmark).data)
+
+
+class VersionDetail(APIView):
+    @extend_schema(responses=VersionSerializer)
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        return Response(VersionSerializer(_version(slug, version), context={"request": request}).data)
+
+
+class DevSplit(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, slug: str, version: str) -> FileResponse:
+        found = _version(slug, version)
+        # Only the public dev split is ever served; the hidden test split has no route at all.
+        return FileResponse(
+            open(found.folder / "dev.npz", "rb"),
+            as_attachment=True,
+            filename=f"{slug}-{found.version}-dev.npz",
+            content_type="application/octet-stream",
+        )
+
+
+class Leaderboard(APIView):
+    renderer_classes = [JSONRenderer, LeaderboardCSVRenderer]
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        response = Response(leaderboard_payload(found))
+        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
+        return response
+
+
+class SubmissionCreate(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = SubmissionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        submission = submit_model(
+            owner=request.user,
+            version=data["version_object"],
+            uploaded_file=data["model_file"],
+            model_name=data["model_name"],
+            description=data["description"],
+            paper_url=data["paper_url"],
+            code_url=data["code_url"],
+        )
+        body = SubmissionSerializer(submission, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class SubmissionDetail(APIView):
+    @extend_schema(responses=SubmissionSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class SubmissionProvenance(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        run = submission.runs.filter(outcome="scored").order_by("-attempt").first()
+        if run is None:
+            return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
+        return Response({"submission": submission.pk, "attempt": run.attempt, "worker": run.worker, **run.provenance})
+
+
+class SubmissionWithdraw(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=SubmissionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        if submission.owner_id != request.user.pk:
+            return Response({"detail": "only the researcher who submitted it can withdraw it", "field": None},
+                            status=status.HTTP_403_FORBIDDEN)
+        withdrawn = withdraw_submission(submission=submission)
+        return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)

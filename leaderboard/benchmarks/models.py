@@ -1,0 +1,121 @@
+"""Benchmarks and their immutable, versioned definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from leaderboard.storage import private_path
+
+
+class Benchmark(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:benchmark", args=[self.slug])
+
+    @property
+    def latest_version(self) -> BenchmarkVersion | None:
+        return self.versions.visible().order_by("-published_at", "-id").first()
+
+
+class VersionQuerySet(models.QuerySet):
+    def visible(self) -> VersionQuerySet:
+        """Versions a visitor may see: published, frozen or deprecated, never drafts."""
+        return self.exclude(status=BenchmarkVersion.Status.DRAFT)
+
+
+class ImmutableVersionError(Exception):
+    pass
+
+
+class BenchmarkVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+        FROZEN = "frozen"
+        DEPRECATED = "deprecated"
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    spec = models.JSONField()
+    content_hash = models.CharField(max_length=64, unique=True)
+    file_hashes = models.JSONField(default=dict)
+    changelog = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    storage_path = models.CharField(max_length=300)
+    n_dev_items = models.PositiveIntegerField()
+    n_test_items = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VersionQuerySet.as_manager()
+
+    # Fields that define what a score means; they can never change once published.
+    FROZEN_FIELDS = ("spec", "content_hash", "file_hashes", "storage_path", "version", "benchmark_id")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "version"], name="unique_benchmark_version")
+        ]
+        ordering = ["benchmark__slug", "-published_at"]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark.slug} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:version", args=[self.benchmark.slug, self.version])
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            stored = BenchmarkVersion.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS, "status").first()
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [f for f in self.FROZEN_FIELDS if stored[f] != getattr(self, f)]
+                if changed:
+                    raise ImmutableVersionError(
+                        f"{self} is published and immutable; publish a new version instead "
+                        f"(tried to change {', '.join(changed)})"
+                    )
+        super().save(*args, **kwargs)
+
+    def publish(self) -> None:
+        if self.status != self.Status.DRAFT:
+            raise ImmutableVersionError(f"{self} is already {self.status}")
+        self.status = self.Status.PUBLISHED
+        self.published_at = timezone.now()
+        self.save(update_fields=["status", "published_at"])
+
+    @property
+    def is_open(self) -> bool:
+        """Open versions accept submissions."""
+        return self.status == self.Status.PUBLISHED
+
+    @property
+    def folder(self) -> Path:
+        return private_path(self.storage_path)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec["classes"])
+
+    @property
+    def primary_metric(self) -> str:
+        return self.spec["metrics"]["primary"]
+
+    @property
+    def report_metrics(self) -> list[str]:
+        return list(self.spec["metrics"]["report"])

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from leaderboard.submissions.models import EvaluationRun, MetricResult, Submission
+
+
+class RunInline(admin.TabularInline):
+    model = EvaluationRun
+    fields = ("attempt", "worker", "started_at", "finished_at", "outcome", "error_code")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class MetricInline(admin.TabularInline):
+    model = MetricResult
+    fields = ("condition", "metric", "value", "ci_low", "ci_high")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "model_name", "team", "version", "status", "is_baseline", "created_at")
+    list_filter = ("status", "is_baseline", "version__benchmark")
+    search_fields = ("model_name", "team", "sha256")
+    readonly_fields = ("sha256", "size_bytes", "model_format", "model_path", "created_at", "scored_at", "withdrawn_at")
+    inlines = [MetricInline, RunInline]
+
+
+@admin.register(EvaluationRun)
+class EvaluationRunAdmin(admin.ModelAdmin):
+    list_display = ("submission", "attempt", "worker", "outcome", "started_at", "finished_at")
+    list_filter = ("outcome",)

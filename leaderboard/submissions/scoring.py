@@ -1,0 +1,144 @@
+"""The worker's side of a submission: run the evaluation and record the outcome.
+
+This is the only bridge between the database and ``evaluation/``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from evaluation.errors import EvaluationError
+from evaluation.runner import EvaluationReport, evaluate_model
+from evaluation.sandbox import SandboxLimits
+from evaluation.spec import load_benchmark
+from leaderboard.storage import private_path, write_file_atomically
+from leaderboard.submissions.models import EvaluationRun, MetricResult, Submission
+
+logger = logging.getLogger(__name__)
+
+
+def sandbox_limits() -> SandboxLimits:
+    return SandboxLimits(
+        memory_bytes=settings.SANDBOX_MEMORY_BYTES,
+        wall_seconds=settings.SANDBOX_WALL_SECONDS,
+        cpu_seconds=settings.SANDBOX_CPU_SECONDS,
+    )
+
+
+def _save_outcomes(submission: Submission, report: EvaluationReport) -> str:
+    relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, probabilities=report.probabilities, item_ids=report.item_ids)
+    write_file_atomically(relative, [buffer.getvalue()])
+    return relative
+
+
+def load_outcomes(relative: str) -> dict[str, np.ndarray]:
+    with np.load(private_path(relative), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def score_submission(*, submission_id: int) -> str:
+    """Claim, evaluate and record one submission; returns the final status (or "skipped")."""
+    submission = Submission.objects.select_related("version__benchmark").get(pk=submission_id)
+    if not submission.claim():
+        logger.info("submission %s is %s; nothing to do", submission_id, submission.status)
+        return "skipped"
+    run = EvaluationRun.objects.create(
+        submission=submission, attempt=submission.runs.count() + 1, worker=socket.gethostname()
+    )
+    try:
+        benchmark = load_benchmark(submission.version.folder)
+        report = evaluate_model(
+            private_path(submission.model_path),
+            benchmark,
+            split="test",
+            limits=sandbox_limits(),
+            allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
+            batch_size=settings.EVALUATION_BATCH_SIZE,
+            n_resamples=settings.BOOTSTRAP_RESAMPLES,
+            max_upload_bytes=settings.MAX_UPLOAD_BYTES,
+            progress=submission.report_progress,
+        )
+    except EvaluationError as error:
+        return _record_failure(submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure)
+    except Exception:
+        logger.exception("evaluating submission %s failed unexpectedly", submission_id)
+        return _record_failure(
+            submission,
+            run,
+            code="internal_error",
+            message="the evaluation failed because of an error on the site; it does not count against "
+            "your quota, and the maintainers have the details",
+            infrastructure=True,
+        )
+    return _record_success(submission, run, report)
+
+
+def _record_success(submission: Submission, run: EvaluationRun, report: EvaluationReport) -> str:
+    from leaderboard.rankings.services import schedule_leaderboard_update
+
+    outcomes_path = _save_outcomes(submission, report)
+    with transaction.atomic():
+        for name, interval in report.metrics.items():
+            MetricResult.objects.update_or_create(
+                submission=submission,
+                condition="clean",
+                metric=name,
+                defaults={"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high},
+            )
+        EvaluationRun.objects.filter(pk=run.pk).update(
+            finished_at=timezone.now(),
+            outcome="scored",
+            timings=report.provenance["timings"],
+            sandbox=report.sandbox,
+            provenance=report.provenance,
+            outcomes_path=outcomes_path,
+        )
+        # Conditional: a submission withdrawn while it ran stays withdrawn.
+        updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
+            status=Submission.Status.SCORED, progress=1.0, progress_message="scored", scored_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if updated:
+            schedule_leaderboard_update(version_id=submission.version_id)
+    return Submission.Status.SCORED if updated else "withdrawn"
+
+
+def _record_failure(submission: Submission, run: EvaluationRun, *, code: str, message: str, infrastructure: bool) -> str:
+    with transaction.atomic():
+        EvaluationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), outcome="failed", error_code=code)
+        Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
+            status=Submission.Status.FAILED,
+            error_code=code,
+            error_message=message[:4000],
+            progress_message="failed",
+            counts_against_quota=not infrastructure,
+            updated_at=timezone.now(),
+        )
+    return Submission.Status.FAILED
+
+
+def requeue_stalled(*, older_than_seconds: float) -> list[int]:
+    """Put runs whose worker died back in the queue; returns their ids."""
+    from leaderboard.submissions.services import enqueue_evaluation
+
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    stalled = list(
+        Submission.objects.filter(status=Submission.Status.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    requeued = []
+    for pk in stalled:
+        if Submission.objects.filter(pk=pk, status=Submission.Status.RUNNING, updated_at__lt=cutoff).update(
+            status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=timezone.now()
+        ):
+            transaction.on_commit(lambda pk=pk: enqueue_evaluation(submission_id=pk))
+            requeued.append(pk)
+    return requeued

@@ -1,0 +1,35 @@
+# Touchstone: `make run` serves the site with its shipped benchmarks; `make test` runs every test.
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+RUN_PACKAGES = bubblewrap
+TEST_PACKAGES = bubblewrap redis-server postgresql chromium
+
+.PHONY: run test install install-test system-packages-run system-packages-test perf
+
+install: system-packages-run
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+
+install-test: system-packages-test
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+
+system-packages-run:
+	@$(PYTHON) scripts/system_packages.py $(RUN_PACKAGES)
+
+system-packages-test:
+	@$(PYTHON) scripts/system_packages.py $(TEST_PACKAGES)
+
+run: install
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py setup_site
+	@echo "Starting the worker and the web server at http://$(HOST):$(PORT) (Ctrl-C stops both)"
+	$(PYTHON) -m celery -A leaderboard worker -Q evaluation,default --concurrency 1 --loglevel INFO & \
+	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(PYTHON) -m gunicorn leaderboard.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+
+test: install-test
+	$(PYTHON) -m pytest
+
+perf:
+	$(PYTHON) perf/bootstrap.py
+	$(PYTHON) perf/sandbox_overhead.py

@@ -1,0 +1,72 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def private_storage(settings, tmp_path):
+    """Every test gets its own empty private storage (hidden splits, models, outcomes)."""
+    settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"
+    return settings.PRIVATE_STORAGE_ROOT
+
+
+@pytest.fixture(scope="session")
+def catalog_folder(tmp_path_factory) -> Path:
+    """The shipped benchmarks built once for the session."""
+    from catalog import BUILDERS
+
+    folder = tmp_path_factory.mktemp("catalog")
+    for slug, build in BUILDERS.items():
+        build(folder / slug)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits_folder(catalog_folder) -> Path:
+    return catalog_folder / "digits"
+
+
+@pytest.fixture(scope="session")
+def service_folder():
+    """A folder other users (PostgreSQL runs as its own user) may enter."""
+    folder = Path(tempfile.mkdtemp(prefix="touchstone-services-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def model_files(digits_folder, tmp_path_factory) -> dict[str, Path]:
+    """Real TorchScript files for the digits benchmark: two good models and a broken one."""
+    from evaluation.spec import load_benchmark
+    from tests.models import centroid_model, misbehaving_model
+
+    folder = tmp_path_factory.mktemp("model-files")
+    dev = load_benchmark(digits_folder).load_split("dev")
+    return {
+        "strong": centroid_model(dev.inputs, dev.labels, 10, folder / "strong.pt"),
+        "weak": centroid_model(dev.inputs, dev.labels, 10, folder / "weak.pt", noise=0.9, seed=3),
+        "nan": misbehaving_model("nan", 10, folder / "nan.pt"),
+    }
+
+
+@pytest.fixture(scope="session")
+def production_site(service_folder, digits_folder):
+    """PostgreSQL + Redis + gunicorn + a Celery worker, with the digits benchmark published."""
+    from tests.services import postgres_server, redis_server, running_site
+
+    with (
+        postgres_server(service_folder / "postgres") as database_url,
+        redis_server(service_folder / "redis") as broker_url,
+        running_site(service_folder / "production", database_url=database_url, broker_url=broker_url,
+                     benchmarks=[digits_folder]) as site,
+    ):
+        site.database_url = database_url
+        yield site

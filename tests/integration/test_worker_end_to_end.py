@@ -1,0 +1,101 @@
+"""A real upload through a real web server, broker and Celery worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from evaluation.client import ClientError, TouchstoneClient
+from tests.services import ROOT, running_site
+
+pytestmark = pytest.mark.services
+
+
+def wait_for_leaderboard(client: TouchstoneClient, path: str, n_entries: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        board = client._request("GET", path)
+        if len(board["entries"]) == n_entries:
+            return board
+        time.sleep(0.3)
+    raise AssertionError(f"the leaderboard did not reach {n_entries} entries: {board}")
+
+
+def test_a_worker_scores_an_upload_on_postgresql_and_redis(production_site, model_files):
+    token = production_site.create_researcher("ada")
+    client = TouchstoneClient(production_site.url, token)
+    created = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["strong"],
+                            model_name="Centroids", paper_url="https://example.org/paper")
+    assert created["status"] == "queued"
+    seen = []
+    final = client.wait(created["id"], poll_seconds=0.2, timeout=180, on_update=lambda s: seen.append(s["status"]))
+    assert final["status"] == "scored", final
+    assert "running" in seen or "queued" in seen
+    accuracy = final["metrics"]["accuracy"]
+    assert 0.8 < accuracy["value"] <= 1.0 and accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
+
+    board = wait_for_leaderboard(client, "benchmarks/digits/versions/1.0.0/leaderboard/", 1)
+    (entry,) = board["entries"]
+    assert entry["submission"] == created["id"]
+    assert (entry["rank"], entry["rank_lower"], entry["rank_upper"]) == (1, 1, 1)
+    assert entry["metrics"]["accuracy"] == accuracy
+
+    # The rows really are in PostgreSQL.
+    with psycopg.connect(production_site.database_url) as connection:
+        status = connection.execute("select status from submissions_submission where id = %s",
+                                    [created["id"]]).fetchone()[0]
+    assert status == "scored"
+    provenance = client._request("GET", f"submissions/{created['id']}/provenance/")
+    assert provenance["artifact"]["sha256"] == final["sha256"]
+    assert "bubblewrap" in provenance["sandbox"]["layers"]
+
+
+def test_a_broken_model_fails_with_its_reason_and_the_worker_goes_on(production_site, model_files):
+    token = production_site.create_researcher("grace")
+    client = TouchstoneClient(production_site.url, token)
+    broken = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["nan"], model_name="NaN")
+    good = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["weak"], model_name="Weak")
+    failed = client.wait(broken["id"], poll_seconds=0.2, timeout=180)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "malformed_output"
+    assert "nan" in failed["error"]["message"].lower()
+    assert failed["metrics"] == {}
+    assert client.wait(good["id"], poll_seconds=0.2, timeout=180)["status"] == "scored"
+
+
+def test_the_command_line_client_uploads_and_follows_a_model(production_site, model_files):
+    token = production_site.create_researcher("linus")
+    completed = subprocess.run(
+        [sys.executable, "-m", "evaluation", "submit", "--server", production_site.url, "--token", token,
+         "--benchmark", "digits", "--version", "1.0.0", "--model", str(model_files["strong"]), "--name", "From CLI"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "accuracy" in completed.stdout
+    assert "100%" in completed.stderr  # the progress bar reached the end
+
+
+def test_the_client_reports_a_refused_upload(production_site, tmp_path):
+    token = production_site.create_researcher("barbara")
+    not_a_model = tmp_path / "notes.pt"
+    not_a_model.write_bytes(b"just some text")
+    with pytest.raises(ClientError, match="HTTP 400"):
+        TouchstoneClient(production_site.url, token).submit(
+            benchmark="digits", version="1.0.0", model_file=not_a_model, model_name="Notes")
+
+
+def test_the_embedded_default_scores_an_upload_with_sqlite_and_the_filesystem_broker(
+    service_folder, digits_folder, model_files
+):
+    with running_site(service_folder / "embedded", benchmarks=[digits_folder]) as site:
+        assert "DATABASE_URL" not in site.env and "CELERY_BROKER_URL" not in site.env
+        client = TouchstoneClient(site.url, site.create_researcher("ada"))
+        created = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["strong"], model_name="A")
+        final = client.wait(created["id"], poll_seconds=0.2, timeout=180)
+        assert final["status"] == "scored", site.log("worker")[-3000:]
+        wait_for_leaderboard(client, "benchmarks/digits/versions/1.0.0/leaderboard/", 1)
+        assert (site.folder / "data" / "touchstone.sqlite3").exists()

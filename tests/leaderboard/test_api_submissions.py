@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from leaderboard.storage import private_root
+from leaderboard.submissions.models import Submission
+from leaderboard.submissions.scoring import score_submission
+from tests.leaderboard.conftest import api_client_for, upload
+
+
+def post_model(client, version, content: bytes, name: str = "Centroids"):
+    return client.post(
+        "/api/v1/submissions/",
+        {"benchmark": "digits", "version": version.version, "model_name": name, "model_file": upload(content)},
+        format="multipart",
+    )
+
+
+def stored_model_files() -> list:
+    folder = private_root() / "submissions"
+    return [path for path in folder.rglob("*") if path.is_file()] if folder.exists() else []
+
+
+def test_uploading_needs_a_token(version, good_model_bytes):
+    response = post_model(APIClient(), version, good_model_bytes)
+    assert response.status_code == 401
+    assert Submission.objects.count() == 0
+
+
+def test_it_accepts_a_model_and_queues_it(version, researcher, good_model_bytes, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_model(api_client_for(researcher), version, good_model_bytes)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "queued"
+    assert len(callbacks) == 1  # the evaluation is enqueued once the row is committed
+    submission = Submission.objects.get(pk=body["id"])
+    assert submission.owner == researcher
+    assert submission.team == "ada"
+    assert submission.model_format == "torchscript"
+    assert len(submission.sha256) == 64 and body["sha256"] == submission.sha256
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"this is plainly not a model file", "not a"),
+        (b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94.", "pickle"),
+    ],
+)
+def test_it_rejects_a_file_that_is_not_a_model(version, researcher, content, words):
+    response = post_model(api_client_for(researcher), version, content)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "model_file"
+    assert words in body["detail"].lower()
+    assert Submission.objects.count() == 0
+    assert stored_model_files() == []
+
+
+def test_it_rejects_an_upload_over_the_size_cap(version, researcher, good_model_bytes, settings):
+    settings.MAX_UPLOAD_BYTES = len(good_model_bytes) - 1
+    response = post_model(api_client_for(researcher), version, good_model_bytes)
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+    assert Submission.objects.count() == 0
+    assert stored_model_files() == []
+
+
+def test_it_names_a_missing_field(version, researcher):
+    response = api_client_for(researcher).post(
+        "/api/v1/submissions/", {"benchmark": "digits", "version": version.version}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert set(response.json()) >= {"model_file", "model_name"}
+
+
+def test_it_rejects_an_unknown_version(version, researcher, good_model_bytes):
+    response = api_client_for(researcher).post(
+        "/api/v1/submissions/",
+        {"benchmark": "digits", "version": "7.0.0", "model_name": "x", "model_file": upload(good_model_bytes)},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "7.0.0" in response.json()["version"][0]
+
+
+def test_it_enforces_the_daily_quota(version, researcher, good_model_bytes, settings):
+    settings.SUBMISSIONS_PER_DAY = 2
+    client = api_client_for(researcher)
+    assert post_model(client, version, good_model_bytes).status_code == 201
+    assert post_model(client, version, good_model_bytes).status_code == 201
+    refused = post_model(client, version, good_model_bytes)
+    assert refused.status_code == 429
+    assert "quota" in refused.json()["detail"]
+    assert Submission.objects.count() == 2
+
+
+def test_failures_caused_by_the_site_do_not_count_against_the_quota(version, researcher, good_model_bytes, settings):
+    settings.SUBMISSIONS_PER_DAY = 1
+    client = api_client_for(researcher)
+    first = post_model(client, version, good_model_bytes).json()
+    Submission.objects.filter(pk=first["id"]).update(status="failed", counts_against_quota=False)
+    assert post_model(client, version, good_model_bytes).status_code == 201
+
+
+def test_a_queued_submission_is_private_to_its_owner(version, researcher, other_researcher, good_model_bytes):
+    created = post_model(api_client_for(researcher), version, good_model_bytes).json()
+    assert api_client_for(researcher).get(f"/api/v1/submissions/{created['id']}/").status_code == 200
+    assert api_client_for(other_researcher).get(f"/api/v1/submissions/{created['id']}/").status_code == 404
+    assert APIClient().get(f"/api/v1/submissions/{created['id']}/").status_code == 404
+    assert APIClient().get(f"/api/v1/submissions/{created['id']}/provenance/").status_code == 404
+
+
+def test_only_the_owner_can_withdraw(version, researcher, other_researcher, good_model_bytes):
+    created = post_model(api_client_for(researcher), version, good_model_bytes).json()
+    score_submission(submission_id=created["id"])
+    url = f"/api/v1/submissions/{created['id']}/withdraw/"
+    assert APIClient().post(url).status_code == 401
+    assert api_client_for(other_researcher).post(url).status_code == 403
+    response = api_client_for(researcher).post(url)
+    assert response.status_code == 200
+    assert response.json()["status"] == "withdrawn"
+    # Withdrawn entries leave the public view but stay in the ledger.
+    assert APIClient().get(f"/api/v1/submissions/{created['id']}/").status_code == 404
+    assert Submission.objects.filter(pk=created["id"]).exists()

@@ -1,0 +1,116 @@
+"""The worker's path through the real sandbox: claim, evaluate, record, rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.metrics import METRICS
+from evaluation.spec import load_benchmark
+from leaderboard.rankings.models import LeaderboardEntry
+from leaderboard.rankings.services import recompute_leaderboard
+from leaderboard.submissions import scoring
+from leaderboard.submissions.models import Submission
+from leaderboard.submissions.scoring import load_outcomes, score_submission
+from leaderboard.submissions.services import submit_model
+from tests.leaderboard.conftest import upload
+from tests.models import misbehaving_model
+
+
+def submit(version, owner, content: bytes, name: str) -> Submission:
+    return submit_model(owner=owner, version=version, uploaded_file=upload(content), model_name=name)
+
+
+def test_it_scores_a_model_on_the_hidden_split(version, researcher, good_model_bytes, digits_folder):
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    assert score_submission(submission_id=submission.pk) == "scored"
+    submission.refresh_from_db()
+    assert submission.status == "scored" and submission.progress == 1.0
+    test = load_benchmark(digits_folder).load_split("test")
+    run = submission.runs.get()
+    outcomes = load_outcomes(run.outcomes_path)
+    expected_accuracy = float(np.mean(outcomes["probabilities"].argmax(axis=1) == test.labels))
+    accuracy = submission.metric_results.get(metric="accuracy")
+    assert accuracy.value == pytest.approx(expected_accuracy)
+    assert accuracy.ci_low < accuracy.value < accuracy.ci_high
+    assert expected_accuracy > 0.8
+    assert {r.metric for r in submission.metric_results.all()} == set(version.report_metrics)
+    assert run.provenance["artifact"]["sha256"] == submission.sha256
+    assert run.provenance["benchmark"]["content_hash"] == version.content_hash
+    assert "bubblewrap" in run.sandbox["layers"]
+
+
+def test_a_redelivered_message_does_not_score_twice(version, researcher, good_model_bytes):
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    assert score_submission(submission_id=submission.pk) == "scored"
+    assert score_submission(submission_id=submission.pk) == "skipped"
+    assert submission.runs.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "words"),
+    [
+        ("wrong_shape", "malformed_output", "10"),
+        ("wrong_dtype", "malformed_output", "float32"),
+        ("nan", "malformed_output", "nan"),
+        ("inf", "malformed_output", "inf"),
+        ("raises", "model_raised", "deliberate failure in forward"),
+    ],
+)
+def test_a_misbehaving_model_fails_with_a_message_and_the_worker_goes_on(
+    version, researcher, good_model_bytes, tmp_path, kind, code, words
+):
+    bad = misbehaving_model(kind, 10, tmp_path / f"{kind}.pt").read_bytes()
+    failed = submit(version, researcher, bad, kind)
+    assert score_submission(submission_id=failed.pk) == "failed"
+    failed.refresh_from_db()
+    assert failed.error_code == code
+    assert words.lower() in failed.error_message.lower()
+    assert failed.counts_against_quota
+    assert not failed.metric_results.exists()  # nothing half-written
+    good = submit(version, researcher, good_model_bytes, "Centroids")
+    assert score_submission(submission_id=good.pk) == "scored"
+
+
+def test_the_leaderboard_ranks_entries_with_intervals(version, researcher, good_model_bytes, weak_model_bytes):
+    strong = submit(version, researcher, good_model_bytes, "Strong")
+    weak = submit(version, researcher, weak_model_bytes, "Weak")
+    for submission in (strong, weak):
+        score_submission(submission_id=submission.pk)
+    snapshot = recompute_leaderboard(version=version)
+    assert snapshot.n_entries == 2 and snapshot.n_items == version.n_test_items
+    entries = {e.submission_id: e for e in LeaderboardEntry.objects.filter(version=version)}
+    strong_accuracy = strong.metric_results.get(metric="accuracy").value
+    weak_accuracy = weak.metric_results.get(metric="accuracy").value
+    assert strong_accuracy > weak_accuracy
+    assert entries[strong.pk].rank == 1 and entries[weak.pk].rank == 2
+    assert entries[strong.pk].metrics["accuracy"]["value"] == pytest.approx(strong_accuracy)
+    for entry in entries.values():
+        assert entry.rank_lower <= entry.rank <= entry.rank_upper
+        interval = entry.metrics["accuracy"]
+        assert interval["ci_low"] <= interval["value"] <= interval["ci_high"]
+    assert METRICS["accuracy"].higher_is_better
+
+
+def test_withdrawn_entries_leave_the_leaderboard(version, researcher, good_model_bytes):
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    score_submission(submission_id=submission.pk)
+    recompute_leaderboard(version=version)
+    assert LeaderboardEntry.objects.filter(version=version).count() == 1
+    submission.withdraw()
+    recompute_leaderboard(version=version)
+    assert LeaderboardEntry.objects.filter(version=version).count() == 0
+
+
+def test_a_submission_withdrawn_while_running_stays_withdrawn(version, researcher, good_model_bytes, monkeypatch):
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    real_evaluate = scoring.evaluate_model
+
+    def withdraw_then_evaluate(*args, **kwargs):
+        Submission.objects.get(pk=submission.pk).withdraw()
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "evaluate_model", withdraw_then_evaluate)
+    assert score_submission(submission_id=submission.pk) == "withdrawn"
+    submission.refresh_from_db()
+    assert submission.status == "withdrawn"

@@ -1,0 +1,204 @@
+"""Real services for the tests that claim production behaviour: PostgreSQL, Redis, a web
+server and a Celery worker, each started in a temporary folder on a free loopback port and
+stopped when the test session ends."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(check, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} was not ready within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen, *, timeout: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root, a developer usually does not.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@contextmanager
+def postgres_server(folder: Path):
+    """A throwaway PostgreSQL cluster; yields its DATABASE_URL."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    bin_dir = Path(binaries[-1])
+    data, sockets = folder / "pgdata", folder / "pgsock"
+    data.mkdir(parents=True)
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        shutil.chown(data, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run(
+        _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth", "trust", "-E", "UTF8"]),
+        check=True, capture_output=True,
+    )
+    port = free_port()
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    subprocess.run(
+        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "pg.log"), "-w", "start"]),
+        check=True, capture_output=True,
+    )
+    try:
+        subprocess.run(
+            _as_postgres([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "touchstone"]),
+            check=True, capture_output=True,
+        )
+        yield f"postgres://postgres@127.0.0.1:{port}/touchstone"
+    finally:
+        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+
+
+@contextmanager
+def redis_server(folder: Path):
+    """A Redis server without persistence; yields its URL."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("Redis is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        def ping() -> bool:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+
+        wait_for(ping, timeout=15, what="redis-server", process=process)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+@dataclass
+class Site:
+    """A running Touchstone: web server and worker against one database and broker."""
+
+    url: str
+    env: dict[str, str]
+    folder: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def manage(self, *arguments: str, timeout: float = 300) -> str:
+        completed = subprocess.run(
+            [sys.executable, "manage.py", *arguments], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            timeout=timeout,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(arguments)} failed:\n{completed.stdout}\n{completed.stderr}")
+        return completed.stdout
+
+    def create_researcher(self, username: str) -> str:
+        """Create a user and return its API token, the way a maintainer would."""
+        env_user = {**self.env, "DJANGO_SUPERUSER_PASSWORD": "correct-horse-battery-staple"}
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", username,
+             "--email", f"{username}@example.org"],
+            cwd=ROOT, env=env_user, check=True, capture_output=True,
+        )
+        output = self.manage("drf_create_token", username)
+        return output.split("Generated token ")[1].split()[0]
+
+    def log(self, name: str) -> str:
+        path = self.folder / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def site_environment(folder: Path, *, database_url: str | None, broker_url: str | None) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOUCHSTONE_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "leaderboard.settings",
+            "TOUCHSTONE_DATA_DIR": str(folder / "data"),
+            "TOUCHSTONE_BOOTSTRAP_RESAMPLES": "500",
+            "TOUCHSTONE_SANDBOX_WALL_SECONDS": "60",
+            "TOUCHSTONE_SANDBOX_MEMORY_MB": "2048",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if broker_url:
+        env["CELERY_BROKER_URL"] = broker_url
+    return env
+
+
+@contextmanager
+def running_site(folder: Path, *, database_url: str | None = None, broker_url: str | None = None,
+                 benchmarks: list[Path] = ()):
+    """Migrate, publish ``benchmarks``, then start gunicorn and a Celery worker."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = site_environment(folder, database_url=database_url, broker_url=broker_url)
+    port = free_port()
+    site = Site(url=f"http://127.0.0.1:{port}", env=env, folder=folder)
+    site.manage("migrate", "--noinput")
+    for benchmark in benchmarks:
+        site.manage("publish_benchmark", str(benchmark))
+    commands = {
+        "worker": [sys.executable, "-m", "celery", "-A", "leaderboard", "worker", "-Q", "evaluation,default",
+                   "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                   "--without-heartbeat"],
+        "web": [sys.executable, "-m", "gunicorn", "leaderboard.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", "1", "--threads", "4"],
+    }
+    try:
+        for name, command in commands.items():
+            log = open(folder / f"{name}.log", "wb")
+            site.processes.append(
+                subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
+        wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
+                 timeout=60, what="gunicorn", process=site.processes[1])
+        wait_for(lambda: b"ready" in (folder / "worker.log").read_bytes(), timeout=60, what="celery worker",
+                 process=site.processes[0])
+        yield site
+    finally:
+        for process in site.processes:
+            stop(process)

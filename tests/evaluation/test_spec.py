@@ -1,0 +1,354 @@
+"""Tests for ``evaluation.spec`` and ``evaluation.splits``: benchmark folders and their rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.errors import SpecError
+from evaluation.spec import (
+    KNOWN_PERTURBATIONS,
+    BenchmarkSpec,
+    PerturbationSpec,
+    load_benchmark,
+    parse_spec,
+)
+
+VALID_TOML = """\
+slug = "tiny-images"
+version = "1.0.0"
+title = "Tiny images"
+description = "Two-by-two images of three kinds."
+license = "CC0-1.0"
+source = "Made up for the tests"
+task = "classification"
+classes = ["a", "b", "c"]
+changelog = "First version."
+
+[input]
+shape = [1, 2, 2]
+dtype = "float32"
+range = [0.0, 1.0]
+
+[metrics]
+primary = "accuracy"
+report = ["accuracy", "nll"]
+
+[slices]
+columns = ["ink"]
+
+[drift]
+era_column = "era"
+order = ["2020", "2021"]
+
+[hidden]
+feedback_fraction = 0.25
+
+[[perturbations]]
+name = "blur"
+severities = [3, 1, 2]
+
+[[perturbations]]
+name = "fgsm"
+eps = [0.1, 0.03]
+"""
+
+
+def split_arrays(prefix: str, n_items: int = 12) -> dict[str, np.ndarray]:
+    """A valid split matching ``VALID_TOML`` with ``n_items`` items."""
+    index = np.arange(n_items)
+    return {
+        "inputs": (index[:, None, None, None] * np.ones((1, 1, 2, 2)) / n_items).astype(np.float32),
+        "labels": (index % 3).astype(np.int64),
+        "item_ids": np.array([f"{prefix}-{i:03d}" for i in index]),
+        "ink": np.array(["light", "heavy"])[index % 2],
+        "era": np.array(["2020", "2021"])[index % 2],
+        "cluster": (index // 2).astype(np.int64),
+    }
+
+
+def make_folder(
+    path: Path,
+    toml: str = VALID_TOML,
+    dev: dict[str, np.ndarray] | None = None,
+    test: dict[str, np.ndarray] | None = None,
+) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "benchmark.toml").write_text(toml, encoding="utf-8")
+    np.savez(path / "dev.npz", **(dev if dev is not None else split_arrays("dev")))
+    np.savez(path / "test.npz", **(test if test is not None else split_arrays("test", 18)))
+    return path
+
+
+def test_it_loads_a_valid_folder(tmp_path):
+    folder = load_benchmark(make_folder(tmp_path / "ok"))
+    spec = folder.spec
+    assert spec.slug == "tiny-images" and spec.version == "1.0.0"
+    assert spec.classes == ("a", "b", "c")
+    assert spec.input_shape == (1, 2, 2) and spec.input_dtype == "float32"
+    assert spec.input_range == (0.0, 1.0)
+    assert spec.primary_metric == "accuracy" and spec.report_metrics == ("accuracy", "nll")
+    assert spec.slice_columns == ("ink",)
+    assert spec.era_column == "era" and spec.era_order == ("2020", "2021")
+    assert spec.feedback_fraction == 0.25
+    assert spec.perturbations == (
+        PerturbationSpec("blur", (1, 2, 3), (), False),
+        PerturbationSpec("fgsm", (), (0.03, 0.1), True),
+    )
+    assert set(folder.file_hashes) == {"benchmark.toml", "dev.npz", "test.npz"}
+    assert len(folder.content_hash) == 64
+
+    test = folder.load_split("test")
+    assert test.inputs.shape == (18, 1, 2, 2) and test.inputs.dtype == np.float32
+    assert test.labels.dtype == np.int64
+    assert test.item_ids[0] == "test-000"
+    assert set(test.metadata) == {"ink", "era", "cluster"}
+
+
+def test_it_defaults_optional_tables(tmp_path):
+    toml = VALID_TOML.split("[slices]")[0] + "\n[[perturbations]]\nname = \"pgd\"\neps = [0.1]\n"
+    spec = parse_spec(toml)
+    assert spec.slice_columns == ()
+    assert spec.era_column is None and spec.era_order == ()
+    assert spec.feedback_fraction == 0.3
+    arrays = {key: value for key, value in split_arrays("dev").items() if key in ("inputs", "labels", "item_ids")}
+    test = {key: value for key, value in split_arrays("test").items() if key in ("inputs", "labels", "item_ids")}
+    assert load_benchmark(make_folder(tmp_path / "plain", toml, arrays, test)).spec == spec
+
+
+def test_as_dict_is_canonical_json_with_one_key_per_field():
+    spec = parse_spec(VALID_TOML)
+    document = spec.as_dict()
+    assert set(document) == set(BenchmarkSpec.__dataclass_fields__)
+    assert json.loads(json.dumps(document)) == document
+    assert document["input_shape"] == [1, 2, 2]
+    assert document["perturbations"][1] == {"name": "fgsm", "severities": [], "eps": [0.03, 0.1], "adversarial": True}
+
+
+def test_known_perturbations_cover_the_methods_suite():
+    assert set(KNOWN_PERTURBATIONS) == {
+        "gaussian_noise", "blur", "occlusion", "shift", "contrast", "salt_and_pepper",
+        "feature_noise", "missing_features", "fgsm", "pgd",
+    }  # fmt: skip
+
+
+INPUT_TABLE = '[input]\nshape = [1, 2, 2]\ndtype = "float32"\nrange = [0.0, 1.0]\n'
+
+# Each case: (old text, new text, fragments the error message must contain).
+SPEC_CASES = {
+    "missing slug": ('slug = "tiny-images"\n', "", ["missing required key 'slug'"]),
+    "unknown top-level key": ('changelog = "First version."', 'changelog = ""\nmetricz = 1', ["unknown key 'metricz' (did you mean 'metrics'?)"]),
+    "misspelt table": ("[metrics]", "[metricz]", ["unknown key 'metricz'", "did you mean 'metrics'"]),
+    "unknown key in a table": ('dtype = "float32"', 'dtype = "float32"\ncolour = "grey"', ["'colour'", "[input]"]),
+    "uppercase slug": ('slug = "tiny-images"', 'slug = "Tiny"', ["slug", 'got "Tiny"']),
+    "slug with underscore": ('slug = "tiny-images"', 'slug = "tiny_images"', ["slug"]),
+    "slug with a trailing hyphen": ('slug = "tiny-images"', 'slug = "tiny-"', ["slug"]),
+    "version not semver": ('version = "1.0.0"', 'version = "1.0"', ["version", 'got "1.0"']),
+    "version with a leading zero": ('version = "1.0.0"', 'version = "01.0.0"', ["version"]),
+    "empty title": ('title = "Tiny images"', 'title = "  "', ["title"]),
+    "description not a string": ('description = "Two-by-two images of three kinds."', "description = 3", ["description"]),
+    "missing license": ('license = "CC0-1.0"\n', "", ["'license'"]),
+    "source not a string": ('source = "Made up for the tests"', "source = [1]", ["source"]),
+    "other task": ('task = "classification"', 'task = "regression"', ["task", "regression"]),
+    "one class": ('classes = ["a", "b", "c"]', 'classes = ["a"]', ["classes"]),
+    "repeated class": ('classes = ["a", "b", "c"]', 'classes = ["a", "b", "a"]', ["classes"]),
+    "class not a string": ('classes = ["a", "b", "c"]', 'classes = ["a", 2]', ["classes"]),
+    "changelog not a string": ('changelog = "First version."', "changelog = 1", ["changelog"]),
+    "missing changelog": ('changelog = "First version."\n', "", ["'changelog'"]),
+    "negative shape": ("shape = [1, 2, 2]", "shape = [1, -8]", ["[input].shape", "positive integers", "[1, -8]"]),
+    "empty shape": ("shape = [1, 2, 2]", "shape = []", ["[input].shape"]),
+    "boolean in shape": ("shape = [1, 2, 2]", "shape = [1, true, 2]", ["[input].shape"]),
+    "float in shape": ("shape = [1, 2, 2]", "shape = [1, 2.0, 2]", ["[input].shape"]),
+    "other dtype": ('dtype = "float32"', 'dtype = "float64"', ["[input].dtype", "float64"]),
+    "missing dtype": ('dtype = "float32"\n', "", ["'[input].dtype'"]),
+    "reversed range": ("range = [0.0, 1.0]", "range = [1.0, 0.0]", ["[input].range"]),
+    "infinite range": ("range = [0.0, 1.0]", "range = [0.0, inf]", ["[input].range"]),
+    "three-value range": ("range = [0.0, 1.0]", "range = [0.0, 0.5, 1.0]", ["[input].range"]),
+    "missing input table": (INPUT_TABLE, "", ["missing required key 'input'"]),
+    "input not a table": (INPUT_TABLE, "input = [1, 2, 2]\n", ["[input] must be a table", "[1, 2, 2]"]),
+    "unknown primary metric": ('primary = "accuracy"', 'primary = "top5"', ["[metrics].primary", "top5"]),
+    "unknown report metric": ('report = ["accuracy", "nll"]', 'report = ["accuracy", "f2"]', ["[metrics].report[1]", "f2"]),
+    "primary not reported": ('report = ["accuracy", "nll"]', 'report = ["nll"]', ["[metrics].primary", "[metrics].report"]),
+    "repeated report metric": ('report = ["accuracy", "nll"]', 'report = ["accuracy", "accuracy"]', ["[metrics].report"]),
+    "missing report": ('report = ["accuracy", "nll"]\n', "", ["'[metrics].report'"]),
+    "bad slice column name": ('columns = ["ink"]', 'columns = ["Ink level"]', ["[slices].columns[0]"]),
+    "reserved slice column": ('columns = ["ink"]', 'columns = ["labels"]', ["[slices].columns[0]", "labels"]),
+    "repeated slice column": ('columns = ["ink"]', 'columns = ["ink", "ink"]', ["[slices].columns"]),
+    "unknown perturbation": ('name = "blur"', 'name = "rotate"', ["[[perturbations]][0].name", "rotate"]),
+    "severity zero": ("severities = [3, 1, 2]", "severities = [0, 1]", ["[[perturbations]][0].severities"]),
+    "severity six": ("severities = [3, 1, 2]", "severities = [6]", ["[[perturbations]][0].severities"]),
+    "repeated severity": ("severities = [3, 1, 2]", "severities = [1, 1]", ["[[perturbations]][0].severities"]),
+    "missing severities": ("severities = [3, 1, 2]\n", "", ["'[[perturbations]][0].severities'"]),
+    "eps on a corruption": ("severities = [3, 1, 2]", "severities = [1]\neps = [0.1]", ["unknown key 'eps'", "[[perturbations]][0]"]),
+    "severities on an attack": ("eps = [0.1, 0.03]", "eps = [0.1]\nseverities = [1]", ["unknown key 'severities'", "[[perturbations]][1]"]),
+    "negative eps": ("eps = [0.1, 0.03]", "eps = [-0.1]", ["[[perturbations]][1].eps"]),
+    "eps wider than the range": ("eps = [0.1, 0.03]", "eps = [2.0]", ["[[perturbations]][1].eps"]),
+    "missing eps": ("eps = [0.1, 0.03]\n", "", ["'[[perturbations]][1].eps'"]),
+    "repeated perturbation": ('name = "fgsm"\neps = [0.1, 0.03]', 'name = "blur"\nseverities = [1]', ["[[perturbations]][1].name", "twice"]),
+    "tabular perturbation on images": ('name = "blur"', 'name = "feature_noise"', ["[[perturbations]][0].name", "feature_noise"]),
+    "missing era order": ('order = ["2020", "2021"]\n', "", ["'[drift].order'"]),
+    "empty era order": ('order = ["2020", "2021"]', "order = []", ["[drift].order"]),
+    "bad era column": ('era_column = "era"', 'era_column = "item_ids"', ["[drift].era_column"]),
+    "unknown drift key": ('era_column = "era"', 'era_column = "era"\nslope = true', ["unknown key 'slope'", "[drift]"]),
+    "feedback fraction of one": ("feedback_fraction = 0.25", "feedback_fraction = 1.0", ["[hidden].feedback_fraction"]),
+    "feedback fraction of zero": ("feedback_fraction = 0.25", "feedback_fraction = 0", ["[hidden].feedback_fraction"]),
+    "feedback fraction as text": ("feedback_fraction = 0.25", 'feedback_fraction = "0.3"', ["[hidden].feedback_fraction"]),
+    "unknown hidden key": ("feedback_fraction = 0.25", "feedback_fraction = 0.25\nfinal = 0.7", ["unknown key 'final'", "[hidden]"]),
+    "invalid toml": ('title = "Tiny images"', "title = Tiny images", ["not valid TOML"]),
+}
+
+
+@pytest.mark.parametrize("old, new, fragments", SPEC_CASES.values(), ids=SPEC_CASES.keys())
+def test_it_rejects_a_malformed_spec_naming_the_key(old, new, fragments):
+    assert old in VALID_TOML, "the test case must change the valid spec"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(VALID_TOML.replace(old, new, 1))
+    message = str(caught.value)
+    assert message.startswith("benchmark.toml: ")
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_it_rejects_perturbations_that_are_not_tables():
+    toml = 'perturbations = ["blur"]\n' + VALID_TOML.split("[[perturbations]]")[0]
+    with pytest.raises(SpecError, match=r"^benchmark\.toml: perturbations must be an array of tables"):
+        parse_spec(toml)
+
+
+def test_it_rejects_an_image_perturbation_on_tabular_input():
+    toml = VALID_TOML.replace("shape = [1, 2, 2]", "shape = [4]")
+    with pytest.raises(SpecError, match=r"\[\[perturbations\]\]\[0\]\.name 'blur' is an image perturbation"):
+        parse_spec(toml)
+
+
+def drop(name: str) -> Callable[[dict], None]:
+    return lambda arrays: arrays.pop(name)
+
+
+def replace(name: str, make: Callable[[dict], np.ndarray]) -> Callable[[dict], None]:
+    def change(arrays: dict) -> None:
+        arrays[name] = make(arrays)
+
+    return change
+
+
+# Each case: (split to break, change, fragments the error message must contain).
+ARRAY_CASES = {
+    "missing inputs": ("dev", drop("inputs"), ["dev.npz", "missing array 'inputs'"]),
+    "missing labels": ("test", drop("labels"), ["test.npz", "missing array 'labels'"]),
+    "missing item ids": ("dev", drop("item_ids"), ["dev.npz", "'item_ids'"]),
+    "float64 inputs": ("dev", replace("inputs", lambda a: a["inputs"].astype(np.float64)), ["'inputs'", "float32", "float64"]),
+    "inputs of the wrong shape": ("dev", replace("inputs", lambda a: a["inputs"].reshape(-1, 4)), ["'inputs'", "[N, 1, 2, 2]", "[12, 4]"]),
+    "no items": ("dev", lambda a: a.update({k: v[:0] for k, v in a.items()}), ["'inputs'", "no items"]),
+    "NaN input": ("test", replace("inputs", lambda a: np.where(np.arange(18)[:, None, None, None] == 3, np.nan, a["inputs"]).astype(np.float32)), ["test.npz", "'inputs'", "NaN"]),
+    "input outside the range": ("dev", replace("inputs", lambda a: a["inputs"] + np.float32(0.5)), ["'inputs'", "[input].range"]),
+    "int32 labels": ("dev", replace("labels", lambda a: a["labels"].astype(np.int32)), ["'labels'", "int64", "int32"]),
+    "label out of range": ("dev", replace("labels", lambda a: np.full(12, 3, dtype=np.int64)), ["'labels'", "[0, 2]"]),
+    "negative label": ("test", replace("labels", lambda a: -a["labels"] - 1), ["test.npz", "'labels'"]),
+    "short labels": ("dev", replace("labels", lambda a: a["labels"][:-1]), ["'labels'", "[12]"]),
+    "byte-string item ids": ("dev", replace("item_ids", lambda a: a["item_ids"].astype("S")), ["'item_ids'", "unicode"]),
+    "repeated item id": ("dev", replace("item_ids", lambda a: np.where(np.arange(12) == 5, "dev-000", a["item_ids"])), ["'item_ids'", "repeats 'dev-000'"]),
+    "empty item id": ("dev", replace("item_ids", lambda a: np.where(np.arange(12) == 5, "", a["item_ids"])), ["'item_ids'", "empty"]),
+    "object item ids": ("dev", replace("item_ids", lambda a: a["item_ids"].astype(object)), ["'item_ids'", "Python objects"]),
+    "unknown array": ("dev", replace("weights", lambda a: np.ones(12)), ["dev.npz", "unknown array 'weights'"]),
+    "missing slice column": ("test", drop("ink"), ["test.npz", "missing metadata column 'ink'"]),
+    "missing era column": ("dev", drop("era"), ["dev.npz", "'era'"]),
+    "short slice column": ("dev", replace("ink", lambda a: a["ink"][:5]), ["metadata column 'ink'", "length 12"]),
+    "float slice column": ("dev", replace("ink", lambda a: np.ones(12)), ["metadata column 'ink'", "float64"]),
+    "unknown era": ("dev", replace("era", lambda a: np.array(["2019"] * 12)), ["era column 'era'", "'2019'", "[drift].order"]),
+    "era absent from the hidden split": ("test", replace("era", lambda a: np.array(["2020"] * 18)), ["test.npz", "'2021'"]),
+    "ids shared across splits": ("test", replace("item_ids", lambda a: np.char.replace(a["item_ids"], "test", "dev")), ["'item_ids'", "overlap", "'dev-000'"]),
+    "cluster in one split only": ("test", drop("cluster"), ["'cluster'", "dev.npz"]),
+}
+
+
+@pytest.mark.parametrize("split, change, fragments", ARRAY_CASES.values(), ids=ARRAY_CASES.keys())
+def test_it_rejects_a_malformed_array_naming_the_file_and_array(tmp_path, split, change, fragments):
+    arrays = {"dev": split_arrays("dev"), "test": split_arrays("test", 18)}
+    change(arrays[split])
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "benchmark.toml").write_text(VALID_TOML, encoding="utf-8")
+    for name, content in arrays.items():
+        # np.savez pickles object arrays, which the loader must then refuse to read.
+        np.savez(folder / f"{name}.npz", **content)
+    with pytest.raises(SpecError) as caught:
+        load_benchmark(folder)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["benchmark.toml", "dev.npz", "test.npz"])
+def test_it_names_a_missing_file(tmp_path, name):
+    folder = make_folder(tmp_path / "partial")
+    (folder / name).unlink()
+    with pytest.raises(SpecError, match=rf"^{name}: missing"):
+        load_benchmark(folder)
+
+
+def test_it_rejects_a_split_that_is_not_an_npz_archive(tmp_path):
+    folder = make_folder(tmp_path / "npy")
+    np.save(folder / "test.npy", np.zeros(3))
+    (folder / "test.npy").rename(folder / "test.npz")
+    with pytest.raises(SpecError, match=r"^test\.npz: not an \.npz archive"):
+        load_benchmark(folder)
+
+
+def test_it_rejects_a_truncated_archive(tmp_path):
+    folder = make_folder(tmp_path / "truncated")
+    data = (folder / "dev.npz").read_bytes()
+    (folder / "dev.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SpecError, match=r"^dev\.npz: "):
+        load_benchmark(folder)
+
+
+def test_it_rejects_a_folder_that_does_not_exist(tmp_path):
+    with pytest.raises(SpecError, match="not a directory"):
+        load_benchmark(tmp_path / "nowhere")
+
+
+def test_it_rejects_an_unknown_split_name(tmp_path):
+    folder = load_benchmark(make_folder(tmp_path / "ok"))
+    with pytest.raises(SpecError, match="unknown split 'train'"):
+        folder.load_split("train")
+
+
+def test_the_content_hash_is_stable_across_loads_and_copies(tmp_path):
+    first = load_benchmark(make_folder(tmp_path / "first"))
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    assert load_benchmark(tmp_path / "first").content_hash == first.content_hash
+    assert load_benchmark(tmp_path / "copy").content_hash == first.content_hash
+    assert load_benchmark(tmp_path / "copy").file_hashes == first.file_hashes
+
+
+@pytest.mark.parametrize("name", ["benchmark.toml", "dev.npz", "test.npz"])
+def test_the_content_hash_changes_when_any_file_changes(tmp_path, name):
+    original = load_benchmark(make_folder(tmp_path / "original"))
+    if name == "benchmark.toml":
+        # Even a change the parsed spec does not see (a comment) makes a different version.
+        changed = make_folder(tmp_path / "changed", toml=VALID_TOML + "# note\n")
+        assert load_benchmark(changed).spec == original.spec
+    else:
+        arrays = split_arrays(name.split(".")[0], 12 if name == "dev.npz" else 18)
+        arrays["inputs"] = arrays["inputs"] * np.float32(0.5)
+        changed = make_folder(tmp_path / "changed", **{name.split(".")[0]: arrays})
+    reloaded = load_benchmark(changed)
+    assert reloaded.content_hash != original.content_hash
+    assert reloaded.file_hashes[name] != original.file_hashes[name]
+    assert {k: v for k, v in reloaded.file_hashes.items() if k != name} == {
+        k: v for k, v in original.file_hashes.items() if k != name
+    }
+
+
+def test_load_split_refuses_a_file_changed_after_loading(tmp_path):
+    folder = load_benchmark(make_folder(tmp_path / "swap"))
+    arrays = split_arrays("test", 18)
+    arrays["labels"] = np.zeros(18, dtype=np.int64)
+    np.savez(folder.path / "test.npz", **arrays)
+    with pytest.raises(SpecError, match=r"^test\.npz: changed since"):
+        folder.load_split("test")

@@ -1,0 +1,12 @@
+"""Running untrusted model files: bubblewrap, seccomp, rlimits and cgroups around one child.
+
+See SECURITY.md for the threat model and what each layer stops.
+"""
+
+from __future__ import annotations
+
+from .limits import SandboxLimits, SandboxReport
+from .process import SandboxedModel
+from .status import sandbox_status
+
+__all__ = ["SandboxLimits", "SandboxReport", "SandboxedModel", "sandbox_status"]

@@ -1,0 +1,206 @@
+"""The program that runs inside the sandbox: load one model, then serve requests.
+
+This file is bound read-only into the sandbox on its own and run with ``python -I -B``, so it
+imports nothing but the standard library, numpy and torch -- never the rest of ``evaluation``.
+
+Protocol (JSON lines on two dedicated pipe fds; the model's own stdout/stderr are separate):
+
+- child → parent, once: ``{"op": "ready", "parameter_count": ..., ...}`` after loading, or
+  ``{"op": "error", "kind": "load" | "environment", ...}``.
+- parent → child: ``{"op": "predict", "input": "<name>.npy", "batch_size": B, "n_classes": K}``.
+  The input file lies in the read-only input folder and is opened as a memory map; logits go to
+  the one writable output file as a ``.npy`` of float32 ``[N, K]``, written batch by batch.
+- child → parent per request: ``{"op": "done", ...}`` with per-batch timings,
+  ``{"op": "malformed", ...}`` describing an output of the wrong kind, or
+  ``{"op": "error", "kind": "raised", ...}`` with the tail of the model's traceback.
+
+New operations (e.g. a label-free adversarial attack that needs gradients) are added as one
+more entry in ``HANDLERS``; the parent never sends labels, so none can reach the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+
+TRACEBACK_LINES = 10
+
+
+def _send(channel, message: dict) -> None:
+    channel.write(json.dumps(message).encode() + b"\n")
+    channel.flush()
+
+
+def _traceback_tail(error: BaseException) -> list[str]:
+    try:
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    except MemoryError:
+        text = f"{type(error).__name__}"
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return [line[:500] for line in lines[-TRACEBACK_LINES:]]
+
+
+def _error(kind: str, error: BaseException) -> dict:
+    return {
+        "op": "error",
+        "kind": kind,
+        "exception": type(error).__name__,
+        "traceback": _traceback_tail(error),
+    }
+
+
+def _max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _describe(output) -> str:
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        dtype = str(output.dtype).replace("torch.", "")
+        return f"a {dtype} tensor of shape {list(output.shape)}"
+    return f"a {type(output).__name__}"
+
+
+def _check_output(output, batch_items: int, n_classes: int) -> str | None:
+    """Return why ``output`` is not float32 logits of shape [batch_items, n_classes]."""
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        return "type"
+    # Check the shape before touching the data: a gigantic expanded view costs nothing until
+    # it is materialised.
+    if tuple(output.shape) != (batch_items, n_classes):
+        return "shape"
+    if output.dtype != torch.float32:
+        return "dtype"
+    if output.layout != torch.strided or output.is_complex():
+        return "type"
+    return None
+
+
+def predict(model, request: dict, io: dict) -> dict:
+    """Run the model over one input file, batch by batch, and write its logits."""
+    import numpy as np
+    import torch
+
+    input_path = os.path.join(io["input_dir"], os.path.basename(str(request["input"])))
+    batch_size = int(request["batch_size"])
+    n_classes = int(request["n_classes"])
+    inputs = np.load(input_path, mmap_mode="r", allow_pickle=False)
+    total = int(inputs.shape[0])
+    batch_seconds: list[float] = []
+    with open(io["output_file"], "wb") as output_file:
+        header = {"descr": "<f4", "fortran_order": False, "shape": (total, n_classes)}
+        np.lib.format.write_array_header_1_0(output_file, header)
+        with torch.inference_mode():
+            for index, start in enumerate(range(0, total, batch_size)):
+                # Copy the batch out of the read-only memory map: torch wants writable memory.
+                batch = torch.from_numpy(np.array(inputs[start : start + batch_size]))
+                began = time.perf_counter()
+                try:
+                    output = model(batch)
+                except BaseException as error:  # noqa: BLE001 - reported to the parent
+                    return _error("raised", error)
+                batch_seconds.append(time.perf_counter() - began)
+                problem = _check_output(output, len(batch), n_classes)
+                if problem is not None:
+                    return {
+                        "op": "malformed",
+                        "problem": problem,
+                        "batch_index": index,
+                        "batch_items": len(batch),
+                        "returned": _describe(output),
+                    }
+                output_file.write(output.detach().contiguous().numpy().tobytes())
+    return {
+        "op": "done",
+        "items": total,
+        "batch_seconds": batch_seconds,
+        "max_rss_bytes": _max_rss_bytes(),
+    }
+
+
+HANDLERS = {"predict": predict}
+
+
+def load_model(path: str, model_format: str):
+    """Load a TorchScript or torch.export archive on the CPU."""
+    import torch
+
+    if model_format == "torchscript":
+        model = torch.jit.load(path, map_location="cpu")
+        model.eval()
+        return model
+    if model_format == "torch.export":
+        return torch.export.load(path).module()
+    raise ValueError(f"unknown model format {model_format!r}")
+
+
+def parameter_count(model) -> int | None:
+    """Count the model's parameters, or None if it does not expose them."""
+    try:
+        return int(sum(parameter.numel() for parameter in model.parameters()))
+    except Exception:  # noqa: BLE001 - optional information
+        return None
+
+
+def main(argv: list[str]) -> int:
+    """Entry point inside the sandbox; returns the process exit status."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--control-in", type=int, required=True)
+    parser.add_argument("--control-out", type=int, required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--format", required=True)
+    parser.add_argument("--input-dir", required=True)
+    parser.add_argument("--output-file", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    requests = os.fdopen(args.control_in, "rb")
+    replies = os.fdopen(args.control_out, "wb")
+
+    began = time.perf_counter()
+    try:
+        import numpy  # noqa: F401 - fail here, with a clear message, not in the first request
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+        torch.set_num_interop_threads(1)
+    except BaseException as error:  # noqa: BLE001
+        _send(replies, _error("environment", error))
+        return 1
+    imported = time.perf_counter()
+    try:
+        model = load_model(args.model, args.format)
+    except BaseException as error:  # noqa: BLE001
+        _send(replies, _error("load", error))
+        return 1
+    _send(
+        replies,
+        {
+            "op": "ready",
+            "parameter_count": parameter_count(model),
+            "import_seconds": imported - began,
+            "load_seconds": time.perf_counter() - imported,
+            "max_rss_bytes": _max_rss_bytes(),
+        },
+    )
+    io = {"input_dir": args.input_dir, "output_file": args.output_file}
+    for line in requests:
+        request = json.loads(line)
+        handler = HANDLERS.get(request.get("op"))
+        if handler is None:
+            _send(replies, {"op": "error", "kind": "protocol", "exception": "ValueError",
+                            "traceback": [f"unknown operation {request.get('op')!r}"]})
+            continue
+        _send(replies, handler(model, request, io))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,169 @@
+"""Turning a failed child into an error a researcher can act on.
+
+Two sources: an ``error`` reply (the child caught the model's exception and sent the tail of
+its traceback) or the child's death (a signal, an exit status, the cgroup's OOM counter, the
+last lines of stderr). Memory exhaustion shows up in several guises -- torch's allocator
+refusing under RLIMIT_AS, Python's MemoryError, OpenBLAS aborting, the cgroup OOM killer's
+SIGKILL -- and all of them become OutOfMemoryError naming the cap.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    DeadlineExceededError,
+    EvaluationError,
+    ModelLoadError,
+    ModelRaisedError,
+    OutOfMemoryError,
+    SandboxUnavailableError,
+    SandboxViolationError,
+)
+from .bwrap import INSTALL_HINT
+from .limits import MIB, SandboxLimits
+
+_MEMORY_MARKERS = (
+    "memoryerror",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "std::bad_alloc",
+    "out of memory",
+    "memory allocation failed",
+    "failed to allocate",
+)
+_FILE_SIZE_MARKERS = ("file too large", "errno 27", "efbig")
+# A SIGKILL with the high-water mark this close to the cap is the OOM killer's doing even on
+# kernels that do not count OOM kills per cgroup.
+_NEAR_CAP = 0.95
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How the child ended, as seen from the parent."""
+
+    phase: str
+    """"loading" or "predicting"."""
+    signal_number: int | None
+    """The signal that killed the child, if any."""
+    exit_status: int | None
+    """The child's exit status, if it exited normally."""
+    oom_killed: bool
+    """The cgroup recorded an OOM kill."""
+    peak_memory_bytes: int | None
+    """The cgroup's high-water mark, if known."""
+    stderr_tail: tuple[str, ...]
+    """Last lines the child wrote to stderr."""
+
+
+def _mentions(lines: Sequence[str], markers: Sequence[str]) -> bool:
+    text = "\n".join(lines).lower()
+    return any(marker in text for marker in markers)
+
+
+def _quote(lines: Sequence[str]) -> str:
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def out_of_memory(limits: SandboxLimits, detail: str = "") -> OutOfMemoryError:
+    """The error for a model that ran out of memory."""
+    return OutOfMemoryError(
+        f"The model ran out of memory: the sandbox caps memory at {limits.memory_mib} MiB"
+        f"{detail}. Reduce the model's size or its activations per batch (e.g. fewer or "
+        "narrower layers, no large intermediate tensors)."
+    )
+
+
+def file_too_large(limits: SandboxLimits) -> SandboxViolationError:
+    """The error for a model that tried to write a file beyond the file-size cap."""
+    return SandboxViolationError(
+        "The model tried to write a file larger than the sandbox allows "
+        f"({limits.file_size_bytes // MIB} MiB per file). Models must not write files."
+    )
+
+
+def cpu_exhausted(limits: SandboxLimits) -> DeadlineExceededError:
+    """The error for a model that used up its CPU-time limit."""
+    return DeadlineExceededError(
+        f"The model used up the sandbox's CPU-time limit of {limits.cpu_seconds} CPU seconds "
+        "and was stopped. Check forward() for endless loops, or make inference cheaper."
+    )
+
+
+def wall_deadline(limits: SandboxLimits, phase: str, elapsed: float) -> DeadlineExceededError:
+    """The error for a session that ran past the wall-clock deadline."""
+    return DeadlineExceededError(
+        f"The model did not finish within the sandbox's wall-clock deadline of "
+        f"{limits.wall_seconds:g} seconds (stopped after {elapsed:.1f} s while {phase}). "
+        "Check forward() for endless loops or very slow operations, or make inference faster."
+    )
+
+
+def error_from_reply(reply: dict[str, Any], limits: SandboxLimits) -> EvaluationError:
+    """Map a child's ``error`` reply to an error; its traceback lines are untrusted text."""
+    raw = reply.get("traceback")
+    lines = [str(line)[:500] for line in raw[-10:]] if isinstance(raw, list) else []
+    kind = reply.get("kind")
+    if _mentions(lines, _MEMORY_MARKERS):
+        return out_of_memory(limits)
+    if _mentions(lines, _FILE_SIZE_MARKERS):
+        return file_too_large(limits)
+    if kind == "load":
+        return ModelLoadError(
+            "The model file could not be loaded inside the sandbox. It must be saved with "
+            "torch.jit.save(torch.jit.script(model)) or torch.export.save(...) using torch "
+            f"on the CPU. The loader said:\n{_quote(lines)}"
+        )
+    if kind == "environment":
+        return SandboxUnavailableError(
+            "The sandbox could not import numpy/torch from the worker's Python installation; "
+            f"check that it is readable by the sandbox's user.\n{_quote(lines)}"
+        )
+    if kind == "raised":
+        return ModelRaisedError(
+            "The model raised an exception while running. Last lines of its traceback:\n"
+            f"{_quote(lines)}"
+        )
+    return SandboxViolationError(
+        f"The sandboxed evaluator reported an unexpected failure ({kind!r}):\n{_quote(lines)}"
+    )
+
+
+def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
+    """Map the death of the child (no reply) to an error."""
+    tail = list(info.stderr_tail)
+    near_cap = (
+        info.peak_memory_bytes is not None
+        and info.peak_memory_bytes >= _NEAR_CAP * limits.memory_bytes
+    )
+    if info.oom_killed or (info.signal_number == signal.SIGKILL and near_cap):
+        return out_of_memory(limits, " and the kernel stopped the model at that cap")
+    if info.signal_number == signal.SIGXCPU:
+        return cpu_exhausted(limits)
+    if info.signal_number == signal.SIGXFSZ:
+        return file_too_large(limits)
+    if _mentions(tail, _MEMORY_MARKERS):
+        return out_of_memory(limits)
+    bwrap_lines = [line for line in tail if line.startswith("bwrap:")]
+    if info.phase == "loading" and bwrap_lines:
+        return SandboxUnavailableError(
+            f"bubblewrap could not start the sandbox: {bwrap_lines[-1]}. {INSTALL_HINT}"
+        )
+    if info.signal_number == signal.SIGSYS:
+        return SandboxViolationError(
+            "The model made a system call the sandbox forbids and was stopped."
+        )
+    if info.signal_number is not None:
+        try:
+            name = signal.Signals(info.signal_number).name
+        except ValueError:
+            name = f"signal {info.signal_number}"
+        how = f"was killed by {name}"
+    else:
+        how = f"exited with status {info.exit_status}"
+    error_class = ModelLoadError if info.phase == "loading" else ModelRaisedError
+    detail = f" Last lines of its error output:\n{_quote(tail[-10:])}" if tail else ""
+    return error_class(f"The model process {how} while {info.phase}.{detail}")

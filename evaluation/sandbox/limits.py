@@ -1,0 +1,115 @@
+"""Resource limits of a sandboxed run, the report it produces, and the rlimit layer."""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+
+MIB = 1024**2
+
+# RLIMIT_AS counts every mapping, not just memory in use: torch maps ~0.6 GiB of libraries and
+# reserves thread stacks and malloc arenas it never touches, and below ~1 GiB of address space
+# OpenBLAS aborts at import. The address-space cap therefore sits this far above the memory
+# cap; the cgroup (where present) enforces the memory cap on resident memory exactly.
+ADDRESS_SPACE_HEADROOM_BYTES = 1024 * MIB
+
+# Hard CPU limit a little above the soft one: the kernel sends SIGXCPU at the soft limit (which
+# kills a Python process, as it installs no handler) and SIGKILL at the hard limit.
+_CPU_HARD_GRACE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Caps applied to one sandboxed child; defaults suit small benchmarks on a 2-core host."""
+
+    memory_bytes: int = 2 * 1024**3
+    """Memory cap: the cgroup limit, and (plus headroom for torch's mappings) RLIMIT_AS."""
+    cpu_seconds: int = 600
+    """CPU time the child may use over its whole life (RLIMIT_CPU, summed over threads)."""
+    wall_seconds: float = 300.0
+    """Wall-clock deadline for the whole session, from start-up to the last prediction."""
+    file_size_bytes: int = 256 * 1024**2
+    """Largest file the child may write (RLIMIT_FSIZE), also the size of its private /tmp."""
+    open_files: int = 256
+    """Open file descriptors (RLIMIT_NOFILE)."""
+    pids: int = 64
+    """Tasks (processes and threads) in the child's pids cgroup."""
+    max_log_bytes: int = 64 * 1024
+    """Bytes of the child's stdout and of its stderr kept for messages; the rest is dropped."""
+
+    def __post_init__(self) -> None:
+        for name in ("memory_bytes", "cpu_seconds", "file_size_bytes", "open_files", "pids"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be positive")
+        if self.wall_seconds <= 0:
+            raise ValueError("SandboxLimits.wall_seconds must be positive")
+        if self.max_log_bytes < 1024:
+            raise ValueError("SandboxLimits.max_log_bytes must be at least 1024")
+
+    @property
+    def memory_mib(self) -> int:
+        """The memory cap in MiB, as messages and settings state it."""
+        return self.memory_bytes // MIB
+
+    @property
+    def address_space_bytes(self) -> int:
+        """The RLIMIT_AS value: the memory cap plus headroom for untouched mappings."""
+        return self.memory_bytes + ADDRESS_SPACE_HEADROOM_BYTES
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """What a sandboxed session did and under which protections."""
+
+    layers: tuple[str, ...]
+    """Protection layers that were active, e.g. ("bubblewrap", "seccomp", "rlimits", ...)."""
+    startup_seconds: float
+    """From spawning the child to the model being loaded and ready."""
+    batch_seconds: tuple[float, ...]
+    """Latency of every batch the model ran, in order, as timed inside the child."""
+    items: int
+    """Number of inputs predicted over the session."""
+    peak_memory_bytes: int | None
+    """Peak memory of the child (cgroup high-water mark, else its own peak RSS)."""
+    parameter_count: int | None
+    """Number of parameters of the loaded model, when readable."""
+    model_format: str
+    """"torchscript" or "torch.export"."""
+
+
+def inference_threads() -> int:
+    """Number of intra-op threads a model gets: one per CPU this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def rlimits_for(limits: SandboxLimits) -> dict[int, tuple[int, int]]:
+    """Map each rlimit resource to the (soft, hard) pair the child runs under."""
+    address_space = limits.address_space_bytes
+    return {
+        resource.RLIMIT_AS: (address_space, address_space),
+        resource.RLIMIT_CPU: (
+            int(limits.cpu_seconds),
+            int(limits.cpu_seconds) + _CPU_HARD_GRACE_SECONDS,
+        ),
+        resource.RLIMIT_FSIZE: (int(limits.file_size_bytes), int(limits.file_size_bytes)),
+        resource.RLIMIT_NOFILE: (int(limits.open_files), int(limits.open_files)),
+        # A core dump of a 2 GiB process would be a huge file written outside the file-size cap.
+        resource.RLIMIT_CORE: (0, 0),
+    }
+
+
+def apply_rlimits(rlimits: dict[int, tuple[int, int]]) -> None:
+    """Apply precomputed rlimits to the current process (called between fork and exec).
+
+    Only lowers limits: a hard limit already below the requested one is kept.
+    """
+    for which, (soft, hard) in rlimits.items():
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:
+            hard = min(hard, current_hard)
+            soft = min(soft, hard)
+        resource.setrlimit(which, (soft, hard))

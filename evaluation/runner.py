@@ -43,6 +43,16 @@ def _no_progress(fraction: float, message: str) -> None:
     return None
 
 
+def bootstrap_seed(content_hash: str, split: str) -> int:
+    """The seed of the item bootstrap of a split.
+
+    The submission page and the leaderboard use the same seed and B, so the joint bootstrap
+    resamples exactly the items a lone evaluation resampled: an entry shows one interval
+    everywhere.
+    """
+    return derive_seed(content_hash, "item-bootstrap", split)
+
+
 def evaluate_model(
     model_path: Path,
     benchmark: BenchmarkFolder,
@@ -74,7 +84,7 @@ def evaluate_model(
     inference_seconds = time.perf_counter() - started
     progress(0.8, "computing metrics and intervals")
     probabilities = softmax(logits).astype(np.float32)
-    seed = derive_seed(benchmark.content_hash, "metric-intervals", split)
+    seed = bootstrap_seed(benchmark.content_hash, split)
     (entry,) = rank_leaderboard(
         [probabilities],
         data.labels,
@@ -99,7 +109,7 @@ def evaluate_model(
         content_hash=benchmark.content_hash,
         file_hashes=benchmark.file_hashes,
         split=split,
-        seeds={"metric-intervals": seed},
+        seeds={"item-bootstrap": seed},
         timings=timings,
         sandbox=sandbox_report,
         prediction_sha256=predictions_hash(probabilities),

@@ -9,5 +9,5 @@ class UploadForm(forms.Form):
     )
     model_name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    paper_url = forms.URLField(required=False)
-    code_url = forms.URLField(required=False)
+    paper_url = forms.URLField(required=False, assume_scheme="https")
+    code_url = forms.URLField(required=False, assume_scheme="https")

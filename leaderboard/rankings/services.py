@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation import EVALUATOR_VERSION
-from evaluation.seeds import derive_seed
+from evaluation.runner import bootstrap_seed
 from evaluation.spec import load_benchmark
 from evaluation.statistics import rank_leaderboard
 from leaderboard.benchmarks.models import BenchmarkVersion
@@ -50,7 +50,7 @@ def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
         if not np.array_equal(outcomes["item_ids"], test.item_ids):
             raise ValueError(f"outcomes of {submission} do not match the items of {version}")
         probabilities.append(outcomes["probabilities"])
-    seed = derive_seed(version.content_hash, "leaderboard")
+    seed = bootstrap_seed(version.content_hash, "test")
     statistics = rank_leaderboard(
         probabilities,
         test.labels,

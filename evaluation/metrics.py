@@ -30,6 +30,9 @@ PROBABILITY_FLOOR = 1e-12
 #: Number of bins of both calibration errors.
 CALIBRATION_BINS = 15
 
+#: Resamples per block in ``ece_equal_mass``.
+_BLOCK = 32
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Turn logits ``[n, C]`` into probabilities, in float64.
@@ -165,23 +168,15 @@ def ece_equal_mass(
     outcomes = per_item_outcomes(probabilities, labels)
     order = np.argsort(outcomes["confidence"], kind="stable")
     gaps = (outcomes["correct"] - outcomes["confidence"])[order]
-    n_items = gaps.shape[0]
-    if weights is None:
-        item_weights = np.ones((1, n_items))
-    else:
-        item_weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))[:, order]
-    # Cumulative mass and cumulative weighted gap at the end of each item, per resample.
-    mass_end = np.cumsum(item_weights, axis=1)
-    gap_end = np.cumsum(item_weights * gaps, axis=1)
-    total = mass_end[:, -1]
-    boundaries = np.ceil(np.arange(CALIBRATION_BINS + 1)[None, :] * total[:, None] / CALIBRATION_BINS)
-    boundaries = np.minimum(boundaries, total[:, None])
-    gap_at_boundary = np.stack(
-        [_cumulative_at(mass_end, gap_end, gaps, boundaries[:, b]) for b in range(CALIBRATION_BINS + 1)],
-        axis=1,
+    rows = np.ones((1, gaps.shape[0])) if weights is None else np.atleast_2d(weights)
+    # Resamples are processed in blocks small enough for the cumulative sums to stay in cache,
+    # which is several times faster than one pass over the whole [B, n] matrix.
+    result = np.concatenate(
+        [
+            _equal_mass_block(np.asarray(rows[start : start + _BLOCK][:, order], np.float64), gaps)
+            for start in range(0, rows.shape[0], _BLOCK)
+        ]
     )
-    per_bin = np.abs(np.diff(gap_at_boundary, axis=1)).sum(axis=1)
-    result = per_bin / total
     return _as_result(result if weights is not None and np.ndim(weights) == 2 else result[0])
 
 
@@ -273,18 +268,39 @@ def _as_result(values: np.ndarray) -> float | np.ndarray:
     return float(values) if values.ndim == 0 else values
 
 
-def _cumulative_at(
-    mass_end: np.ndarray, gap_end: np.ndarray, gaps: np.ndarray, position: np.ndarray
-) -> np.ndarray:
-    """Sum of the gaps over the first ``position`` units of mass, per resample row.
+def _equal_mass_block(item_weights: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    """Equal-mass ECE for a block of weight rows whose items are sorted by confidence."""
+    # Cumulative mass and cumulative weighted gap at the end of each item, per row.
+    mass_end = np.cumsum(item_weights, axis=1)
+    gap_end = np.cumsum(item_weights * gaps, axis=1)
+    total = mass_end[:, -1]
+    boundaries = np.ceil(
+        np.arange(CALIBRATION_BINS + 1)[None, :] * total[:, None] / CALIBRATION_BINS
+    )
+    positions = np.minimum(boundaries, total[:, None])
+    gap_at_boundary = _cumulative_at(mass_end, gap_end, gaps, positions)
+    return np.abs(np.diff(gap_at_boundary, axis=1)).sum(axis=1) / total
 
-    ``full`` counts the items whose whole mass lies before ``position``; the next item
-    contributes the part of its mass that does.
+
+def _cumulative_at(
+    mass_end: np.ndarray, gap_end: np.ndarray, gaps: np.ndarray, positions: np.ndarray
+) -> np.ndarray:
+    """Sum of the gaps over the first ``positions[b, k]`` units of mass of resample ``b``.
+
+    ``full`` counts the items whose whole mass lies before the position; the next item
+    contributes the part of its mass that does. Offsetting each row by more than any row's
+    total mass makes the flattened cumulative masses one sorted array, so a single
+    ``searchsorted`` serves every resample and boundary.
     """
-    full = (mass_end <= position[:, None] + 1e-9).sum(axis=1)
-    rows = np.arange(mass_end.shape[0])
-    before = np.where(full > 0, gap_end[rows, np.maximum(full - 1, 0)], 0.0)
-    mass_before = np.where(full > 0, mass_end[rows, np.maximum(full - 1, 0)], 0.0)
-    partial_gap = gaps[np.minimum(full, gaps.shape[0] - 1)]
-    partial = np.where(full < gaps.shape[0], (position - mass_before) * partial_gap, 0.0)
+    n_rows, n_items = mass_end.shape
+    offsets = np.arange(n_rows) * (float(mass_end[:, -1].max()) + 1.0)
+    flat = (mass_end + offsets[:, None]).ravel()
+    found = np.searchsorted(flat, (positions + offsets[:, None]).ravel(), side="right")
+    full = found.reshape(positions.shape) - (np.arange(n_rows) * n_items)[:, None]
+    rows = np.arange(n_rows)[:, None]
+    last = np.maximum(full - 1, 0)
+    before = np.where(full > 0, gap_end[rows, last], 0.0)
+    mass_before = np.where(full > 0, mass_end[rows, last], 0.0)
+    partial_gap = gaps[np.minimum(full, n_items - 1)]
+    partial = np.where(full < n_items, (positions - mass_before) * partial_gap, 0.0)
     return before + partial

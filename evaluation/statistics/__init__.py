@@ -1,0 +1,71 @@
+"""Statistics for honest leaderboards: bootstrap intervals, rank intervals, tests, the Ladder.
+
+Pure functions of arrays; every random step takes a seed (see ``evaluation.seeds``). The
+methods and their parameters are described in METHODS.md ("Uncertainty of a score", "Ranks
+and ties", "Live feedback without overfitting the hidden split").
+"""
+
+from __future__ import annotations
+
+from evaluation.statistics.bootstrap import (
+    Interval,
+    accuracy_normal_interval,
+    accuracy_standard_error,
+    bootstrap_intervals,
+    bootstrap_weight_blocks,
+    bootstrap_weights,
+    joint_metric_samples,
+    metric_samples,
+    percentile_interval,
+    wilson_interval,
+)
+from evaluation.statistics.feedback import feedback_mask
+from evaluation.statistics.hypothesis_tests import (
+    benjamini_hochberg,
+    discordant_counts,
+    exact_mcnemar,
+    holm,
+    minimum_detectable_effect,
+    paired_bootstrap_p_value,
+    typical_discordance_rate,
+)
+from evaluation.statistics.ladder import LadderDecision, ladder_replay, ladder_step, round_to_grid
+from evaluation.statistics.leaderboard import (
+    Comparison,
+    EntryStatistics,
+    compare_entries,
+    rank_leaderboard,
+)
+from evaluation.statistics.ranks import assign_tiers, competition_ranks, rank_intervals
+
+__all__ = [
+    "Comparison",
+    "EntryStatistics",
+    "Interval",
+    "LadderDecision",
+    "accuracy_normal_interval",
+    "accuracy_standard_error",
+    "assign_tiers",
+    "benjamini_hochberg",
+    "bootstrap_intervals",
+    "bootstrap_weight_blocks",
+    "bootstrap_weights",
+    "compare_entries",
+    "competition_ranks",
+    "discordant_counts",
+    "exact_mcnemar",
+    "feedback_mask",
+    "holm",
+    "joint_metric_samples",
+    "ladder_replay",
+    "ladder_step",
+    "metric_samples",
+    "minimum_detectable_effect",
+    "paired_bootstrap_p_value",
+    "percentile_interval",
+    "rank_intervals",
+    "rank_leaderboard",
+    "round_to_grid",
+    "typical_discordance_rate",
+    "wilson_interval",
+]

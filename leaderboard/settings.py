@@ -166,6 +166,9 @@ SPECTACULAR_SETTINGS = {
 # polling interval of one second makes every task wait about a second).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 BROKER_DIR = Path(env_str("TOUCHSTONE_BROKER_DIR", str(DATA_DIR / "broker")))
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for folder in ("queue", "processed"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(BROKER_DIR / "queue"),

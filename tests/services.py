@@ -100,6 +100,7 @@ def redis_server(folder: Path):
     executable = shutil.which("redis-server")
     if executable is None:
         raise RuntimeError("Redis is not installed (Debian: apt-get install redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
         [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
@@ -194,10 +195,13 @@ def running_site(folder: Path, *, database_url: str | None = None, broker_url: s
             site.processes.append(
                 subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             )
-        wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
-                 timeout=60, what="gunicorn", process=site.processes[1])
-        wait_for(lambda: b"ready" in (folder / "worker.log").read_bytes(), timeout=60, what="celery worker",
-                 process=site.processes[0])
+        try:
+            wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
+                     timeout=60, what="gunicorn", process=site.processes[1])
+            wait_for(lambda: b"ready" in (folder / "worker.log").read_bytes(), timeout=60, what="celery worker",
+                     process=site.processes[0])
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{error}\nworker log:\n{site.log('worker')[-3000:]}\nweb log:\n{site.log('web')[-3000:]}")
         yield site
     finally:
         for process in site.processes:

@@ -13,14 +13,14 @@ offending key or array, so a maintainer can fix the folder without reading this 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
 import math
 import re
 import tomllib
-from collections.abc import Collection
-import dataclasses
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from evaluation.splits import (
 
 __all__ = [
     "KNOWN_PERTURBATIONS", "BenchmarkFolder", "BenchmarkSpec", "PerturbationSpec", "Split",
-    "canonical_spec_json", "load_benchmark", "parse_spec",
+    "canonical_spec_json", "load_benchmark", "load_dev_split", "parse_spec",
 ]  # fmt: skip
 
 SPEC_FILE = "benchmark.toml"
@@ -69,6 +69,7 @@ SEMVER_PATTERN = re.compile(
     r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 COLUMN_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+COLUMN_RULE = "(lowercase letters, digits and underscores from a letter on; not inputs, labels or item_ids)"
 DEFAULT_FEEDBACK_FRACTION = 0.3
 
 _TOP_KEYS = (
@@ -154,91 +155,80 @@ def parse_spec(text: str) -> BenchmarkSpec:
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{SPEC_FILE}: not valid TOML: {error}") from None
     top = _Table(data, "", _TOP_KEYS)
-    slug = top.string(
-        "slug", pattern=SLUG_PATTERN, max_length=50,
-        expected="lowercase letters, digits and single hyphens (at most 50 characters)",
+    slug = top.get(
+        "slug", "lowercase letters, digits and single hyphens (at most 50 characters)",
+        lambda v: isinstance(v, str) and len(v) <= 50 and SLUG_PATTERN.fullmatch(v),
     )  # fmt: skip
-    version = top.string(
-        "version", pattern=SEMVER_PATTERN, max_length=40, expected='a semantic version like "1.0.0"'
-    )
-    title = top.string("title", max_length=200)
-    description = top.string("description")
-    license_ = top.string("license")
-    source = top.string("source")
-    task = top.string("task")
-    if task != "classification":
-        raise SpecError(f'{SPEC_FILE}: task must be "classification", got {_shown(task)}')
-    classes = top.string_list("classes", min_length=2)
+    version = top.get(
+        "version", 'a semantic version like "1.0.0"',
+        lambda v: isinstance(v, str) and len(v) <= 40 and SEMVER_PATTERN.fullmatch(v),
+    )  # fmt: skip
+    title = top.get("title", "a non-empty string of at most 200 characters", lambda v: _is_text(v) and len(v) <= 200)
+    description = top.get("description", "a non-empty string", _is_text)
+    license_ = top.get("license", "a non-empty string", _is_text)
+    source = top.get("source", "a non-empty string", _is_text)
+    task = top.get("task", '"classification" (the only task so far)', lambda v: v == "classification")
+    classes = top.get("classes", "a list of at least 2 distinct non-empty strings", lambda v: _list_of(v, _is_text, 2))
     # An empty changelog is allowed: a first version has nothing to compare against.
-    changelog = top.string("changelog", allow_empty=True)
+    changelog = top.get("changelog", "a string", lambda v: isinstance(v, str))
 
     input_table = top.table("input", ("shape", "dtype", "range"))
-    shape = input_table.positive_int_list("shape")
-    dtype = input_table.string("dtype")
-    if dtype != "float32":
-        raise SpecError(f'{SPEC_FILE}: [input].dtype must be "float32", got {_shown(dtype)}')
-    input_range = input_table.number_pair("range")
+    shape = input_table.get(
+        "shape", "a non-empty list of positive integers",
+        lambda v: _list_of(v, lambda n: _is_integer(n) and n > 0, 1, distinct=False),
+    )  # fmt: skip
+    dtype = input_table.get("dtype", '"float32"', lambda v: v == "float32")
+    low, high = input_table.get(
+        "range", "[lo, hi] with finite numbers lo < hi",
+        lambda v: _list_of(v, _is_number, 2) and len(v) == 2 and v[0] < v[1],
+    )  # fmt: skip
 
-    metrics_table = top.table("metrics", ("primary", "report"))
-    primary = metrics_table.string("primary")
-    _check_metric(primary, "[metrics].primary")
-    report = metrics_table.string_list("report", min_length=1)
-    for index, name in enumerate(report):
-        _check_metric(name, f"[metrics].report[{index}]")
+    metrics = top.table("metrics", ("primary", "report"))
+    known = f"one of {', '.join(METRICS)}"
+    primary = metrics.get("primary", known, _is_metric)
+    report = metrics.get(
+        "report", f"a non-empty list of distinct metric names, each {known}", lambda v: _list_of(v, _is_metric, 1)
+    )
     if primary not in report:
-        raise SpecError(
-            f"{SPEC_FILE}: [metrics].primary {primary!r} must also be listed in [metrics].report"
-        )
+        raise SpecError(f"{SPEC_FILE}: [metrics].primary {primary!r} must also be listed in [metrics].report")
 
-    slices = top.table("slices", ("columns",), optional=True)
-    slice_columns: tuple[str, ...] = ()
-    if slices is not None:
-        slice_columns = slices.string_list("columns", min_length=0)
-        for index, column in enumerate(slice_columns):
-            _check_column_name(column, f"[slices].columns[{index}]")
+    slices = top.table("slices", ("columns",), optional=True) or _Table({"columns": []}, "[slices]", ("columns",))
+    slice_columns = slices.get(
+        "columns", f"a list of distinct column names {COLUMN_RULE}", lambda v: _list_of(v, _is_column, 0)
+    )
 
-    perturbations = _parse_perturbations(top.take("perturbations", default=[]), shape, input_range)
+    perturbations = _parse_perturbations(top.take("perturbations", default=[]), tuple(shape), high - low)
 
     drift = top.table("drift", ("era_column", "order"), optional=True)
-    era_column: str | None = None
-    era_order: tuple[str, ...] = ()
+    era_column, era_order = None, []
     if drift is not None:
-        era_column = drift.string("era_column")
-        _check_column_name(era_column, "[drift].era_column")
-        era_order = drift.string_list("order", min_length=1)
+        era_column = drift.get("era_column", f"a column name {COLUMN_RULE}", _is_column)
+        era_order = drift.get(
+            "order", "a non-empty list of distinct non-empty strings", lambda v: _list_of(v, _is_text, 1)
+        )
 
-    hidden = top.table("hidden", ("feedback_fraction",), optional=True)
-    feedback_fraction = DEFAULT_FEEDBACK_FRACTION
-    if hidden is not None:
-        value = hidden.take("feedback_fraction", default=DEFAULT_FEEDBACK_FRACTION)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise SpecError(
-                f"{SPEC_FILE}: [hidden].feedback_fraction must be a number strictly between 0 "
-                f"and 1, got {_shown(value)}"
-            )
-        feedback_fraction = float(value)
+    hidden = top.table("hidden", ("feedback_fraction",), optional=True) or _Table({}, "[hidden]", ())
+    feedback_fraction = hidden.get(
+        "feedback_fraction", "a number strictly between 0 and 1",
+        lambda v: _is_number(v) and 0 < v < 1, default=DEFAULT_FEEDBACK_FRACTION,
+    )  # fmt: skip
 
     return BenchmarkSpec(
-        slug=slug,
-        version=version,
-        title=title,
-        description=description,
-        license=license_,
-        source=source,
-        task=task,
-        classes=classes,
-        input_shape=shape,
-        input_dtype=dtype,
-        input_range=input_range,
-        primary_metric=primary,
-        report_metrics=report,
-        slice_columns=slice_columns,
-        perturbations=perturbations,
-        era_column=era_column,
-        era_order=era_order,
-        feedback_fraction=feedback_fraction,
-        changelog=changelog,
-    )
+        slug=slug, version=version, title=title, description=description, license=license_,
+        source=source, task=task, classes=tuple(classes), input_shape=tuple(shape), input_dtype=dtype,
+        input_range=(float(low), float(high)), primary_metric=primary, report_metrics=tuple(report),
+        slice_columns=tuple(slice_columns), perturbations=perturbations, era_column=era_column,
+        era_order=tuple(era_order), feedback_fraction=float(feedback_fraction), changelog=changelog,
+    )  # fmt: skip
+
+
+def load_dev_split(folder: Path) -> tuple[BenchmarkSpec, Split]:
+    """The spec and validated dev split of ``folder``, without touching ``test.npz``.
+
+    This is all a researcher has after downloading a benchmark's public files.
+    """
+    spec = parse_spec(_spec_text(read_folder_file(Path(folder), SPEC_FILE)))
+    return spec, read_split(read_folder_file(Path(folder), "dev.npz"), "dev.npz", spec)
 
 
 def load_benchmark(folder: Path) -> BenchmarkFolder:
@@ -250,11 +240,7 @@ def load_benchmark(folder: Path) -> BenchmarkFolder:
     if not folder.is_dir():
         raise SpecError(f"{folder}: not a directory; a benchmark folder holds {', '.join(HASHED_FILES)}")
     contents = {name: read_folder_file(folder, name) for name in HASHED_FILES}
-    try:
-        text = contents[SPEC_FILE].decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SpecError(f"{SPEC_FILE}: not UTF-8 text ({error})") from None
-    spec = parse_spec(text)
+    spec = parse_spec(_spec_text(contents[SPEC_FILE]))
     splits = {name: read_split(contents[f"{name}.npz"], f"{name}.npz", spec) for name in SPLIT_NAMES}
     check_cross_split(splits["dev"], splits["test"], spec)
     file_hashes = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
@@ -266,33 +252,20 @@ def load_benchmark(folder: Path) -> BenchmarkFolder:
     )
 
 
-def _check_metric(name: str, where: str) -> None:
-    if name not in METRICS:
-        raise SpecError(
-            f"{SPEC_FILE}: {where} names an unknown metric {name!r}; known metrics are "
-            f"{', '.join(METRICS)}"
-        )
+def _spec_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{SPEC_FILE}: not UTF-8 text ({error})") from None
 
 
-def _check_column_name(name: str, where: str) -> None:
-    if not COLUMN_PATTERN.fullmatch(name) or name in RESERVED_ARRAYS:
-        raise SpecError(
-            f"{SPEC_FILE}: {where} must be a column name of lowercase letters, digits and "
-            f"underscores starting with a letter, other than {', '.join(RESERVED_ARRAYS)}; "
-            f"got {_shown(name)}"
-        )
-
-
-def _parse_perturbations(
-    value: Any, shape: tuple[int, ...], input_range: tuple[float, float]
-) -> tuple[PerturbationSpec, ...]:
+def _parse_perturbations(value: Any, shape: tuple[int, ...], width: float) -> tuple[PerturbationSpec, ...]:
     if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
         raise SpecError(
             f"{SPEC_FILE}: perturbations must be an array of tables ([[perturbations]] "
             f"entries), got {_shown(value)}"
         )
     result: list[PerturbationSpec] = []
-    seen: set[str] = set()
     for index, entry in enumerate(value):
         where = f"[[perturbations]][{index}]"
         name = entry.get("name")
@@ -301,48 +274,30 @@ def _parse_perturbations(
                 f"{SPEC_FILE}: {where}.name must be one of {', '.join(KNOWN_PERTURBATIONS)}, "
                 f"got {_shown(name)}"
             )
-        if name in seen:
+        if any(earlier.name == name for earlier in result):
             raise SpecError(f"{SPEC_FILE}: {where}.name {name!r} is declared twice")
-        seen.add(name)
         kind = KNOWN_PERTURBATIONS[name]
-        if kind == "image" and len(shape) != 3:
+        needed = {"image": (3, "an image", "[C, H, W]"), "tabular": (1, "a tabular", "[F]")}.get(kind)
+        if needed is not None and len(shape) != needed[0]:
             raise SpecError(
-                f"{SPEC_FILE}: {where}.name {name!r} is an image perturbation and needs "
-                f"[input].shape [C, H, W], got {list(shape)}"
+                f"{SPEC_FILE}: {where}.name {name!r} is {needed[1]} perturbation and needs "
+                f"[input].shape {needed[2]}, got {list(shape)}"
             )
-        if kind == "tabular" and len(shape) != 1:
-            raise SpecError(
-                f"{SPEC_FILE}: {where}.name {name!r} is a tabular perturbation and needs "
-                f"[input].shape [F], got {list(shape)}"
-            )
-        adversarial = kind == "adversarial"
-        table = _Table(entry, where, ("name", "eps") if adversarial else ("name", "severities"))
-        table.take("name")
-        if adversarial:
-            eps = _parse_eps(table, where, input_range)
-            result.append(PerturbationSpec(name, (), eps, True))
+        if kind == "adversarial":
+            table = _Table(entry, where, ("name", "eps"))
+            eps = table.get(
+                "eps", f"a non-empty list of distinct positive numbers below the width of [input].range ({width:g})",
+                lambda v: _list_of(v, lambda e: _is_number(e) and 0 < e < width, 1),
+            )  # fmt: skip
+            result.append(PerturbationSpec(name, (), tuple(sorted(float(e) for e in eps)), True))
         else:
-            severities = table.positive_int_list("severities", allowed=SEVERITY_LEVELS)
+            table = _Table(entry, where, ("name", "severities"))
+            severities = table.get(
+                "severities", "a non-empty list of distinct integers from 1 to 5",
+                lambda v: _list_of(v, lambda n: _is_integer(n) and n in SEVERITY_LEVELS, 1),
+            )  # fmt: skip
             result.append(PerturbationSpec(name, tuple(sorted(severities)), (), False))
     return tuple(result)
-
-
-def _parse_eps(table: _Table, where: str, input_range: tuple[float, float]) -> tuple[float, ...]:
-    value = table.take("eps")
-    width = input_range[1] - input_range[0]
-    valid = (
-        isinstance(value, list)
-        and len(value) > 0
-        and all(not isinstance(e, bool) and isinstance(e, int | float) for e in value)
-        and all(0 < e < width for e in value)
-        and len(set(value)) == len(value)
-    )
-    if not valid:
-        raise SpecError(
-            f"{SPEC_FILE}: {where}.eps must be a non-empty list of distinct positive numbers "
-            f"smaller than the width of [input].range ({width:g}), got {_shown(value)}"
-        )
-    return tuple(sorted(float(e) for e in value))
 
 
 _MISSING = object()
@@ -365,88 +320,59 @@ class _Table:
             raise SpecError(f"{SPEC_FILE}: unknown key {key!r}{place}{hint}")
         self.data, self.where = data, where
 
-    def name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
     def take(self, key: str, default: Any = _MISSING) -> Any:
+        """The raw value of ``key``; a missing key without a default is an error."""
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
-            raise SpecError(f"{SPEC_FILE}: missing required key {self.name(key)!r}")
+            raise SpecError(f"{SPEC_FILE}: missing required key {self._name(key)!r}")
         return default
 
-    def fail(self, key: str, expected: str, value: Any) -> SpecError:
-        return SpecError(f"{SPEC_FILE}: {self.name(key)} must be {expected}, got {_shown(value)}")
-
-    def table(self, key: str, allowed: Collection[str], optional: bool = False) -> _Table | None:
-        value = self.take(key, default=None if optional else _MISSING)
-        return None if value is None else _Table(value, f"[{self.name(key)}]", allowed)
-
-    def string(
-        self,
-        key: str,
-        *,
-        pattern: re.Pattern[str] | None = None,
-        max_length: int | None = None,
-        allow_empty: bool = False,
-        expected: str = "a non-empty string",
-    ) -> str:
-        value = self.take(key)
-        valid = (
-            isinstance(value, str)
-            and (allow_empty or value.strip() != "")
-            and (max_length is None or len(value) <= max_length)
-            and (pattern is None or pattern.fullmatch(value) is not None)
-        )
-        if not valid:
-            raise self.fail(key, "a string" if allow_empty else expected, value)
+    def get(self, key: str, expected: str, valid: Callable[[Any], Any], default: Any = _MISSING) -> Any:
+        """The value of ``key`` if ``valid(value)``, else an error saying what was ``expected``."""
+        value = self.take(key, default)
+        if not valid(value):
+            raise SpecError(f"{SPEC_FILE}: {self._name(key)} must be {expected}, got {_shown(value)}")
         return value
 
-    def string_list(self, key: str, *, min_length: int) -> tuple[str, ...]:
-        value = self.take(key)
-        valid = (
-            isinstance(value, list)
-            and len(value) >= min_length
-            and all(isinstance(item, str) and item.strip() != "" for item in value)
-            and len(set(value)) == len(value)
-        )
-        if not valid:
-            amount = {0: "a list of", 1: "a non-empty list of"}.get(min_length, f"a list of at least {min_length}")
-            raise self.fail(key, f"{amount} distinct non-empty strings", value)
-        return tuple(value)
+    def table(self, key: str, allowed: Collection[str], optional: bool = False) -> _Table | None:
+        """The sub-table ``key`` (``None`` when optional and absent)."""
+        value = self.take(key, default=None if optional else _MISSING)
+        return None if value is None else _Table(value, f"[{self._name(key)}]", allowed)
 
-    def positive_int_list(
-        self, key: str, *, allowed: Collection[int] | None = None
-    ) -> tuple[int, ...]:
-        value = self.take(key)
-        # bool is a subclass of int in Python, and TOML's true must not pass as 1.
-        valid = (
-            isinstance(value, list)
-            and len(value) > 0
-            and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
-            and all(item > 0 and (allowed is None or item in allowed) for item in value)
-        )
-        if allowed is not None:
-            valid = valid and len(set(value)) == len(value)
-            expected = f"a non-empty list of distinct integers from {min(allowed)} to {max(allowed)}"
-        else:
-            expected = "a non-empty list of positive integers"
-        if not valid:
-            raise self.fail(key, expected, value)
-        return tuple(value)
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
 
-    def number_pair(self, key: str) -> tuple[float, float]:
-        value = self.take(key)
-        valid = (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(item, int | float) and not isinstance(item, bool) for item in value)
-            and all(math.isfinite(item) for item in value)
-            and value[0] < value[1]
-        )
-        if not valid:
-            raise self.fail(key, "[lo, hi] with finite numbers lo < hi", value)
-        return float(value[0]), float(value[1])
+
+def _is_integer(value: Any) -> bool:
+    # bool is a subclass of int in Python, and TOML's true must not pass as 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_integer(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _is_metric(value: Any) -> bool:
+    return isinstance(value, str) and value in METRICS
+
+
+def _is_column(value: Any) -> bool:
+    return isinstance(value, str) and COLUMN_PATTERN.fullmatch(value) is not None and value not in RESERVED_ARRAYS
+
+
+def _list_of(value: Any, item_valid: Callable[[Any], Any], min_length: int, distinct: bool = True) -> bool:
+    """Whether ``value`` is a list of at least ``min_length`` valid (and distinct) items."""
+    return (
+        isinstance(value, list)
+        and len(value) >= min_length
+        and all(item_valid(item) for item in value)
+        and (not distinct or len(set(value)) == len(value))
+    )
 
 
 def _shown(value: Any) -> str:
@@ -456,4 +382,3 @@ def _shown(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)  # Dates and times, which TOML has and JSON lacks.
     return text if len(text) <= 80 else text[:77] + "..."
-

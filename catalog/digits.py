@@ -1,0 +1,73 @@
+"""``digits``: scikit-learn's 8×8 handwritten digits (the UCI optical digits test set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from catalog.folder import (
+    ALL_METRICS,
+    FIRST_VERSION,
+    IMAGE_PERTURBATIONS,
+    rank_terciles,
+    stratified_split,
+    write_benchmark,
+)
+from evaluation.spec import BenchmarkFolder
+
+SLUG = "digits"
+INK_LEVELS = ("light", "medium", "heavy")
+
+DOCUMENT = {
+    "slug": SLUG,
+    "version": FIRST_VERSION,
+    "title": "Handwritten digits (8×8)",
+    "description": (
+        "Classify 1,797 handwritten digits scanned at 8×8 pixels with 17 grey levels, as "
+        "shipped with scikit-learn. Pixels are divided by 16 so inputs lie in [0, 1]. 40% of "
+        "each class forms the public dev split, the remaining 60% the hidden test split "
+        "(assignment by sha256 of the slug and item id). The 'ink' slice groups images by the "
+        "tercile of their total ink over the whole data set, which separates thin and faint "
+        "strokes from bold ones."
+    ),
+    "license": "CC BY 4.0",
+    "source": (
+        "E. Alpaydin and C. Kaynak, Optical Recognition of Handwritten Digits, UCI Machine "
+        "Learning Repository, 1998 (https://doi.org/10.24432/C50P49); the copy bundled with "
+        "scikit-learn as sklearn.datasets.load_digits"
+    ),
+    "task": "classification",
+    "classes": [str(digit) for digit in range(10)],
+    "changelog": "First version.",
+    "input": {"shape": [1, 8, 8], "dtype": "float32", "range": [0.0, 1.0]},
+    "metrics": {"primary": "accuracy", "report": ALL_METRICS},
+    "slices": {"columns": ["ink"]},
+    "hidden": {"feedback_fraction": 0.3},
+    "perturbations": IMAGE_PERTURBATIONS,
+}
+
+
+def build(folder: Path) -> BenchmarkFolder:
+    """Write the ``digits`` version folder into ``folder`` and return it validated."""
+    from sklearn.datasets import load_digits
+
+    dataset = load_digits()
+    # The raw pixels are integers 0..16, so dividing by 16 is exact in float32.
+    pixels = np.asarray(dataset.images, dtype=np.float64)
+    inputs = (pixels / 16.0).astype(np.float32)[:, None, :, :]
+    labels = np.asarray(dataset.target, dtype=np.int64)
+    item_ids = np.array([f"digits-{index:04d}" for index in range(len(labels))])
+    # Integer-valued sums are exact, so the terciles cannot depend on summation order.
+    ink = rank_terciles(pixels.sum(axis=(1, 2)), INK_LEVELS)
+    dev, test = stratified_split(item_ids.tolist(), labels, salt=SLUG)
+
+    def arrays(index: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "inputs": inputs[index],
+            "labels": labels[index],
+            "item_ids": item_ids[index],
+            "ink": ink[index],
+        }
+
+    return write_benchmark(folder, DOCUMENT, arrays(dev), arrays(test))

@@ -164,16 +164,17 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. The embedded default is the filesystem broker polled every 50 ms (the default
 # polling interval of one second makes every task wait about a second).
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = Path(env_str("TOUCHSTONE_BROKER_DIR", str(DATA_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.05,
     }

@@ -66,10 +66,11 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not submission.is_visible_to(request.user):
         raise Http404
+    order = {name: position for position, name in enumerate(submission.version.report_metrics)}
     metrics = [
         {"name": result.metric, "title": METRICS[result.metric].title if result.metric in METRICS else result.metric,
          "value": result.value, "ci_low": result.ci_low, "ci_high": result.ci_high}
-        for result in submission.metric_results.all()
+        for result in sorted(submission.metric_results.all(), key=lambda r: order.get(r.metric, len(order)))
         if result.condition == "clean"
     ]
     entry = getattr(submission, "entry", None)

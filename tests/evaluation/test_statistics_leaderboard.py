@@ -1,0 +1,215 @@
+"""rank_leaderboard and compare_entries on simulated entries with known structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from evaluation.metrics import softmax
+from evaluation.statistics import compare_entries, rank_leaderboard
+
+N_CLASSES = 3
+
+
+def simulated_model(rng, labels, accuracy, sharpness=2.0):
+    """Probabilities whose argmax is right on about ``accuracy`` of the items."""
+    n_items = labels.shape[0]
+    correct = rng.random(n_items) < accuracy
+    predicted = np.where(correct, labels, (labels + rng.integers(1, N_CLASSES, n_items)) % N_CLASSES)
+    logits = rng.normal(scale=0.3, size=(n_items, N_CLASSES))
+    logits[np.arange(n_items), predicted] += sharpness
+    return softmax(logits)
+
+
+def leaderboard_case(seed, accuracies, n_items=800):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, N_CLASSES, size=n_items)
+    return [simulated_model(rng, labels, a) for a in accuracies], labels
+
+
+def test_it_returns_nothing_for_no_entries():
+    assert rank_leaderboard([], np.array([0, 1]), metrics=["accuracy"], primary="accuracy", seed=1) == []
+
+
+def test_it_ranks_a_single_entry_first_in_tier_one():
+    models, labels = leaderboard_case(1, [0.7])
+    (entry,) = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=2)
+    assert (entry.rank, entry.rank_lower, entry.rank_upper, entry.tier) == (1, 1, 1, 1)
+    assert (entry.rank_lower_simultaneous, entry.rank_upper_simultaneous) == (1, 1)
+    assert entry.p_value_vs_leader is None
+    assert entry.metrics["accuracy"].ci_low < entry.metrics["accuracy"].value < entry.metrics["accuracy"].ci_high
+
+
+def test_it_keeps_the_input_order_and_reports_every_metric():
+    models, labels = leaderboard_case(3, [0.6, 0.9, 0.75])
+    names = ["accuracy", "macro_f1", "nll", "brier", "ece", "ece_equal_mass"]
+    results = rank_leaderboard(models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500)
+    assert [r.rank for r in results] == [3, 1, 2]
+    for model, result in zip(models, results):
+        assert list(result.metrics) == names
+        accuracy = np.mean(model.argmax(axis=1) == labels)
+        assert result.metrics["accuracy"].value == pytest.approx(accuracy)
+        for interval in result.metrics.values():
+            assert interval.ci_low <= interval.value <= interval.ci_high
+
+
+@pytest.mark.parametrize("primary", ["accuracy", "nll", "macro_f1"])
+@pytest.mark.parametrize("clustered", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_it_puts_identical_models_in_the_same_tier(primary, clustered, seed):
+    models, labels = leaderboard_case(seed, [0.70, 0.72, 0.74, 0.76, 0.80, 0.85])
+    models.append(models[2].copy())
+    clusters = np.arange(labels.shape[0]) // 4 if clustered else None
+    results = rank_leaderboard(
+        models, labels, metrics=[primary], primary=primary, seed=seed, clusters=clusters, n_resamples=500
+    )
+    original, twin = results[2], results[-1]
+    assert twin.tier == original.tier
+    assert twin.rank == original.rank
+    assert (twin.rank_lower, twin.rank_upper) == (original.rank_lower, original.rank_upper)
+    assert twin.metrics == original.metrics
+    assert max(r.tier for r in results) > 1
+
+
+def test_it_gives_a_clearly_better_model_tier_one_alone():
+    models, labels = leaderboard_case(5, [0.70, 0.71, 0.90, 0.72, 0.69], n_items=1000)
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=6)
+    assert [r.tier for r in results].count(1) == 1
+    best = results[2]
+    assert (best.tier, best.rank, best.rank_lower, best.rank_upper) == (1, 1, 1, 1)
+    assert all(r.p_value_vs_leader < 0.001 for i, r in enumerate(results) if i != 2)
+    # The other four cannot be told apart from one another.
+    assert {r.tier for i, r in enumerate(results) if i != 2} == {2}
+
+
+def test_it_ranks_a_lower_is_better_primary_metric_ascending():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, N_CLASSES, size=600)
+    models = [simulated_model(rng, labels, 0.8, sharpness=s) for s in (6.0, 1.5, 3.0)]
+    nll = [-np.mean(np.log(m[np.arange(600), labels])) for m in models]
+    results = rank_leaderboard(models, labels, metrics=["nll"], primary="nll", seed=8)
+    expected = np.argsort(np.argsort(nll)) + 1
+    assert [r.rank for r in results] == list(expected)
+    assert results[int(np.argmin(nll))].tier == 1
+
+
+def test_it_narrows_rank_intervals_to_the_point_rank_when_entries_are_far_apart():
+    models, labels = leaderboard_case(9, [0.5, 0.9, 0.7], n_items=2000)
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=10)
+    for result in results:
+        assert result.rank_lower == result.rank_upper == result.rank
+        assert result.rank_lower_simultaneous == result.rank_upper_simultaneous == result.rank
+    assert [r.tier for r in results] == [3, 1, 2]
+
+
+def test_it_widens_rank_intervals_for_entries_that_cannot_be_told_apart():
+    models, labels = leaderboard_case(11, [0.75, 0.75, 0.75, 0.75], n_items=300)
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=12)
+    assert all(r.rank_upper - r.rank_lower >= 2 for r in results)
+    assert all(
+        r.rank_lower_simultaneous <= r.rank_lower and r.rank_upper_simultaneous >= r.rank_upper
+        for r in results
+    )
+    assert {r.tier for r in results} == {1}
+
+
+def test_it_corrects_leader_and_neighbour_p_values_as_one_holm_family():
+    models, labels = leaderboard_case(13, [0.74, 0.80, 0.70], n_items=700)
+    correct = [m.argmax(axis=1) == labels for m in models]
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=14)
+    assert [r.rank for r in results] == [2, 1, 3]
+
+    def mcnemar(a, b):
+        only_a, only_b = int(np.sum(correct[a] & ~correct[b])), int(np.sum(correct[b] & ~correct[a]))
+        return stats.binomtest(only_a, only_a + only_b).pvalue
+
+    # The page compares 0 and 2 with the leader (1), and the neighbours 0 and 2.
+    raw = {"0": mcnemar(1, 0), "2": mcnemar(1, 2), "next": mcnemar(0, 2)}
+    names = sorted(raw, key=raw.get)
+    adjusted, running = {}, 0.0
+    for position, name in enumerate(names):
+        running = max(running, min(1.0, (3 - position) * raw[name]))
+        adjusted[name] = running
+    assert results[1].p_value_vs_leader is None and results[1].p_value_vs_next is None
+    assert results[0].p_value_vs_leader == pytest.approx(adjusted["0"], rel=1e-9)
+    assert results[2].p_value_vs_leader == pytest.approx(adjusted["2"], rel=1e-9)
+    assert results[0].p_value_vs_next == pytest.approx(adjusted["0"], rel=1e-9)
+    assert results[2].p_value_vs_next == pytest.approx(adjusted["next"], rel=1e-9)
+
+
+def test_it_reproduces_its_results_for_a_seed():
+    models, labels = leaderboard_case(15, [0.7, 0.72, 0.74])
+    first = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=16)
+    again = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=16)
+    other = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=17)
+    assert first == again
+    assert [r.metrics for r in first] != [r.metrics for r in other]
+
+
+def test_it_names_an_unknown_metric():
+    models, labels = leaderboard_case(18, [0.7])
+    with pytest.raises(KeyError, match="top5"):
+        rank_leaderboard(models, labels, metrics=["top5"], primary="accuracy", seed=1)
+
+
+def test_it_compares_accuracy_by_exact_mcnemar():
+    models, labels = leaderboard_case(19, [0.8, 0.75], n_items=1000)
+    correct = [m.argmax(axis=1) == labels for m in models]
+    comparison = compare_entries(models[0], models[1], labels, metric="accuracy", seed=20)
+    only_a = int(np.sum(correct[0] & ~correct[1]))
+    only_b = int(np.sum(correct[1] & ~correct[0]))
+    assert (comparison.a_only_correct, comparison.b_only_correct) == (only_a, only_b)
+    assert comparison.method == "exact_mcnemar"
+    assert comparison.p_value == pytest.approx(stats.binomtest(only_a, only_a + only_b).pvalue)
+    assert comparison.difference.value == pytest.approx((only_a - only_b) / 1000)
+
+
+def test_it_matches_scipy_paired_bootstrap_for_the_accuracy_difference():
+    models, labels = leaderboard_case(21, [0.8, 0.77], n_items=1000)
+    correct = [(m.argmax(axis=1) == labels).astype(float) for m in models]
+    comparison = compare_entries(models[0], models[1], labels, metric="accuracy", seed=22)
+    reference = stats.bootstrap(
+        (correct[0], correct[1]),
+        lambda a, b, axis: a.mean(axis=axis) - b.mean(axis=axis),
+        paired=True,
+        n_resamples=2000,
+        method="percentile",
+        rng=np.random.default_rng(23),
+    )
+    spread = reference.standard_error
+    assert comparison.difference.ci_low == pytest.approx(reference.confidence_interval.low, abs=0.35 * spread)
+    assert comparison.difference.ci_high == pytest.approx(reference.confidence_interval.high, abs=0.35 * spread)
+
+
+def test_it_compares_other_metrics_by_paired_bootstrap():
+    rng = np.random.default_rng(24)
+    labels = rng.integers(0, N_CLASSES, size=800)
+    sharp = simulated_model(rng, labels, 0.8, sharpness=3.0)
+    # The same predictions at a higher temperature: equally accurate, but a different NLL.
+    blunt = softmax(np.log(sharp) / 4.0)
+    comparison = compare_entries(sharp, blunt, labels, metric="nll", seed=25, n_resamples=999)
+    nll = [-np.mean(np.log(m[np.arange(800), labels])) for m in (sharp, blunt)]
+    assert comparison.method == "paired_bootstrap"
+    assert comparison.difference.value == pytest.approx(nll[0] - nll[1])
+    assert comparison.difference.ci_low <= comparison.difference.value <= comparison.difference.ci_high
+    assert comparison.p_value < 0.05
+    assert (comparison.a_only_correct, comparison.b_only_correct) == (0, 0)
+
+
+def test_it_finds_no_difference_between_identical_entries():
+    models, labels = leaderboard_case(26, [0.7])
+    for metric in ["accuracy", "brier", "ece"]:
+        comparison = compare_entries(models[0], models[0].copy(), labels, metric=metric, seed=27)
+        assert comparison.p_value == 1.0
+        assert comparison.difference.ci_low == comparison.difference.ci_high == 0.0
+
+
+def test_it_uses_the_paired_bootstrap_for_clustered_accuracy():
+    models, labels = leaderboard_case(28, [0.8, 0.7])
+    clusters = np.arange(labels.shape[0]) // 5
+    comparison = compare_entries(
+        models[0], models[1], labels, metric="accuracy", seed=29, clusters=clusters
+    )
+    assert comparison.method == "paired_bootstrap"
+    assert comparison.difference.ci_low > 0

@@ -41,6 +41,13 @@ INSTALL_HINT = (
     "sandbox."
 )
 
+START_HINT = (
+    "Check that the worker may create user namespaces (sysctl user.max_user_namespaces > 0, "
+    "and kernel.unprivileged_userns_clone=1 where it exists, for a non-root worker) and that "
+    "its Python installation is readable by the worker's user. For local development only, "
+    "set TOUCHSTONE_ALLOW_UNSANDBOXED_MODELS=1 to run models without the sandbox."
+)
+
 
 @dataclass(frozen=True)
 class SandboxPaths:
@@ -141,13 +148,13 @@ def build_command(
             command += ["--ro-bind", str(host), str(host)]
     if Path("/etc/ld.so.cache").exists():
         command += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    # /tmp comes before the interpreter: a virtual environment under /tmp must stay visible.
+    command += ["--size", str(int(tmp_size_bytes)), "--tmpfs", "/tmp"]
     for prefix in interpreter_prefixes():
         command += ["--ro-bind", str(prefix), str(prefix)]
     command += [
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", str(int(tmp_size_bytes)),
-        "--tmpfs", "/tmp",
         "--ro-bind", str(paths.child_program), CHILD_PATH,
         "--ro-bind", str(paths.model_file), f"{SANDBOX_ROOT}/{model_name}",
         "--ro-bind", str(paths.input_dir), INPUT_DIR,

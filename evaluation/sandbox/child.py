@@ -63,7 +63,8 @@ def _describe(output) -> str:
 
     if isinstance(output, torch.Tensor):
         dtype = str(output.dtype).replace("torch.", "")
-        return f"a {dtype} tensor of shape {list(output.shape)}"
+        article = "an" if dtype[0] in "aeiou" else "a"
+        return f"{article} {dtype} tensor of shape {list(output.shape)}"
     return f"a {type(output).__name__}"
 
 

@@ -23,7 +23,7 @@ from ..errors import (
     SandboxUnavailableError,
     SandboxViolationError,
 )
-from .bwrap import INSTALL_HINT
+from .bwrap import START_HINT
 from .limits import MIB, SandboxLimits
 
 _MEMORY_MARKERS = (
@@ -150,7 +150,7 @@ def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
     bwrap_lines = [line for line in tail if line.startswith("bwrap:")]
     if info.phase == "loading" and bwrap_lines:
         return SandboxUnavailableError(
-            f"bubblewrap could not start the sandbox: {bwrap_lines[-1]}. {INSTALL_HINT}"
+            f"bubblewrap could not start the sandbox: {bwrap_lines[-1]}. {START_HINT}"
         )
     if info.signal_number == signal.SIGSYS:
         return SandboxViolationError(

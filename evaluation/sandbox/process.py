@@ -338,7 +338,8 @@ class SandboxedModel:
             max(1, _MAX_CHUNK_INPUT_BYTES // row_in),
             max(1, (self.limits.file_size_bytes - 4096) // row_out),
         )
-        if rows >= self.batch_size:
+        if rows < total and rows >= self.batch_size:
+            # Whole batches per chunk, so chunking does not change how the model is batched.
             rows -= rows % self.batch_size
         results = [
             self._predict_chunk(inputs[start : start + rows], n_classes)

@@ -18,7 +18,9 @@ def discordant_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int
     return int(np.sum(correct_a & ~correct_b)), int(np.sum(correct_b & ~correct_a))
 
 
-def exact_mcnemar(a_only_correct: np.ndarray | int, b_only_correct: np.ndarray | int) -> np.ndarray | float:
+def exact_mcnemar(
+    a_only_correct: np.ndarray | int, b_only_correct: np.ndarray | int
+) -> np.ndarray | float:
     """Two-sided exact McNemar p-value from the discordant counts ``b`` and ``c``.
 
     Under the null of equal accuracy, ``b ~ Binomial(b + c, 1/2)``. The distribution is

@@ -28,7 +28,7 @@ class LadderDecision:
 
 
 def round_to_grid(value: float, n_items: int) -> float:
-    """``value`` rounded to the nearest multiple of ``1/sqrt(n)``: ``round(v sqrt(n)) / sqrt(n)``."""
+    """``value`` rounded to the nearest multiple of ``1/sqrt(n)``: ``round(v √n) / √n``."""
     root = math.sqrt(n_items)
     return round(value * root) / root
 

@@ -16,7 +16,8 @@ def simulated_model(rng, labels, accuracy, sharpness=2.0):
     """Probabilities whose argmax is right on about ``accuracy`` of the items."""
     n_items = labels.shape[0]
     correct = rng.random(n_items) < accuracy
-    predicted = np.where(correct, labels, (labels + rng.integers(1, N_CLASSES, n_items)) % N_CLASSES)
+    wrong = (labels + rng.integers(1, N_CLASSES, n_items)) % N_CLASSES
+    predicted = np.where(correct, labels, wrong)
     logits = rng.normal(scale=0.3, size=(n_items, N_CLASSES))
     logits[np.arange(n_items), predicted] += sharpness
     return softmax(logits)
@@ -29,22 +30,28 @@ def leaderboard_case(seed, accuracies, n_items=800):
 
 
 def test_it_returns_nothing_for_no_entries():
-    assert rank_leaderboard([], np.array([0, 1]), metrics=["accuracy"], primary="accuracy", seed=1) == []
+    labels = np.array([0, 1])
+    assert rank_leaderboard([], labels, metrics=["accuracy"], primary="accuracy", seed=1) == []
 
 
 def test_it_ranks_a_single_entry_first_in_tier_one():
     models, labels = leaderboard_case(1, [0.7])
-    (entry,) = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=2)
+    (entry,) = rank_leaderboard(
+        models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=2
+    )
     assert (entry.rank, entry.rank_lower, entry.rank_upper, entry.tier) == (1, 1, 1, 1)
     assert (entry.rank_lower_simultaneous, entry.rank_upper_simultaneous) == (1, 1)
     assert entry.p_value_vs_leader is None
-    assert entry.metrics["accuracy"].ci_low < entry.metrics["accuracy"].value < entry.metrics["accuracy"].ci_high
+    interval = entry.metrics["accuracy"]
+    assert interval.ci_low < interval.value < interval.ci_high
 
 
 def test_it_keeps_the_input_order_and_reports_every_metric():
     models, labels = leaderboard_case(3, [0.6, 0.9, 0.75])
     names = ["accuracy", "macro_f1", "nll", "brier", "ece", "ece_equal_mass"]
-    results = rank_leaderboard(models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500)
+    results = rank_leaderboard(
+        models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500
+    )
     assert [r.rank for r in results] == [3, 1, 2]
     for model, result in zip(models, results):
         assert list(result.metrics) == names
@@ -62,7 +69,13 @@ def test_it_puts_identical_models_in_the_same_tier(primary, clustered, seed):
     models.append(models[2].copy())
     clusters = np.arange(labels.shape[0]) // 4 if clustered else None
     results = rank_leaderboard(
-        models, labels, metrics=[primary], primary=primary, seed=seed, clusters=clusters, n_resamples=500
+        models,
+        labels,
+        metrics=[primary],
+        primary=primary,
+        seed=seed,
+        clusters=clusters,
+        n_resamples=500,
     )
     original, twin = results[2], results[-1]
     assert twin.tier == original.tier
@@ -121,7 +134,8 @@ def test_it_corrects_leader_and_neighbour_p_values_as_one_holm_family():
     assert [r.rank for r in results] == [2, 1, 3]
 
     def mcnemar(a, b):
-        only_a, only_b = int(np.sum(correct[a] & ~correct[b])), int(np.sum(correct[b] & ~correct[a]))
+        only_a = int(np.sum(correct[a] & ~correct[b]))
+        only_b = int(np.sum(correct[b] & ~correct[a]))
         return stats.binomtest(only_a, only_a + only_b).pvalue
 
     # The page compares 0 and 2 with the leader (1), and the neighbours 0 and 2.
@@ -177,9 +191,9 @@ def test_it_matches_scipy_paired_bootstrap_for_the_accuracy_difference():
         method="percentile",
         rng=np.random.default_rng(23),
     )
-    spread = reference.standard_error
-    assert comparison.difference.ci_low == pytest.approx(reference.confidence_interval.low, abs=0.35 * spread)
-    assert comparison.difference.ci_high == pytest.approx(reference.confidence_interval.high, abs=0.35 * spread)
+    spread, expected = reference.standard_error, reference.confidence_interval
+    assert comparison.difference.ci_low == pytest.approx(expected.low, abs=0.35 * spread)
+    assert comparison.difference.ci_high == pytest.approx(expected.high, abs=0.35 * spread)
 
 
 def test_it_compares_other_metrics_by_paired_bootstrap():
@@ -192,7 +206,8 @@ def test_it_compares_other_metrics_by_paired_bootstrap():
     nll = [-np.mean(np.log(m[np.arange(800), labels])) for m in (sharp, blunt)]
     assert comparison.method == "paired_bootstrap"
     assert comparison.difference.value == pytest.approx(nll[0] - nll[1])
-    assert comparison.difference.ci_low <= comparison.difference.value <= comparison.difference.ci_high
+    difference = comparison.difference
+    assert difference.ci_low <= difference.value <= difference.ci_high
     assert comparison.p_value < 0.05
     assert (comparison.a_only_correct, comparison.b_only_correct) == (0, 0)
 

@@ -49,6 +49,13 @@ class ModelFileInfo:
     """Sum of the members' declared uncompressed sizes."""
 
 
+def _size(size_bytes: float) -> str:
+    """A byte count for people: MiB, or KiB below one MiB."""
+    if size_bytes < MIB:
+        return f"{size_bytes / 1024:.0f} KiB"
+    return f"{size_bytes / MIB:.1f} MiB".replace(".0 MiB", " MiB")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -100,8 +107,8 @@ def _check_bomb(
     uncompressed = sum(info.file_size for info in infos)
     if uncompressed > max_compression_ratio * max(size_bytes, 1):
         raise ModelFileError(
-            f"The archive would expand to {uncompressed / MIB:.1f} MiB from "
-            f"{size_bytes / MIB:.1f} MiB, more than {max_compression_ratio:g} times its size; "
+            f"The archive would expand to {_size(uncompressed)} from "
+            f"{_size(size_bytes)}, more than {max_compression_ratio:g} times its size; "
             "this looks like a zip bomb and is refused. Model archives store tensors "
             f"uncompressed. {_SAVE_HINT}"
         )
@@ -173,8 +180,8 @@ def inspect_model_file(
     size_bytes = file_stat.st_size
     if size_bytes > max_bytes:
         raise ModelFileError(
-            f"The model file is {size_bytes / MIB:.1f} MiB, larger than the upload limit of "
-            f"{max_bytes / MIB:.0f} MiB. Reduce the model's size (fewer parameters, or "
+            f"The model file is {_size(size_bytes)}, larger than the upload limit of "
+            f"{_size(max_bytes)}. Reduce the model's size (fewer parameters, or "
             "half-precision weights cast back to float32 in forward())."
         )
     with open(path, "rb") as handle:

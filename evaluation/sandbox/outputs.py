@@ -75,7 +75,12 @@ def read_logits(path: Path, *, items: int, n_classes: int) -> np.ndarray:
                     f"The model's output file holds {dtype} values; expected {expected}. "
                     f"{_EXPECTATION}"
                 )
-            if tuple(shape) != (items, n_classes) or fortran_order:
+            if fortran_order:
+                raise MalformedOutputError(
+                    f"The model's output file is in Fortran order; expected {expected} in C "
+                    "order."
+                )
+            if tuple(shape) != (items, n_classes):
                 raise MalformedOutputError(
                     f"The model's output has shape {list(shape)}; expected {expected}. "
                     f"{_EXPECTATION}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bwrap import bwrap_version, find_bwrap
+from . import bwrap as bwrap_layer
 from .cgroups import cgroup_status
 from .seccomp import seccomp_available
 
@@ -16,8 +16,8 @@ def sandbox_status() -> dict[str, Any]:
     (bool), ``cgroups`` (controller → ``"v1"``/``"v2"``/None), ``layers`` (the layers a run
     would use, in the same vocabulary as ``SandboxReport.layers``).
     """
-    path = find_bwrap()
-    bubblewrap = {"path": path, "version": bwrap_version(path)} if path else None
+    path = bwrap_layer.find_bwrap()
+    bubblewrap = {"path": path, "version": bwrap_layer.bwrap_version(path)} if path else None
     seccomp = seccomp_available()
     cgroups = cgroup_status()
     layers = ["bubblewrap"] if bubblewrap else ["unsandboxed"]

@@ -57,16 +57,18 @@ def per_item_outcomes(probabilities: np.ndarray, labels: np.ndarray) -> dict[str
     - ``nll_i = -log(max(p_{i,y_i}, 1e-12))`` (float64),
     - ``brier_i = sum_c (p_ic - [c == y_i])^2`` (float64).
     """
-    probabilities, labels = _validated(probabilities, labels)
-    n_items = labels.shape[0]
+    # float32 input stays float32 for the row scans (half the memory traffic); every value
+    # returned is computed or widened to float64.
+    probabilities, labels = _validated(probabilities, labels, keep_float32=True)
+    rows = np.arange(labels.shape[0])
     prediction = probabilities.argmax(axis=1).astype(np.int64)
-    true_class_probability = probabilities[np.arange(n_items), labels]
-    squared = np.square(probabilities).sum(axis=1)
+    true_class_probability = probabilities[rows, labels].astype(np.float64)
+    squared = np.einsum("ij,ij->i", probabilities, probabilities, dtype=np.float64)
     # sum_c (p_c - onehot_c)^2 = sum_c p_c^2 - 2 p_y + 1, which avoids building the one-hot matrix.
     brier = squared - 2.0 * true_class_probability + 1.0
     return {
         "prediction": prediction,
-        "confidence": probabilities.max(axis=1),
+        "confidence": probabilities[rows, prediction].astype(np.float64),
         "correct": prediction == labels,
         "nll": -np.log(np.clip(true_class_probability, PROBABILITY_FLOOR, None)),
         "brier": brier,
@@ -225,8 +227,12 @@ def compute_metrics(
     return result
 
 
-def _validated(probabilities: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    probabilities = np.asarray(probabilities, dtype=np.float64)
+def _validated(
+    probabilities: np.ndarray, labels: np.ndarray, keep_float32: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    probabilities = np.asarray(probabilities)
+    if not (keep_float32 and probabilities.dtype == np.float32):
+        probabilities = probabilities.astype(np.float64, copy=False)
     labels = np.asarray(labels)
     if probabilities.ndim != 2 or labels.ndim != 1 or probabilities.shape[0] != labels.shape[0]:
         raise ValueError(

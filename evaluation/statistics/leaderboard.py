@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +28,7 @@ class EntryStatistics:
     """Everything the leaderboard shows about one entry of a version."""
 
     metrics: dict[str, Interval]
-    """Each reported metric's point value and percentile bootstrap interval."""
+    """Point value and percentile bootstrap interval of each requested metric and the primary."""
     rank: int
     """Rank by the primary metric's point value; 1 is best, equal values share the min rank."""
     rank_lower: int
@@ -114,55 +114,23 @@ def rank_leaderboard(
     rank_low, rank_high = rank_intervals(rank_draws, confidence=confidence)
     joint_low, joint_high = rank_intervals(rank_draws, confidence=confidence, simultaneous=True)
 
-    if primary == "accuracy" and clusters is None:
-        correct = np.stack([o["correct"] for o in outcomes], axis=1).astype(np.float64)
-        # only[e, f] = #{i : e right, f wrong} = sum_i c_ie - sum_i c_ie c_if, for all pairs at
-        # once; the counts are small integers, exact in float64.
-        only = np.rint(correct.sum(axis=0)[:, None] - correct.T @ correct).astype(np.int64)
-
-        def pair_p_values(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-            return np.atleast_1d(exact_mcnemar(only[first, second], only[second, first]))
-
-    else:
-
-        def pair_p_values(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-            differences = samples[primary][:, first] - samples[primary][:, second]
-            return np.atleast_1d(paired_bootstrap_p_value(differences))
-
-    def raw_p_values(leader: int, others: np.ndarray) -> np.ndarray:
-        return pair_p_values(np.full(others.shape, leader), others)
-
-    # Rank order with ties broken by input order; its head is the leader.
+    pair_p_values = _pair_test(primary, clusters, outcomes, samples[primary])
     order = np.lexsort((np.arange(n_entries), ranks))
-    leader = int(order[0])
-    others = order[1:]
-    # The page's family: every entry against the leader, then every adjacent pair below the top
-    # one (the top pair is already "second against the leader").
-    upper_neighbours, lower_neighbours = order[1:-1], order[2:]
-    adjusted = holm(
-        np.concatenate(
-            [raw_p_values(leader, others), pair_p_values(upper_neighbours, lower_neighbours)]
-        )
-    )
-    p_vs_leader = {int(e): float(adjusted[k]) for k, e in enumerate(others)}
-    p_vs_next = {int(e): float(adjusted[others.size + k]) for k, e in enumerate(lower_neighbours)}
-    if others.size:
-        p_vs_next[int(others[0])] = p_vs_leader[int(others[0])]
-
-    alpha = 1.0 - confidence
+    p_vs_leader, p_vs_next = _page_p_values(order, pair_p_values)
 
     def adjusted_p_values(round_leader: int, round_others: np.ndarray, tier: int) -> np.ndarray:
         if round_others.size == 0:
             return np.zeros(0)
         if tier == 1:
+            # The same numbers the page shows, so a tier never contradicts a shown p-value.
             return np.array([p_vs_leader[int(e)] for e in round_others])
-        return holm(raw_p_values(round_leader, round_others))
+        return holm(pair_p_values(np.full(round_others.shape, round_leader), round_others))
 
     tiers = assign_tiers(
         points[primary],
         higher_is_better=higher_is_better,
         adjusted_p_values=adjusted_p_values,
-        alpha=alpha,
+        alpha=1.0 - confidence,
     )
     return [
         EntryStatistics(
@@ -171,7 +139,6 @@ def rank_leaderboard(
                     float(points[name][e]), float(bounds[name][0][e]), float(bounds[name][1][e])
                 )
                 for name in names
-                if name in metrics or name == primary
             },
             rank=int(ranks[e]),
             rank_lower=int(rank_low[e]),
@@ -230,6 +197,62 @@ def compare_entries(
         a_only_correct=a_only,
         b_only_correct=b_only,
     )
+
+
+def _pair_test(
+    primary: str,
+    clusters: np.ndarray | None,
+    outcomes: Sequence[dict[str, np.ndarray]],
+    primary_samples: np.ndarray,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``test(first, second)``: raw two-sided p-values of the pairs ``(first[k], second[k])``.
+
+    Exact McNemar for accuracy without clusters, else the paired bootstrap of the primary
+    metric's difference on the shared resamples ``[B, E]``.
+    """
+    if primary == "accuracy" and clusters is None:
+        correct = np.stack([o["correct"] for o in outcomes], axis=1).astype(np.float32)
+        # only[e, f] = #{i : e right, f wrong} = sum_i c_ie - sum_i c_ie c_if, for all pairs at
+        # once; the counts are integers below 2**24, exact in float32.
+        both = np.rint(correct.T @ correct).astype(np.int64)
+        only = np.diag(both)[:, None] - both
+
+        def mcnemar(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+            return np.atleast_1d(exact_mcnemar(only[first, second], only[second, first]))
+
+        return mcnemar
+
+    def paired_bootstrap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        differences = primary_samples[:, first] - primary_samples[:, second]
+        return np.atleast_1d(paired_bootstrap_p_value(differences))
+
+    return paired_bootstrap
+
+
+def _page_p_values(
+    order: np.ndarray, pair_p_values: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Holm-adjusted p-values against the leader and against the next entry up.
+
+    ``order`` lists the entries best first. The family is every entry against the leader
+    ``order[0]`` plus every adjacent pair below the top one (the top pair is already "second
+    against the leader"), adjusted together by ``holm``.
+    """
+    leader, others = int(order[0]), order[1:]
+    upper_neighbours, lower_neighbours = order[1:-1], order[2:]
+    adjusted = holm(
+        np.concatenate(
+            [
+                pair_p_values(np.full(others.shape, leader), others),
+                pair_p_values(upper_neighbours, lower_neighbours),
+            ]
+        )
+    )
+    p_vs_leader = {int(e): float(adjusted[k]) for k, e in enumerate(others)}
+    p_vs_next = {int(e): float(adjusted[others.size + k]) for k, e in enumerate(lower_neighbours)}
+    if others.size:
+        p_vs_next[int(others[0])] = p_vs_leader[int(others[0])]
+    return p_vs_leader, p_vs_next
 
 
 def _point_values(

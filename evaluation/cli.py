@@ -14,8 +14,11 @@ from evaluation.errors import EvaluationError
 
 def _format_report(report) -> str:
     lines = [f"split: {report.split} ({len(report.item_ids)} items)"]
-    for name, interval in report.metrics.items():
-        lines.append(f"{name:>16}: {interval.value:.4f}  95% CI [{interval.ci_low:.4f}, {interval.ci_high:.4f}]")
+    for part, metrics in report.metrics.items():
+        if len(report.metrics) > 1:
+            lines.append(f"part: {part}")
+        for name, interval in metrics.items():
+            lines.append(f"{name:>16}: {interval.value:.4f}  95% CI [{interval.ci_low:.4f}, {interval.ci_high:.4f}]")
     sandbox = report.sandbox
     lines.append(f"sandbox layers: {', '.join(sandbox.get('layers', ())) or 'none'}")
     lines.append(f"predictions sha256: {report.provenance['predictions_sha256']}")
@@ -40,7 +43,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     if arguments.json:
         payload = {
             "split": report.split,
-            "metrics": {name: vars(interval) for name, interval in report.metrics.items()},
+            "metrics": {name: vars(interval) for name, interval in report.metrics["all"].items()},
             "provenance": report.provenance,
         }
         print(json.dumps(payload, indent=2, default=str))
@@ -68,10 +71,17 @@ def _submit(arguments: argparse.Namespace) -> int:
     )
     print(f"submitted #{created['id']}: {arguments.server.rstrip('/')}/submissions/{created['id']}/", file=sys.stderr)
     final = client.wait(created["id"], on_update=progress_bar)
+    if final["status"] == "scored":
+        # The Ladder's release follows scoring by a moment (the leaderboard task computes it).
+        final = client.wait_for_release(created["id"])
     print(file=sys.stderr)
     if final["status"] != "scored":
         print(f"{final['status']}: {final.get('error') or ''}", file=sys.stderr)
         return 1
+    ladder = final.get("ladder")
+    if ladder:
+        verdict = "improved your team's shown score" if ladder["improved"] else "did not improve your team's shown score"
+        print(f"feedback {ladder['metric']} (Ladder): {ladder['released']:.4f}; this submission {verdict}")
     for name, interval in final["metrics"].items():
         print(f"{name:>16}: {interval['value']:.4f}  95% CI [{interval['ci_low']:.4f}, {interval['ci_high']:.4f}]")
     return 0

@@ -92,6 +92,15 @@ class TouchstoneClient:
                 raise ClientError(f"submission {submission_id} did not finish within {timeout:.0f} s")
             time.sleep(poll_seconds)
 
+    def wait_for_release(self, submission_id: int, *, poll_seconds: float = 0.5, timeout: float = 120.0) -> dict:
+        """Poll a scored submission until its public scores (Ladder or final) are released."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.submission(submission_id)
+            if state.get("ladder") or state.get("metrics") or time.monotonic() > deadline:
+                return state
+            time.sleep(poll_seconds)
+
 
 def progress_bar(state: dict, stream: IO[str] = sys.stderr, width: int = 30) -> None:
     """Draw ``[#####.....]  40% running: message`` on one terminal line."""

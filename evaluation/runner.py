@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.archive import inspect_model_file
-from evaluation.metrics import METRICS, compute_metrics, softmax
+from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance, predictions_hash
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
-from evaluation.spec import BenchmarkFolder
+from evaluation.spec import BenchmarkFolder, BenchmarkSpec, Split
 from evaluation.statistics import Interval, rank_leaderboard
 
 ProgressCallback = Callable[[float, str], None]
@@ -31,8 +31,9 @@ class EvaluationReport:
     """Item ids in the order of ``probabilities``."""
     probabilities: np.ndarray
     """Softmax of the model's logits, float32 [n_items, n_classes]: the per-item outcomes."""
-    metrics: dict[str, Interval]
-    """Each reported metric with its 95% bootstrap interval."""
+    metrics: dict[str, dict[str, Interval]]
+    """Per part of the split ("all", or "feedback" and "final"): each reported metric with its
+    95% bootstrap interval."""
     sandbox: dict
     """What the sandbox reported: active layers, latencies, peak memory."""
     provenance: dict
@@ -43,14 +44,41 @@ def _no_progress(fraction: float, message: str) -> None:
     return None
 
 
-def bootstrap_seed(content_hash: str, split: str) -> int:
-    """The seed of the item bootstrap of a split.
+def bootstrap_seed(content_hash: str, split: str, part: str) -> int:
+    """The seed of the item bootstrap of one part of a split.
 
     The submission page and the leaderboard use the same seed and B, so the joint bootstrap
     resamples exactly the items a lone evaluation resampled: an entry shows one interval
     everywhere.
     """
-    return derive_seed(content_hash, "item-bootstrap", split)
+    return derive_seed(content_hash, "item-bootstrap", split, part)
+
+
+def score_parts(
+    probabilities: np.ndarray,
+    data: Split,
+    spec: BenchmarkSpec,
+    *,
+    content_hash: str,
+    split: str,
+    parts: dict[str, np.ndarray],
+    n_resamples: int,
+) -> dict[str, dict[str, Interval]]:
+    """Every reported metric with its bootstrap interval, on each part (a boolean item mask)."""
+    clusters = data.metadata.get("cluster")
+    scored = {}
+    for part, mask in parts.items():
+        (entry,) = rank_leaderboard(
+            [probabilities[mask]],
+            data.labels[mask],
+            metrics=list(spec.report_metrics),
+            primary=spec.primary_metric,
+            seed=bootstrap_seed(content_hash, split, part),
+            clusters=None if clusters is None else clusters[mask],
+            n_resamples=n_resamples,
+        )
+        scored[part] = {name: entry.metrics[name] for name in spec.report_metrics}
+    return scored
 
 
 def evaluate_model(
@@ -63,12 +91,14 @@ def evaluate_model(
     batch_size: int = 256,
     n_resamples: int = 2000,
     max_upload_bytes: int = 1 << 30,
+    parts: dict[str, np.ndarray] | None = None,
     progress: ProgressCallback = _no_progress,
 ) -> EvaluationReport:
     """Run ``model_path`` in the sandbox on ``split`` and score it.
 
-    Only the split's inputs reach the sandbox; its labels stay in this process. Raises an
-    ``EvaluationError`` subclass whose message a researcher can act on.
+    Only the split's inputs reach the sandbox; its labels stay in this process. ``parts`` maps
+    part names to boolean item masks scored separately (the whole split, as "all", by
+    default). Raises an ``EvaluationError`` subclass whose message a researcher can act on.
     """
     started = time.perf_counter()
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
@@ -84,23 +114,10 @@ def evaluate_model(
     inference_seconds = time.perf_counter() - started
     progress(0.8, "computing metrics and intervals")
     probabilities = softmax(logits).astype(np.float32)
-    seed = bootstrap_seed(benchmark.content_hash, split)
-    (entry,) = rank_leaderboard(
-        [probabilities],
-        data.labels,
-        metrics=list(spec.report_metrics),
-        primary=spec.primary_metric,
-        seed=seed,
-        clusters=data.metadata.get("cluster"),
-        n_resamples=n_resamples,
+    masks = parts or {"all": np.ones(len(data.labels), dtype=bool)}
+    metrics = score_parts(
+        probabilities, data, spec, content_hash=benchmark.content_hash, split=split, parts=masks, n_resamples=n_resamples
     )
-    # The point values come from the plain metric functions, the intervals from the bootstrap.
-    points = compute_metrics(probabilities, data.labels, list(spec.report_metrics))
-    metrics = {
-        name: Interval(value=points[name], ci_low=entry.metrics[name].ci_low, ci_high=entry.metrics[name].ci_high)
-        for name in spec.report_metrics
-        if name in METRICS
-    }
     timings = {"inference_seconds": round(inference_seconds, 4), "total_seconds": round(time.perf_counter() - started, 4)}
     provenance = build_provenance(
         model_sha256=info.sha256,
@@ -109,7 +126,7 @@ def evaluate_model(
         content_hash=benchmark.content_hash,
         file_hashes=benchmark.file_hashes,
         split=split,
-        seeds={"item-bootstrap": seed},
+        seeds={part: bootstrap_seed(benchmark.content_hash, split, part) for part in masks},
         timings=timings,
         sandbox=sandbox_report,
         prediction_sha256=predictions_hash(probabilities),

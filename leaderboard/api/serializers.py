@@ -6,15 +6,8 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
+from leaderboard.rankings.queries import public_scores
 from leaderboard.submissions.models import Submission
-
-
-def _metrics_of(submission: Submission) -> dict:
-    return {
-        result.metric: {"value": result.value, "ci_low": result.ci_low, "ci_high": result.ci_high}
-        for result in submission.metric_results.all()
-        if result.condition == "clean"
-    }
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):
@@ -96,6 +89,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="version.version")
     error = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
+    scores_part = serializers.SerializerMethodField()
+    ladder = serializers.SerializerMethodField()
     ranking = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
@@ -104,7 +99,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "benchmark", "version", "model_name", "team", "description", "paper_url", "code_url",
             "is_baseline", "model_format", "sha256", "size_bytes", "status", "progress", "progress_message",
-            "error", "metrics", "ranking", "created_at", "scored_at", "withdrawn_at", "url",
+            "error", "metrics", "scores_part", "ladder", "ranking", "created_at", "scored_at", "withdrawn_at", "url",
         ]
 
     def get_error(self, submission: Submission) -> dict | None:
@@ -112,8 +107,22 @@ class SubmissionSerializer(serializers.ModelSerializer):
             return None
         return {"code": submission.error_code, "message": submission.error_message}
 
+    def _scores(self, submission: Submission) -> dict:
+        # Computed once per serialisation; three fields read it.
+        cache = self.context.setdefault("_scores", {})
+        if submission.pk not in cache:
+            cache[submission.pk] = public_scores(submission)
+        return cache[submission.pk]
+
     def get_metrics(self, submission: Submission) -> dict:
-        return _metrics_of(submission)
+        """Metric → value, ci_low, ci_high: final-part scores once frozen, the Ladder's while open."""
+        return self._scores(submission)["metrics"]
+
+    def get_scores_part(self, submission: Submission) -> str | None:
+        return self._scores(submission)["part"]
+
+    def get_ladder(self, submission: Submission) -> dict | None:
+        return self._scores(submission)["ladder"]
 
     def get_ranking(self, submission: Submission) -> dict | None:
         entry = getattr(submission, "entry", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
@@ -20,6 +20,7 @@ from leaderboard.api.serializers import (
     VersionSerializer,
 )
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
+from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions
 from leaderboard.rankings.queries import leaderboard_payload
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import submit_model, withdraw_submission
@@ -73,6 +74,36 @@ class DevSplit(APIView):
         )
 
 
+class Spec(APIView):
+    @extend_schema(responses={(200, "application/toml"): bytes})
+    def get(self, request: Request, slug: str, version: str) -> FileResponse:
+        found = _version(slug, version)
+        # The spec is public: with dev.npz it makes a folder `python -m evaluation evaluate` accepts.
+        return FileResponse(open(found.folder / "benchmark.toml", "rb"), as_attachment=True,
+                            filename="benchmark.toml", content_type="application/toml")
+
+
+class Compare(APIView):
+    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+                   responses=dict)
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        try:
+            a, b = (int(request.query_params[key]) for key in ("a", "b"))
+        except (KeyError, ValueError):
+            return Response({"detail": "give two submission ids as ?a=ID&b=ID", "field": "a"}, status=400)
+        submissions = {s.pk: s for s in Submission.objects.filter(pk__in=[a, b]).public()}
+        missing = [pk for pk in (a, b) if pk not in submissions]
+        if missing:
+            return Response({"detail": f"submission {missing[0]} is not a public scored entry", "field": None},
+                            status=404)
+        try:
+            comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
+        except ComparisonUnavailable as error:
+            return Response({"detail": str(error), "field": None}, status=400)
+        return Response(comparison)
+
+
 class Leaderboard(APIView):
     renderer_classes = [JSONRenderer, LeaderboardCSVRenderer]
 
@@ -118,7 +149,7 @@ class SubmissionProvenance(APIView):
     @extend_schema(responses=dict)
     def get(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
-        run = submission.runs.filter(outcome="scored").order_by("-attempt").first()
+        run = submission.scored_run()
         if run is None:
             return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
         return Response({"submission": submission.pk, "attempt": run.attempt, "worker": run.worker, **run.provenance})

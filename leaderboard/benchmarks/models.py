@@ -62,6 +62,7 @@ class BenchmarkVersion(models.Model):
     n_test_items = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
 
     objects = VersionQuerySet.as_manager()
 
@@ -98,6 +99,23 @@ class BenchmarkVersion(models.Model):
         self.status = self.Status.PUBLISHED
         self.published_at = timezone.now()
         self.save(update_fields=["status", "published_at"])
+
+    def freeze(self) -> None:
+        """Close the version to submissions and reveal final-part scores and final ranks."""
+        if self.status != self.Status.PUBLISHED:
+            raise ImmutableVersionError(f"only a published version can be frozen; {self} is {self.status}")
+        self.status = self.Status.FROZEN
+        self.frozen_at = timezone.now()
+        self.save(update_fields=["status", "frozen_at"])
+
+    @property
+    def reveals_final_scores(self) -> bool:
+        """Frozen and deprecated versions show final-part scores; open ones only the Ladder's."""
+        return self.status in {self.Status.FROZEN, self.Status.DEPRECATED}
+
+    @property
+    def feedback_fraction(self) -> float:
+        return float(self.spec.get("hidden", {}).get("feedback_fraction", 0.3))
 
     @property
     def is_open(self) -> bool:

@@ -12,7 +12,8 @@ from evaluation.metrics import METRICS
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
 from leaderboard.front.charts import leaderboard_chart
 from leaderboard.front.forms import UploadForm
-from leaderboard.rankings.queries import leaderboard_payload
+from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions
+from leaderboard.rankings.queries import leaderboard_payload, public_scores
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import SubmissionRejected, submit_model, withdraw_submission
 
@@ -66,23 +67,42 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not submission.is_visible_to(request.user):
         raise Http404
-    order = {name: position for position, name in enumerate(submission.version.report_metrics)}
+    scores = public_scores(submission)
     metrics = [
-        {"name": result.metric, "title": METRICS[result.metric].title if result.metric in METRICS else result.metric,
-         "value": result.value, "ci_low": result.ci_low, "ci_high": result.ci_high}
-        for result in sorted(submission.metric_results.all(), key=lambda r: order.get(r.metric, len(order)))
-        if result.condition == "clean"
+        {"name": name, "title": METRICS[name].title if name in METRICS else name, **interval}
+        for name, interval in scores["metrics"].items()
     ]
     entry = getattr(submission, "entry", None)
-    run = submission.runs.filter(outcome="scored").order_by("-attempt").first()
+    run = submission.scored_run()
     context = {
         "submission": submission,
         "metrics": metrics,
+        "scores": scores,
         "entry": entry if submission.status == Submission.Status.SCORED else None,
         "run": run,
         "is_owner": request.user.is_authenticated and request.user.pk == submission.owner_id,
     }
     return render(request, "front/submission.html", context)
+
+
+def compare(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    found = _version(slug, version)
+    payload = leaderboard_payload(found)
+    choices = [(e["submission"], f"#{e['rank']} {e['model_name']} ({e['team']})") for e in payload["entries"]]
+    context = {"version": found, "benchmark": found.benchmark, "choices": choices, "comparison": None, "error": None}
+    a, b = request.GET.get("a"), request.GET.get("b")
+    if a and b:
+        entries = {str(e["submission"]): e for e in payload["entries"]}
+        if a not in entries or b not in entries:
+            context["error"] = "Pick two entries of this leaderboard."
+        else:
+            chosen = Submission.objects.in_bulk([int(a), int(b)])
+            try:
+                context["comparison"] = compare_submissions(version=found, a=chosen[int(a)], b=chosen[int(b)])
+            except ComparisonUnavailable as error:
+                context["error"] = str(error)
+            context["a"], context["b"] = entries[a], entries[b]
+    return render(request, "front/compare.html", context)
 
 
 @login_required

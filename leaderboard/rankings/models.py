@@ -14,7 +14,12 @@ class LeaderboardSnapshot(models.Model):
 
     version = models.OneToOneField(BenchmarkVersion, on_delete=models.CASCADE, related_name="snapshot")
     computed_at = models.DateTimeField(default=timezone.now)
-    n_items = models.PositiveIntegerField()
+    part = models.CharField(max_length=10, help_text="feedback (Ladder, while open) or final (once frozen)")
+    n_items = models.PositiveIntegerField(help_text="Items of the part the entries are scored on.")
+    n_feedback_items = models.PositiveIntegerField()
+    n_final_items = models.PositiveIntegerField()
+    discordance_rate = models.FloatField(null=True, blank=True)
+    minimum_detectable_effect = models.FloatField(null=True, blank=True)
     n_entries = models.PositiveIntegerField()
     n_resamples = models.PositiveIntegerField()
     seed = models.BigIntegerField()
@@ -31,6 +36,7 @@ class LeaderboardEntry(models.Model):
     rank_upper_simultaneous = models.PositiveIntegerField()
     tier = models.PositiveIntegerField()
     p_value_vs_leader = models.FloatField(null=True, blank=True)
+    p_value_vs_next = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(help_text="metric name → {value, ci_low, ci_high}")
 
     class Meta:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
+from evaluation.parts import ladder_metric, round_metric_to_grid
 from leaderboard.benchmarks.models import BenchmarkVersion
 from leaderboard.rankings.models import LeaderboardEntry
 from leaderboard.submissions.models import Submission
@@ -44,6 +45,7 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "rank_upper_simultaneous": entry.rank_upper_simultaneous,
                 "tier": entry.tier,
                 "p_value_vs_leader": entry.p_value_vs_leader,
+                "p_value_vs_next": entry.p_value_vs_next,
                 "submission": submission.pk,
                 "model_name": submission.model_name,
                 "team": submission.team,
@@ -53,16 +55,57 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "metrics": entry.metrics,
             }
         )
+    part = "final" if version.reveals_final_scores else "feedback"
+    shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
     return {
         "benchmark": version.benchmark.slug,
         "version": version.version,
-        "primary_metric": version.primary_metric,
-        "metrics": version.report_metrics,
-        "n_items": snapshot.n_items if snapshot else version.n_test_items,
+        "status": version.status,
+        "part": part,
+        "primary_metric": shown_metrics[0] if part == "feedback" else version.primary_metric,
+        "metrics": shown_metrics,
+        "n_items": snapshot.n_items if snapshot else None,
+        "n_feedback_items": snapshot.n_feedback_items if snapshot else None,
+        "n_final_items": snapshot.n_final_items if snapshot else None,
+        "minimum_detectable_effect": snapshot.minimum_detectable_effect if snapshot else None,
+        "discordance_rate": snapshot.discordance_rate if snapshot else None,
         "n_resamples": snapshot.n_resamples if snapshot else None,
         "computed_at": snapshot.computed_at.isoformat() if snapshot else None,
         "entries": entries,
     }
+
+
+def public_scores(submission: Submission) -> dict:
+    """What anyone may see of a submission's scores.
+
+    Frozen versions: every metric on the final part. Open versions: only what the Ladder
+    released on the feedback part; a submission that did not improve its team's shown score
+    reveals nothing beyond that fact.
+    """
+    version = submission.version
+    if submission.status != Submission.Status.SCORED:
+        return {"part": None, "metrics": {}, "ladder": None}
+    results = {(r.part, r.metric): r for r in submission.metric_results.all() if r.condition == "clean"}
+    if version.reveals_final_scores:
+        metrics = {
+            name: {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high}
+            for name in version.report_metrics
+            if (r := results.get(("final", name)))
+        }
+        part = "final"
+    else:
+        metrics, part = {}, "feedback"
+    ladder = None
+    if submission.ladder_released is not None:
+        metric = ladder_metric(version.primary_metric)
+        ladder = {"metric": metric, "released": submission.ladder_released, "improved": submission.ladder_improved}
+        feedback = results.get(("feedback", metric))
+        n_feedback = getattr(getattr(version, "snapshot", None), "n_feedback_items", None)
+        if part == "feedback" and submission.ladder_improved and feedback is not None and n_feedback:
+            metrics = {metric: {"value": submission.ladder_released,
+                                "ci_low": round_metric_to_grid(metric, feedback.ci_low, n_feedback),
+                                "ci_high": round_metric_to_grid(metric, feedback.ci_high, n_feedback)}}
+    return {"part": part, "metrics": metrics, "ladder": ladder}
 
 
 def leaderboard_rows(payload: dict) -> list[dict]:

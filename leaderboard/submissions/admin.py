@@ -15,7 +15,7 @@ class RunInline(admin.TabularInline):
 
 class MetricInline(admin.TabularInline):
     model = MetricResult
-    fields = ("condition", "metric", "value", "ci_low", "ci_high")
+    fields = ("part", "condition", "metric", "value", "ci_low", "ci_high")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -28,6 +28,10 @@ class SubmissionAdmin(admin.ModelAdmin):
     search_fields = ("model_name", "team", "sha256")
     readonly_fields = ("sha256", "size_bytes", "model_format", "model_path", "created_at", "scored_at", "withdrawn_at")
     inlines = [MetricInline, RunInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The ledger is append-only: withdraw a submission instead.
+        return False
 
 
 @admin.register(EvaluationRun)

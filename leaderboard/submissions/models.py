@@ -49,6 +49,10 @@ class Submission(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     counts_against_quota = models.BooleanField(default=True)
+    # What the Ladder released for this submission on the feedback part (metric units), and
+    # whether it moved the team's shown score. Kept as the record of what was shown.
+    ladder_released = models.FloatField(null=True, blank=True)
+    ladder_improved = models.BooleanField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -89,11 +93,18 @@ class Submission(models.Model):
             progress=max(0.0, min(1.0, fraction)), progress_message=message[:200], updated_at=timezone.now()
         )
 
+    def delete(self, *args, **kwargs):
+        raise PermissionError("submissions form an append-only ledger: withdraw them instead of deleting")
+
     def withdraw(self) -> None:
         """Hide from leaderboards; the row and its scores stay in the ledger."""
         self.status = self.Status.WITHDRAWN
         self.withdrawn_at = timezone.now()
         self.save(update_fields=["status", "withdrawn_at", "updated_at"])
+
+    def scored_run(self) -> EvaluationRun | None:
+        """The latest run that scored this submission, the one its stored outcomes come from."""
+        return self.runs.filter(outcome="scored").exclude(outcomes_path="").order_by("-attempt").first()
 
     @property
     def is_finished(self) -> bool:
@@ -124,9 +135,15 @@ class EvaluationRun(models.Model):
 
 
 class MetricResult(models.Model):
-    """A metric of a submission on one condition, with its bootstrap interval."""
+    """A metric of a submission on one part of the hidden split and one condition, with its
+    bootstrap interval. Final-part results stay private until the version is frozen."""
+
+    class Part(models.TextChoices):
+        FEEDBACK = "feedback"
+        FINAL = "final"
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="metric_results")
+    part = models.CharField(max_length=10, choices=Part.choices)
     condition = models.CharField(max_length=60, default="clean")
     metric = models.CharField(max_length=40)
     value = models.FloatField()
@@ -134,10 +151,10 @@ class MetricResult(models.Model):
     ci_high = models.FloatField()
 
     class Meta:
-        ordering = ["condition", "metric"]
+        ordering = ["part", "condition", "metric"]
         constraints = [
-            models.UniqueConstraint(fields=["submission", "condition", "metric"], name="unique_metric_result")
+            models.UniqueConstraint(fields=["submission", "part", "condition", "metric"], name="unique_metric_result")
         ]
 
     def __str__(self) -> str:
-        return f"{self.metric}={self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
+        return f"{self.part} {self.metric}={self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"

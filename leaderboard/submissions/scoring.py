@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation.errors import EvaluationError
+from evaluation.parts import hidden_parts
 from evaluation.runner import EvaluationReport, evaluate_model
 from evaluation.sandbox import SandboxLimits
 from evaluation.spec import load_benchmark
@@ -45,6 +46,14 @@ def load_outcomes(relative: str) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in archive.files}
 
 
+def submission_outcomes(submission: Submission) -> dict[str, np.ndarray]:
+    """The stored per-item probabilities (and item ids) of a scored submission."""
+    run = submission.scored_run()
+    if run is None:
+        raise ValueError(f"{submission} has no scored run")
+    return load_outcomes(run.outcomes_path)
+
+
 def score_submission(*, submission_id: int) -> str:
     """Claim, evaluate and record one submission; returns the final status (or "skipped")."""
     submission = Submission.objects.select_related("version__benchmark").get(pk=submission_id)
@@ -56,6 +65,8 @@ def score_submission(*, submission_id: int) -> str:
     )
     try:
         benchmark = load_benchmark(submission.version.folder)
+        test_ids = benchmark.load_split("test").item_ids
+        parts = hidden_parts(test_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
         report = evaluate_model(
             private_path(submission.model_path),
             benchmark,
@@ -65,6 +76,7 @@ def score_submission(*, submission_id: int) -> str:
             batch_size=settings.EVALUATION_BATCH_SIZE,
             n_resamples=settings.BOOTSTRAP_RESAMPLES,
             max_upload_bytes=settings.MAX_UPLOAD_BYTES,
+            parts=parts,
             progress=submission.report_progress,
         )
     except EvaluationError as error:
@@ -87,13 +99,15 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
 
     outcomes_path = _save_outcomes(submission, report)
     with transaction.atomic():
-        for name, interval in report.metrics.items():
-            MetricResult.objects.update_or_create(
-                submission=submission,
-                condition="clean",
-                metric=name,
-                defaults={"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high},
-            )
+        for part, metrics in report.metrics.items():
+            for name, interval in metrics.items():
+                MetricResult.objects.update_or_create(
+                    submission=submission,
+                    part=part,
+                    condition="clean",
+                    metric=name,
+                    defaults={"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high},
+                )
         EvaluationRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(),
             outcome="scored",

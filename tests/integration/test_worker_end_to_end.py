@@ -35,13 +35,16 @@ def test_a_worker_scores_an_upload_on_postgresql_and_redis(production_site, mode
     final = client.wait(created["id"], poll_seconds=0.2, timeout=180, on_update=lambda s: seen.append(s["status"]))
     assert final["status"] == "scored", final
     assert "running" in seen or "queued" in seen
-    accuracy = final["metrics"]["accuracy"]
-    assert 0.8 < accuracy["value"] <= 1.0 and accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
 
     board = wait_for_leaderboard(client, "benchmarks/digits/versions/1.0.0/leaderboard/", 1)
     (entry,) = board["entries"]
+    assert board["part"] == "feedback"
     assert entry["submission"] == created["id"]
     assert (entry["rank"], entry["rank_lower"], entry["rank_upper"]) == (1, 1, 1)
+    released = client.wait_for_release(created["id"])
+    assert released["ladder"]["improved"] is True
+    accuracy = released["metrics"]["accuracy"]
+    assert 0.8 < accuracy["value"] <= 1.0 and accuracy["ci_low"] <= accuracy["value"] <= accuracy["ci_high"]
     assert entry["metrics"]["accuracy"] == accuracy
 
     # The rows really are in PostgreSQL.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from leaderboard.rankings.services import recompute_leaderboard
+from leaderboard.rankings.services import freeze_version, recompute_leaderboard
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import score_submission
 from leaderboard.submissions.services import submit_model
@@ -26,18 +26,45 @@ def test_a_visitor_sees_the_home_page_with_the_leader(version, researcher, good_
     assert "Centroid classifier" in page
 
 
-def test_a_visitor_sees_the_leaderboard_with_intervals_and_chart(version, researcher, good_model_bytes):
+def test_a_visitor_sees_the_open_leaderboard_with_ladder_scores_and_chart(version, researcher, good_model_bytes):
     submission = scored(version, researcher, good_model_bytes, "Centroid classifier")
+    submission.refresh_from_db()
     response = Client().get(f"/benchmarks/digits/{version.version}/")
     assert response.status_code == 200
     page = response.content.decode()
-    accuracy = submission.metric_results.get(metric="accuracy")
-    assert f"{accuracy.value:.4f}" in page
-    assert f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]" in page
+    assert f"{submission.ladder_released:.4f}" in page
+    assert "feedback part" in page and "Ladder" in page
     assert "1–1" in page  # the rank interval of a lone entry
     assert 'id="leaderboard-chart"' in page
     assert "/static/vendor/plotly.min.js" in page
     assert "cdn.plot.ly" not in page
+
+
+def test_a_frozen_leaderboard_shows_final_scores_and_the_detectable_effect(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes
+):
+    strong = scored(version, researcher, good_model_bytes, "Strong")
+    scored(version, other_researcher, weak_model_bytes, "Weak")
+    snapshot = freeze_version(version=version)
+    page = Client().get(f"/benchmarks/digits/{version.version}/").content.decode()
+    accuracy = strong.metric_results.get(metric="accuracy", part="final")
+    assert f"{accuracy.value:.4f}" in page
+    assert f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]" in page
+    assert "final part" in page
+    assert f"{snapshot.minimum_detectable_effect:.3f}" in page
+    assert "Macro-F1" in page  # every metric is revealed
+
+
+def test_the_compare_page_shows_the_paired_difference(version, researcher, other_researcher, good_model_bytes,
+                                                      weak_model_bytes):
+    strong = scored(version, researcher, good_model_bytes, "Strong")
+    weak = scored(version, other_researcher, weak_model_bytes, "Weak")
+    freeze_version(version=version)
+    page = Client().get(f"/benchmarks/digits/{version.version}/compare/?a={strong.pk}&b={weak.pk}").content.decode()
+    api = Client().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    assert f"{api['difference']['value']:.4f}" in page
+    assert f">{api['a_only_correct']}<" in page and f">{api['b_only_correct']}<" in page
+    assert "exact McNemar" in page
 
 
 def test_plotly_is_served_from_our_static_files(db):

@@ -8,33 +8,38 @@ import pytest
 from evaluation.metrics import METRICS
 from evaluation.spec import load_benchmark
 from leaderboard.rankings.models import LeaderboardEntry
-from leaderboard.rankings.services import recompute_leaderboard
+from evaluation.parts import hidden_parts
+from leaderboard.rankings.services import freeze_version, recompute_leaderboard
 from leaderboard.submissions import scoring
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import load_outcomes, score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
-from tests.models import misbehaving_model
+from tests.models import centroid_model, misbehaving_model
 
 
 def submit(version, owner, content: bytes, name: str) -> Submission:
     return submit_model(owner=owner, version=version, uploaded_file=upload(content), model_name=name)
 
 
-def test_it_scores_a_model_on_the_hidden_split(version, researcher, good_model_bytes, digits_folder):
+def test_it_scores_a_model_on_both_parts_of_the_hidden_split(version, researcher, good_model_bytes, digits_folder):
     submission = submit(version, researcher, good_model_bytes, "Centroids")
     assert score_submission(submission_id=submission.pk) == "scored"
     submission.refresh_from_db()
     assert submission.status == "scored" and submission.progress == 1.0
-    test = load_benchmark(digits_folder).load_split("test")
+    benchmark = load_benchmark(digits_folder)
+    test = benchmark.load_split("test")
+    parts = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
+    assert parts["feedback"].sum() == round(0.3 * len(test.labels)) and not (parts["feedback"] & parts["final"]).any()
     run = submission.runs.get()
-    outcomes = load_outcomes(run.outcomes_path)
-    expected_accuracy = float(np.mean(outcomes["probabilities"].argmax(axis=1) == test.labels))
-    accuracy = submission.metric_results.get(metric="accuracy")
-    assert accuracy.value == pytest.approx(expected_accuracy)
-    assert accuracy.ci_low < accuracy.value < accuracy.ci_high
-    assert expected_accuracy > 0.8
-    assert {r.metric for r in submission.metric_results.all()} == set(version.report_metrics)
+    predictions = load_outcomes(run.outcomes_path)["probabilities"].argmax(axis=1)
+    for part, mask in parts.items():
+        expected = float(np.mean(predictions[mask] == test.labels[mask]))
+        accuracy = submission.metric_results.get(metric="accuracy", part=part)
+        assert accuracy.value == pytest.approx(expected)
+        assert accuracy.ci_low < accuracy.value < accuracy.ci_high
+        assert expected > 0.8
+        assert {r.metric for r in submission.metric_results.filter(part=part)} == set(version.report_metrics)
     assert run.provenance["artifact"]["sha256"] == submission.sha256
     assert run.provenance["benchmark"]["content_hash"] == version.content_hash
     assert "bubblewrap" in run.sandbox["layers"]
@@ -72,24 +77,48 @@ def test_a_misbehaving_model_fails_with_a_message_and_the_worker_goes_on(
     assert score_submission(submission_id=good.pk) == "scored"
 
 
-def test_the_leaderboard_ranks_entries_with_intervals(version, researcher, good_model_bytes, weak_model_bytes):
+def test_the_final_leaderboard_ranks_entries_with_intervals(version, researcher, good_model_bytes, weak_model_bytes):
     strong = submit(version, researcher, good_model_bytes, "Strong")
     weak = submit(version, researcher, weak_model_bytes, "Weak")
     for submission in (strong, weak):
         score_submission(submission_id=submission.pk)
-    snapshot = recompute_leaderboard(version=version)
-    assert snapshot.n_entries == 2 and snapshot.n_items == version.n_test_items
+    snapshot = freeze_version(version=version)
+    assert snapshot.part == "final" and snapshot.n_entries == 2
+    assert snapshot.n_items == snapshot.n_final_items == version.n_test_items - snapshot.n_feedback_items
     entries = {e.submission_id: e for e in LeaderboardEntry.objects.filter(version=version)}
-    strong_accuracy = strong.metric_results.get(metric="accuracy").value
-    weak_accuracy = weak.metric_results.get(metric="accuracy").value
+    strong_accuracy = strong.metric_results.get(metric="accuracy", part="final").value
+    weak_accuracy = weak.metric_results.get(metric="accuracy", part="final").value
     assert strong_accuracy > weak_accuracy
     assert entries[strong.pk].rank == 1 and entries[weak.pk].rank == 2
     assert entries[strong.pk].metrics["accuracy"]["value"] == pytest.approx(strong_accuracy)
+    # The same seed and B: the leaderboard's interval is the one the submission page shows.
+    final = strong.metric_results.get(metric="accuracy", part="final")
+    assert entries[strong.pk].metrics["accuracy"]["ci_low"] == pytest.approx(final.ci_low)
     for entry in entries.values():
         assert entry.rank_lower <= entry.rank <= entry.rank_upper
         interval = entry.metrics["accuracy"]
         assert interval["ci_low"] <= interval["value"] <= interval["ci_high"]
-    assert METRICS["accuracy"].higher_is_better
+    assert snapshot.minimum_detectable_effect is not None and 0 < snapshot.minimum_detectable_effect < 1
+
+
+def test_the_ladder_holds_a_team_score_when_a_resubmission_only_adds_noise(
+    version, researcher, good_model_bytes, digits_folder, tmp_path
+):
+    first = submit(version, researcher, good_model_bytes, "Centroids")
+    score_submission(submission_id=first.pk)
+    recompute_leaderboard(version=version)
+    first.refresh_from_db()
+    assert first.ladder_improved is True
+    dev = load_benchmark(digits_folder).load_split("dev")
+    noisy = centroid_model(dev.inputs, dev.labels, 10, tmp_path / "noisy.pt", noise=0.02, seed=11).read_bytes()
+    again = submit(version, researcher, noisy, "Centroids, jittered")
+    score_submission(submission_id=again.pk)
+    recompute_leaderboard(version=version)
+    again.refresh_from_db()
+    assert again.ladder_improved is False
+    assert again.ladder_released == first.ladder_released
+    (entry,) = LeaderboardEntry.objects.filter(version=version)
+    assert entry.submission_id == first.pk
 
 
 def test_withdrawn_entries_leave_the_leaderboard(version, researcher, good_model_bytes):

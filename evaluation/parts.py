@@ -1,0 +1,51 @@
+"""The hidden split's feedback and final parts, and the per-item losses the Ladder runs on.
+
+While a version is open, researchers see only Ladder-released scores on the feedback part
+(METHODS.md, "Live feedback without overfitting the hidden split"); the final part is scored
+in secret and revealed when the version is frozen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evaluation.metrics import per_item_outcomes
+from evaluation.seeds import derive_seed
+from evaluation.statistics import feedback_mask, round_to_grid
+
+PARTS = ("feedback", "final")
+
+# Per-item losses whose mean is the metric (or one minus it): the Ladder needs such a loss.
+# A primary metric without one (macro-F1, ECE) is laddered on accuracy.
+LADDER_OUTCOMES = {"accuracy": "correct", "nll": "nll", "brier": "brier"}
+
+
+def hidden_parts(item_ids: np.ndarray, *, content_hash: str, fraction: float) -> dict[str, np.ndarray]:
+    """Boolean masks of the feedback and final parts of a hidden split.
+
+    The division depends only on the item ids, the version's content hash and the fraction, so
+    every worker and every recomputation agree on it.
+    """
+    feedback = feedback_mask(np.asarray(item_ids), fraction, seed=derive_seed(content_hash, "feedback-split"))
+    return {"feedback": feedback, "final": ~feedback}
+
+
+def ladder_metric(primary: str) -> str:
+    """The metric the Ladder releases for a version whose primary metric is ``primary``."""
+    return primary if primary in LADDER_OUTCOMES else "accuracy"
+
+
+def ladder_losses(probabilities: np.ndarray, labels: np.ndarray, metric: str) -> np.ndarray:
+    """Per-item losses (lower is better) whose mean gives ``metric``: ``1 - correct`` for accuracy."""
+    outcome = per_item_outcomes(probabilities, labels)[LADDER_OUTCOMES[metric]]
+    return 1.0 - outcome.astype(np.float64) if metric == "accuracy" else outcome.astype(np.float64)
+
+
+def loss_to_metric(metric: str, loss: float) -> float:
+    """Turn a mean Ladder loss into the metric's own scale (and back: the map is its own inverse)."""
+    return 1.0 - loss if metric == "accuracy" else loss
+
+
+def round_metric_to_grid(metric: str, value: float, n_items: int) -> float:
+    """Round a metric value so its Ladder loss lies on the 1/sqrt(n) grid, as released values do."""
+    return loss_to_metric(metric, round_to_grid(loss_to_metric(metric, value), n_items))

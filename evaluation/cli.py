@@ -26,16 +26,15 @@ def _format_report(report) -> str:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
+    from evaluation.public import load_for_evaluation
     from evaluation.runner import evaluate_model
     from evaluation.sandbox import SandboxLimits
-    from evaluation.spec import load_benchmark
 
-    benchmark = load_benchmark(arguments.benchmark)
+    dataset = load_for_evaluation(arguments.benchmark, arguments.split)
     limits = SandboxLimits(memory_bytes=arguments.memory_mb * 1024 * 1024, wall_seconds=arguments.wall_seconds)
     report = evaluate_model(
         arguments.model,
-        benchmark,
-        split=arguments.split,
+        dataset,
         limits=limits,
         allow_unsandboxed=arguments.allow_unsandboxed,
         progress=lambda fraction, message: print(f"[{fraction:4.0%}] {message}", file=sys.stderr),
@@ -49,6 +48,18 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2, default=str))
     else:
         print(_format_report(report))
+    return 0
+
+
+def _fetch(arguments: argparse.Namespace) -> int:
+    from evaluation.client import TouchstoneClient
+    from evaluation.public import load_for_evaluation
+
+    client = TouchstoneClient(arguments.server)
+    client.fetch_public_files(benchmark=arguments.benchmark, version=arguments.version, folder=arguments.folder)
+    dataset = load_for_evaluation(arguments.folder, "dev")
+    print(f"{arguments.folder}: {dataset.spec.slug} {dataset.spec.version}, {len(dataset.data.labels)} dev items, "
+          f"content hash {dataset.content_hash} (verified)")
     return 0
 
 
@@ -92,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     evaluate = commands.add_parser("evaluate", help="score a model file on a benchmark folder, as the server does")
-    evaluate.add_argument("--benchmark", type=Path, required=True, help="a benchmark version folder")
+    evaluate.add_argument(
+        "--benchmark", type=Path, required=True, help="a benchmark folder (complete, or the public files from fetch)"
+    )
     evaluate.add_argument("--model", type=Path, required=True, help="a TorchScript or torch.export file")
     evaluate.add_argument("--split", choices=["dev", "test"], default="dev")
     evaluate.add_argument("--memory-mb", type=int, default=3072)
@@ -102,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(handler=_evaluate)
+
+    fetch = commands.add_parser("fetch", help="download a version's public files (spec, dev split) and verify them")
+    fetch.add_argument("--server", default=os.environ.get("TOUCHSTONE_SERVER", "http://127.0.0.1:8000"))
+    fetch.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits")
+    fetch.add_argument("--version", required=True, help="benchmark version, e.g. 1.0.0")
+    fetch.add_argument("folder", type=Path, help="where to write benchmark.toml, dev.npz and version.json")
+    fetch.set_defaults(handler=_fetch)
 
     submit = commands.add_parser("submit", help="upload a model and follow it until it is scored")
     submit.add_argument("--server", default=os.environ.get("TOUCHSTONE_SERVER", "http://127.0.0.1:8000"))

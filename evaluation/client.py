@@ -73,6 +73,28 @@ class TouchstoneClient:
         body, content_type = _encode_multipart(fields, {"model_file": Path(model_file)})
         return self._request("POST", "submissions/", body=body, content_type=content_type)
 
+    def _download(self, path: str) -> bytes:
+        request = urllib.request.Request(self.base + path)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            raise ClientError(f"GET {path} failed with HTTP {error.code}") from None
+        except urllib.error.URLError as error:
+            raise ClientError(f"cannot reach {self.base}: {error.reason}") from None
+
+    def fetch_public_files(self, *, benchmark: str, version: str, folder: Path) -> None:
+        """Write a version's ``benchmark.toml``, ``dev.npz`` and ``version.json`` into ``folder``."""
+        base = f"benchmarks/{benchmark}/versions/{version}/"
+        detail = self._request("GET", base)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "benchmark.toml").write_bytes(self._download(base + "spec"))
+        (folder / "dev.npz").write_bytes(self._download(base + "dev-split"))
+        identity = {"benchmark": benchmark, "version": version, "content_hash": detail["content_hash"],
+                    "file_hashes": detail["file_hashes"]}
+        (folder / "version.json").write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+
     def submission(self, submission_id: int) -> dict:
         return self._request("GET", f"submissions/{submission_id}/")
 

@@ -15,7 +15,8 @@ from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance, predictions_hash
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
-from evaluation.spec import BenchmarkFolder, BenchmarkSpec, Split
+from evaluation.public import EvaluationData
+from evaluation.spec import BenchmarkSpec, Split
 from evaluation.statistics import Interval, rank_leaderboard
 
 ProgressCallback = Callable[[float, str], None]
@@ -83,9 +84,8 @@ def score_parts(
 
 def evaluate_model(
     model_path: Path,
-    benchmark: BenchmarkFolder,
+    dataset: EvaluationData,
     *,
-    split: str = "test",
     limits: SandboxLimits | None = None,
     allow_unsandboxed: bool = False,
     batch_size: int = 256,
@@ -94,7 +94,7 @@ def evaluate_model(
     parts: dict[str, np.ndarray] | None = None,
     progress: ProgressCallback = _no_progress,
 ) -> EvaluationReport:
-    """Run ``model_path`` in the sandbox on ``split`` and score it.
+    """Run ``model_path`` in the sandbox on the dataset's split and score it.
 
     Only the split's inputs reach the sandbox; its labels stay in this process. ``parts`` maps
     part names to boolean item masks scored separately (the whole split, as "all", by
@@ -102,8 +102,7 @@ def evaluate_model(
     """
     started = time.perf_counter()
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
-    data = benchmark.load_split(split)
-    spec = benchmark.spec
+    data, spec, split = dataset.data, dataset.spec, dataset.split
     progress(0.05, "starting the sandbox")
     with SandboxedModel(
         Path(model_path), limits=limits or SandboxLimits(), allow_unsandboxed=allow_unsandboxed, batch_size=batch_size
@@ -116,17 +115,17 @@ def evaluate_model(
     probabilities = softmax(logits).astype(np.float32)
     masks = parts or {"all": np.ones(len(data.labels), dtype=bool)}
     metrics = score_parts(
-        probabilities, data, spec, content_hash=benchmark.content_hash, split=split, parts=masks, n_resamples=n_resamples
+        probabilities, data, spec, content_hash=dataset.content_hash, split=split, parts=masks, n_resamples=n_resamples
     )
     timings = {"inference_seconds": round(inference_seconds, 4), "total_seconds": round(time.perf_counter() - started, 4)}
     provenance = build_provenance(
         model_sha256=info.sha256,
         benchmark_slug=spec.slug,
         benchmark_version=spec.version,
-        content_hash=benchmark.content_hash,
-        file_hashes=benchmark.file_hashes,
+        content_hash=dataset.content_hash,
+        file_hashes=dataset.file_hashes,
         split=split,
-        seeds={part: bootstrap_seed(benchmark.content_hash, split, part) for part in masks},
+        seeds={part: bootstrap_seed(dataset.content_hash, split, part) for part in masks},
         timings=timings,
         sandbox=sandbox_report,
         prediction_sha256=predictions_hash(probabilities),

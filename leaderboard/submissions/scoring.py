@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from evaluation.errors import EvaluationError
 from evaluation.parts import hidden_parts
+from evaluation.public import EvaluationData
 from evaluation.runner import EvaluationReport, evaluate_model
 from evaluation.sandbox import SandboxLimits
 from evaluation.spec import load_benchmark
@@ -69,8 +70,7 @@ def score_submission(*, submission_id: int) -> str:
         parts = hidden_parts(test_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
         report = evaluate_model(
             private_path(submission.model_path),
-            benchmark,
-            split="test",
+            EvaluationData.from_folder(benchmark, "test"),
             limits=sandbox_limits(),
             allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
             batch_size=settings.EVALUATION_BATCH_SIZE,

@@ -59,3 +59,42 @@ def test_it_explains_a_missing_benchmark_folder(tmp_path, centroid_file):
     completed = run_cli("evaluate", "--benchmark", str(tmp_path / "nowhere"), "--model", str(centroid_file))
     assert completed.returncode == 1
     assert "nowhere" in completed.stderr
+
+
+def public_copy(digits_folder: Path, target: Path) -> Path:
+    """The files a researcher holds after `fetch`: spec, dev split and the version record."""
+    from evaluation.spec import load_benchmark as load
+
+    target.mkdir()
+    for name in ("benchmark.toml", "dev.npz"):
+        (target / name).write_bytes((digits_folder / name).read_bytes())
+    benchmark = load(digits_folder)
+    (target / "version.json").write_text(json.dumps(
+        {"content_hash": benchmark.content_hash, "file_hashes": benchmark.file_hashes}))
+    return target
+
+
+def test_the_public_files_alone_give_the_same_report_as_the_full_folder(digits_folder, centroid_file, tmp_path):
+    public = public_copy(digits_folder, tmp_path / "public")
+    full = run_cli("evaluate", "--benchmark", str(digits_folder), "--model", str(centroid_file), "--json")
+    alone = run_cli("evaluate", "--benchmark", str(public), "--model", str(centroid_file), "--json")
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stdout)["metrics"] == json.loads(full.stdout)["metrics"]
+
+
+def test_a_tampered_dev_split_is_refused(digits_folder, centroid_file, tmp_path):
+    public = public_copy(digits_folder, tmp_path / "public")
+    with np.load(public / "dev.npz") as dev:
+        arrays = {name: dev[name] for name in dev.files}
+    arrays["labels"] = (arrays["labels"] + 1) % 10
+    np.savez(public / "dev.npz", **arrays)
+    completed = run_cli("evaluate", "--benchmark", str(public), "--model", str(centroid_file))
+    assert completed.returncode == 1
+    assert "differs from the published" in completed.stderr
+
+
+def test_the_hidden_split_cannot_be_asked_for_without_it(digits_folder, centroid_file, tmp_path):
+    public = public_copy(digits_folder, tmp_path / "public")
+    completed = run_cli("evaluate", "--benchmark", str(public), "--model", str(centroid_file), "--split", "test")
+    assert completed.returncode == 1
+    assert "only on the server" in completed.stderr

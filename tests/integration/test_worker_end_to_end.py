@@ -82,6 +82,25 @@ def test_the_command_line_client_uploads_and_follows_a_model(production_site, mo
     assert "100%" in completed.stderr  # the progress bar reached the end
 
 
+def test_a_researcher_fetches_the_public_files_and_evaluates_locally(production_site, model_files, digits_folder,
+                                                                      tmp_path):
+    public = tmp_path / "digits"
+    fetched = subprocess.run(
+        [sys.executable, "-m", "evaluation", "fetch", "--server", production_site.url, "--benchmark", "digits",
+         "--version", "1.0.0", str(public)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert "verified" in fetched.stdout
+    assert sorted(p.name for p in public.iterdir()) == ["benchmark.toml", "dev.npz", "version.json"]
+    assert (public / "dev.npz").read_bytes() == (digits_folder / "dev.npz").read_bytes()
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "evaluation", "evaluate", "--benchmark", str(public), "--model",
+         str(model_files["strong"])], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy" in evaluated.stdout
+
+
 def test_the_client_reports_a_refused_upload(production_site, tmp_path):
     token = production_site.create_researcher("barbara")
     not_a_model = tmp_path / "notes.pt"

@@ -143,3 +143,16 @@ def test_the_site_warns_while_unsandboxed_runs_are_allowed(db, settings):
     assert "unsandboxed-banner" not in Client().get("/").content.decode()
     settings.ALLOW_UNSANDBOXED_MODELS = True
     assert "unsandboxed-banner" in Client().get("/").content.decode()
+
+
+def test_the_admin_lists_every_model(version, db):
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.org", "a-long-password-9")
+    client = Client()
+    client.force_login(admin_user)
+    for path in ("benchmarks/benchmark", "benchmarks/benchmarkversion", "submissions/submission",
+                 "submissions/evaluationrun", "rankings/leaderboardentry", "rankings/leaderboardsnapshot",
+                 "authtoken/tokenproxy"):
+        assert client.get(f"/admin/{path}/").status_code == 200, path
+    assert client.get(f"/admin/benchmarks/benchmarkversion/{version.pk}/change/").status_code == 200

@@ -143,3 +143,31 @@ def test_a_submission_withdrawn_while_running_stays_withdrawn(version, researche
     assert score_submission(submission_id=submission.pk) == "withdrawn"
     submission.refresh_from_db()
     assert submission.status == "withdrawn"
+
+
+def test_without_bubblewrap_the_worker_fails_closed_and_says_how_to_fix_it(
+    version, researcher, good_model_bytes, monkeypatch
+):
+    from evaluation.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "find_bwrap", lambda: None)
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    assert score_submission(submission_id=submission.pk) == "failed"
+    submission.refresh_from_db()
+    assert submission.error_code == "sandbox_unavailable"
+    assert "apt-get install bubblewrap" in submission.error_message
+    assert "TOUCHSTONE_ALLOW_UNSANDBOXED_MODELS" in submission.error_message
+    assert submission.counts_against_quota is False  # the site's fault, not the researcher's
+
+
+def test_the_named_setting_allows_unsandboxed_runs_and_the_report_says_so(
+    version, researcher, good_model_bytes, monkeypatch, settings
+):
+    from evaluation.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "find_bwrap", lambda: None)
+    settings.ALLOW_UNSANDBOXED_MODELS = True
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    assert score_submission(submission_id=submission.pk) == "scored"
+    layers = submission.runs.get().sandbox["layers"]
+    assert "unsandboxed" in layers and "bubblewrap" not in layers

@@ -173,10 +173,10 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
 
 @contextmanager
 def running_site(folder: Path, *, database_url: str | None = None, broker_url: str | None = None,
-                 benchmarks: list[Path] = ()):
+                 benchmarks: list[Path] = (), extra_env: dict[str, str] | None = None):
     """Migrate, publish ``benchmarks``, then start gunicorn and a Celery worker."""
     folder.mkdir(parents=True, exist_ok=True)
-    env = site_environment(folder, database_url=database_url, broker_url=broker_url)
+    env = {**site_environment(folder, database_url=database_url, broker_url=broker_url), **(extra_env or {})}
     port = free_port()
     site = Site(url=f"http://127.0.0.1:{port}", env=env, folder=folder)
     site.manage("migrate", "--noinput")

@@ -31,6 +31,7 @@ def sandbox_limits() -> SandboxLimits:
         memory_bytes=settings.SANDBOX_MEMORY_BYTES,
         wall_seconds=settings.SANDBOX_WALL_SECONDS,
         cpu_seconds=settings.SANDBOX_CPU_SECONDS,
+        file_size_bytes=settings.SANDBOX_FILE_BYTES,
     )
 
 

@@ -27,6 +27,7 @@ from evaluation.statistics.hypothesis_tests import (
     holm,
     minimum_detectable_effect,
     paired_bootstrap_p_value,
+    pairwise_discordant_counts,
     typical_discordance_rate,
 )
 from evaluation.statistics.ladder import LadderDecision, ladder_replay, ladder_step, round_to_grid
@@ -62,6 +63,7 @@ __all__ = [
     "metric_samples",
     "minimum_detectable_effect",
     "paired_bootstrap_p_value",
+    "pairwise_discordant_counts",
     "percentile_interval",
     "rank_intervals",
     "rank_leaderboard",

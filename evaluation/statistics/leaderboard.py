@@ -19,6 +19,7 @@ from evaluation.statistics.hypothesis_tests import (
     exact_mcnemar,
     holm,
     paired_bootstrap_p_value,
+    pairwise_discordant_counts,
 )
 from evaluation.statistics.ranks import assign_tiers, competition_ranks, rank_intervals
 
@@ -211,11 +212,7 @@ def _pair_test(
     metric's difference on the shared resamples ``[B, E]``.
     """
     if primary == "accuracy" and clusters is None:
-        correct = np.stack([o["correct"] for o in outcomes], axis=1).astype(np.float32)
-        # only[e, f] = #{i : e right, f wrong} = sum_i c_ie - sum_i c_ie c_if, for all pairs at
-        # once; the counts are integers below 2**24, exact in float32.
-        both = np.rint(correct.T @ correct).astype(np.int64)
-        only = np.diag(both)[:, None] - both
+        only = pairwise_discordant_counts(np.stack([o["correct"] for o in outcomes], axis=1))
 
         def mcnemar(first: np.ndarray, second: np.ndarray) -> np.ndarray:
             return np.atleast_1d(exact_mcnemar(only[first, second], only[second, first]))

@@ -15,6 +15,7 @@ from evaluation.statistics import (
     holm,
     minimum_detectable_effect,
     paired_bootstrap_p_value,
+    pairwise_discordant_counts,
     typical_discordance_rate,
 )
 
@@ -23,6 +24,16 @@ def test_it_counts_the_discordant_items():
     a = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
     b = np.array([1, 0, 1, 0, 0, 0], dtype=bool)
     assert discordant_counts(a, b) == (2, 1)
+
+
+@pytest.mark.parametrize("n_items", [1, 63, 64, 65, 1000])
+def test_it_counts_discordant_items_for_every_pair_of_entries(n_items):
+    correct = np.random.default_rng(n_items).random((n_items, 5)) < 0.6
+    counts = pairwise_discordant_counts(correct)
+    for e in range(5):
+        for f in range(5):
+            expected = int(np.sum(correct[:, e] & ~correct[:, f]))
+            assert counts[e, f] == expected
 
 
 @pytest.mark.parametrize(

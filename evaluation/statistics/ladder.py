@@ -40,15 +40,18 @@ def ladder_step(
 
     ``best_losses`` are the per-item losses ``l*`` of the team's current best submission on the
     feedback part (None before its first submission), ``new_losses`` the candidate's ``l``, and
-    ``released`` the value ``R`` shown so far. With ``n`` items, ``L = mean(l)`` and ``s`` the
-    sample standard deviation (ddof = 1) of ``l - l*``:
+    ``released`` the value ``R`` shown so far. With ``n`` items, ``L = mean(l)``,
+    ``L* = mean(l*)`` and ``s`` the sample standard deviation (ddof = 1) of ``l - l*``:
 
     - first submission: release ``[L]`` and take the candidate as best;
-    - if ``L < R - s / sqrt(n)``: release ``[L]`` and take the candidate as best;
+    - if ``L < L* - s / sqrt(n)`` (a one-sided paired test at one standard error): release
+      ``[L]`` and take the candidate as best;
     - otherwise keep ``R`` and the current best,
 
-    where ``[x]`` rounds to the nearest multiple of ``1/sqrt(n)``. A candidate may become the
-    new best without the shown value changing when its rounded loss equals ``R``.
+    where ``[x]`` rounds to the nearest multiple of ``1/sqrt(n)``. The bar is measured from the
+    best's own loss, as in the authors' reference implementation, so where ``R`` happened to
+    round does not make the next step easier or harder. A candidate may become the new best
+    without the shown value changing when its rounded loss equals ``R``.
     """
     new_losses = np.asarray(new_losses, dtype=np.float64)
     n_items = new_losses.shape[0]
@@ -64,7 +67,7 @@ def ladder_step(
             f"{new_losses.shape}."
         )
     spread = float(np.std(new_losses - best_losses, ddof=1)) if n_items > 1 else 0.0
-    if candidate < released - spread / math.sqrt(n_items):
+    if candidate < float(best_losses.mean()) - spread / math.sqrt(n_items):
         new_released = round_to_grid(candidate, n_items)
         return LadderDecision(new_released, new_released != released, True)
     return LadderDecision(released, False, False)

@@ -77,7 +77,7 @@ def test_it_replays_a_team_history_step_by_step():
     n_items = 100
     history = [
         losses(n_items, range(40)),  # first: 0.4
-        losses(n_items, range(39)),  # one item better: within noise, held
+        losses(n_items, [*range(2, 40), 99]),  # one item better: within noise, held
         losses(n_items, range(20)),  # clearly better: 0.2
         losses(n_items, range(50)),  # worse: held
     ]
@@ -93,6 +93,15 @@ def test_it_measures_the_noise_against_the_current_best():
     history = [losses(100, range(40)), losses(100, range(20)), losses(100, range(20))]
     decisions = ladder_replay(history)
     assert decisions[2].new_best_is_candidate is False
+
+
+def test_it_measures_the_bar_from_the_best_loss_not_the_rounded_value():
+    # n = 100, best loss 0.34 shown as 0.3. The candidate (0.29: five fewer errors, s ≈ 0.219)
+    # clears 0.34 - 0.0219 but would not clear 0.3 - 0.0219.
+    best = losses(100, range(34))
+    decision = ladder_step(best, losses(100, range(29)), 0.3)
+    assert decision.new_best_is_candidate
+    assert decision.released_value == pytest.approx(0.3) and not decision.improved
 
 
 def test_it_rejects_losses_on_different_items():

@@ -4,6 +4,10 @@ A team sees a feedback score that moves only when a submission beats the team's 
 best by more than the noise of the comparison, so repeated submissions cannot climb the
 leaderboard by fitting the feedback part's noise. Everything here is phrased in per-item
 losses (lower is better): pass ``1 - correct`` for accuracy and show ``1 - released``.
+
+The released value is rounded to a multiple of ``1/sqrt(n)`` as METHODS.md asks; the authors'
+reference implementation releases the unrounded loss. The coarser grid leaks less about the
+feedback items per release, at the price of hiding improvements smaller than one step.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import numpy as np
 from scipy import stats
 
 
-
 def competition_ranks(scores: np.ndarray, *, higher_is_better: bool) -> np.ndarray:
     """Ranks along the last axis, 1 = best, ties sharing the smallest rank ("1, 2, 2, 4").
 
@@ -29,8 +28,9 @@ def rank_intervals(
     ``α = 1 - confidence`` and ``q`` the linearly interpolated quantile; rounding outwards keeps
     the ends integer without narrowing the interval. Simultaneous: the same with ``α / E``
     (Bonferroni over the ``E`` entries), so that all ``E`` intervals hold together with
-    probability at least ``confidence``. With ``B = 2000`` and ``E ≥ 20`` the simultaneous tail
-    falls below one resample, and the interval becomes the full bootstrap range of ranks.
+    probability at least ``confidence``. With ``B = 2000`` and more than 50 entries each
+    simultaneous tail holds less than one resample, and the interval becomes the full
+    bootstrap range of ranks.
     """
     rank_samples = np.asarray(rank_samples, dtype=np.float64)
     alpha = 1.0 - confidence

@@ -89,6 +89,17 @@ def bootstrap_weight_blocks(
             )
         cluster_of_item = np.unique(clusters, return_inverse=True)[1].ravel()
         n_units = int(cluster_of_item.max()) + 1
+    # Validation above runs at the call; the blocks are drawn lazily as they are consumed.
+    return _weight_blocks(n_items, n_units, n_resamples, seed, cluster_of_item)
+
+
+def _weight_blocks(
+    n_items: int,
+    n_units: int,
+    n_resamples: int,
+    seed: int,
+    cluster_of_item: np.ndarray | None,
+) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
     block_rows = _block_rows(n_items, n_resamples)
     buffer = np.empty((min(block_rows, n_resamples), n_items), dtype=np.float32)

@@ -67,6 +67,13 @@ def cgroup_status() -> dict[str, str | None]:
     return status
 
 
+def _read_words(path: Path) -> set[str]:
+    try:
+        return set(path.read_text().split())
+    except OSError:
+        return set()
+
+
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as handle:
         handle.write(value)
@@ -104,8 +111,11 @@ class RunCgroup:
                     parent = v2 / PARENT_NAME
                     parent.mkdir(exist_ok=True)
                     # A v2 controller works in a child only if every ancestor delegates it.
-                    _write(v2 / "cgroup.subtree_control", f"+{controller}")
-                    _write(parent / "cgroup.subtree_control", f"+{controller}")
+                    # An administrator may have enabled it already (then we may lack the right
+                    # to write the root's file), so write only what is missing.
+                    for folder in (v2, parent):
+                        if controller not in _read_words(folder / "cgroup.subtree_control"):
+                            _write(folder / "cgroup.subtree_control", f"+{controller}")
                     directory = parent / name
                     directory.mkdir(exist_ok=True)
                     run.directories[controller] = directory

@@ -1,20 +1,15 @@
 """``SandboxedModel``: one sandboxed child per model, fed every batch of every condition.
 
 The parent (trusted) owns a scratch IO folder with an ``in/`` folder for inputs and one
-``out.npy`` file for logits; it starts the child under every available layer, talks to it over
-two pipes, enforces the wall-clock deadline, validates every output, and on any failure or exit
-kills the child's whole process group (and everything in its cgroup) and deletes the folder.
+``out.npy`` file for logits; it starts the child under every available layer (``launch.py``),
+talks to it over two pipes, enforces the wall-clock deadline, validates every output, and on
+any failure or exit kills the child's whole process group (and everything in its cgroup) and
+deletes the folder.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -25,33 +20,16 @@ import numpy as np
 from ..archive import inspect_model_file
 from ..errors import EvaluationError, SandboxUnavailableError, SandboxViolationError
 from . import bwrap as bwrap_layer
-from .cgroups import RunCgroup
-from .channel import Channel, ChannelClosed, ChannelTimeout, ProtocolViolation
+from .channel import ChannelClosed, ChannelTimeout, ProtocolViolation
 from .diagnosis import ExitInfo, error_from_exit, error_from_reply, wall_deadline
-from .limits import MIB, SandboxLimits, SandboxReport, apply_rlimits, inference_threads, rlimits_for
+from .launch import ChildHandle, start_child
+from .limits import MIB, SandboxLimits, SandboxReport
 from .outputs import malformed_from_reply, read_logits
-from .seccomp import build_filter_fd
 
-CHILD_PROGRAM = Path(__file__).with_name("child.py")
 
 # Inputs are handed over in chunks of at most this many bytes, so the IO folder never holds
 # more than one chunk (a whole hidden split may be gigabytes).
 _MAX_CHUNK_INPUT_BYTES = 256 * MIB
-
-
-def child_environment(threads: int) -> dict[str, str]:
-    """The complete environment of the child: thread counts and harmless defaults only."""
-    count = str(threads)
-    return {
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "PATH": "/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": count,
-        "MKL_NUM_THREADS": count,
-        "OPENBLAS_NUM_THREADS": count,
-    }
 
 
 class SandboxedModel:
@@ -76,20 +54,14 @@ class SandboxedModel:
         self.limits = limits
         self.allow_unsandboxed = allow_unsandboxed
         self.batch_size = int(batch_size)
-        self._process: subprocess.Popen[bytes] | None = None
-        self._channel: Channel | None = None
-        self._cgroup: RunCgroup | None = None
-        self._scratch: Path | None = None
-        self._layers: tuple[str, ...] = ()
+        self._child = ChildHandle()
         self._format = ""
-        self._started_at = 0.0
         self._deadline = 0.0
         self._startup_seconds = 0.0
         self._batch_seconds: list[float] = []
         self._items = 0
         self._parameter_count: int | None = None
         self._child_peak_rss: int | None = None
-        self._cgroup_peak: int | None = None
         self._failure: EvaluationError | None = None
         self._sequence = 0
 
@@ -113,30 +85,7 @@ class SandboxedModel:
 
     def close(self) -> None:
         """Kill the child's process group and cgroup, and delete the scratch IO folder."""
-        self._kill()
-        if self._cgroup is not None:
-            self._cgroup_peak = self._cgroup.peak_memory_bytes() or self._cgroup_peak
-            self._cgroup.remove()
-            self._cgroup = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
-
-    def _kill(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            # The child leads its own process group (start_new_session); bubblewrap's
-            # --die-with-parent and the pid namespace take the sandboxed processes with it.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        if self._cgroup is not None:
-            self._cgroup.kill_all()
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
+        self._child.close()
 
     def _start(self) -> None:
         limits = self.limits
@@ -149,118 +98,29 @@ class SandboxedModel:
                 "bubblewrap (bwrap) is not installed, so untrusted models are not run. "
                 + bwrap_layer.INSTALL_HINT
             )
-        self._scratch = Path(tempfile.mkdtemp(prefix="touchstone-io-"))
-        input_dir = self._scratch / "in"
-        input_dir.mkdir()
-        output_file = self._scratch / "out.npy"
-        output_file.touch(mode=0o600)
-
-        threads = inference_threads()
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        stdout_read, stdout_write = os.pipe()
-        stderr_read, stderr_write = os.pipe()
-        self._channel = Channel(
-            request_fd=request_write,
-            reply_fd=reply_read,
-            stdout_fd=stdout_read,
-            stderr_fd=stderr_read,
-            log_limit=limits.max_log_bytes,
+        start_child(
+            self._child, model_path=self.model_path, model_format=info.format, limits=limits,
+            bwrap=bwrap,
         )
-        seccomp_fd = build_filter_fd() if bwrap is not None else None
-        model_name = "model.pt2" if info.format == "torch.export" else "model.pt"
-        environment = child_environment(threads)
-        if bwrap is not None:
-            child_arguments = self._child_arguments(
-                request_read, reply_write, f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
-                bwrap_layer.INPUT_DIR, bwrap_layer.OUTPUT_FILE, threads,
-            )
-            command = bwrap_layer.build_command(
-                bwrap,
-                bwrap_layer.SandboxPaths(
-                    CHILD_PROGRAM, self.model_path.resolve(), input_dir, output_file
-                ),
-                model_name=model_name,
-                tmp_size_bytes=limits.file_size_bytes,
-                environment=environment,
-                seccomp_fd=seccomp_fd,
-                child_arguments=child_arguments,
-            )
-            layers = ["bubblewrap"] + (["seccomp"] if seccomp_fd is not None else [])
-            # bubblewrap itself gets an empty environment; --setenv gives the child its own.
-            process_environment: dict[str, str] = {}
-        else:
-            child_arguments = self._child_arguments(
-                request_read, reply_write, str(self.model_path.resolve()),
-                str(input_dir), str(output_file), threads,
-            )
-            command = [sys.executable, "-I", "-B", str(CHILD_PROGRAM), *child_arguments]
-            layers = ["unsandboxed"]
-            process_environment = environment
-        self._cgroup = RunCgroup.create(memory_bytes=limits.memory_bytes, pids=limits.pids)
-        self._layers = (*layers, "rlimits", *self._cgroup.layers)
-        rlimits = rlimits_for(limits)
-        cgroup = self._cgroup
-        cgroup.open_for_attach()
-
-        def prepare_child() -> None:
-            # Runs in the forked child before exec: join the run's cgroups first, so bubblewrap
-            # and everything it starts are counted, then lower the rlimits.
-            cgroup.attach_self()
-            apply_rlimits(rlimits)
-
-        passed = [request_read, reply_write] + ([seccomp_fd] if seccomp_fd is not None else [])
-        self._started_at = time.monotonic()
-        self._deadline = self._started_at + limits.wall_seconds
-        try:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout_write,
-                stderr=stderr_write,
-                pass_fds=passed,
-                preexec_fn=prepare_child,
-                start_new_session=True,
-                env=process_environment,
-                cwd="/",
-            )
-        finally:
-            # Only the child may hold these ends: the parent then sees EOF when it dies.
-            for fd in (request_read, reply_write, stdout_write, stderr_write, seccomp_fd):
-                if fd is not None:
-                    os.close(fd)
-            cgroup.close_attach_fds()
+        self._deadline = self._child.started_at + limits.wall_seconds
         reply = self._receive("loading")
         if reply.get("op") != "ready":
             raise self._fail(error_from_reply(reply, limits))
-        self._startup_seconds = time.monotonic() - self._started_at
+        self._startup_seconds = time.monotonic() - self._child.started_at
         count = reply.get("parameter_count")
         self._parameter_count = count if isinstance(count, int) and count >= 0 else None
         self._note_rss(reply)
-
-    def _child_arguments(
-        self, request_fd: int, reply_fd: int, model: str, input_dir: str, output: str,
-        threads: int,
-    ) -> list[str]:
-        return [
-            "--control-in", str(request_fd),
-            "--control-out", str(reply_fd),
-            "--model", model,
-            "--format", self._format,
-            "--input-dir", input_dir,
-            "--output-file", output,
-            "--threads", str(threads),
-        ]
 
     # Talking to the child -----------------------------------------------------------------
 
     def _receive(self, phase: str) -> dict[str, Any]:
         """Wait for the child's next message; a timeout or a dead child raises."""
-        assert self._channel is not None
+        channel = self._child.channel
+        assert channel is not None
         try:
-            return self._channel.receive(self._deadline)
+            return channel.receive(self._deadline)
         except ChannelTimeout:
-            elapsed = time.monotonic() - self._started_at
+            elapsed = time.monotonic() - self._child.started_at
             raise self._fail(wall_deadline(self.limits, phase, elapsed)) from None
         except ChannelClosed:
             raise self._fail(self._diagnose_exit(phase)) from None
@@ -273,35 +133,36 @@ class SandboxedModel:
             ) from None
 
     def _diagnose_exit(self, phase: str) -> EvaluationError:
-        assert self._process is not None and self._channel is not None
+        child = self._child
+        assert child.process is not None and child.channel is not None
         try:
-            self._process.wait(timeout=5)
+            child.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self._kill()
-        self._channel.drain(timeout=1.0)
-        status = self._process.returncode
+            child.kill()
+        child.channel.drain(timeout=1.0)
+        status = child.process.returncode
         signal_number: int | None = None
         exit_status: int | None = status
         if status is not None and status < 0:
             signal_number, exit_status = -status, None
-        elif status is not None and status > 128 and "bubblewrap" in self._layers:
+        elif status is not None and status > 128 and "bubblewrap" in child.layers:
             # bubblewrap reports a child killed by signal N as exit status 128 + N.
             signal_number, exit_status = status - 128, None
-        cgroup = self._cgroup
+        cgroup = child.cgroup
         info = ExitInfo(
             phase=phase,
             signal_number=signal_number,
             exit_status=exit_status,
             oom_killed=cgroup.oom_killed() if cgroup else False,
             peak_memory_bytes=cgroup.peak_memory_bytes() if cgroup else None,
-            stderr_tail=tuple(self._channel.stderr.last_lines(10)),
+            stderr_tail=tuple(child.channel.stderr.last_lines(10)),
         )
         return error_from_exit(info, self.limits)
 
     def _fail(self, error: EvaluationError) -> EvaluationError:
         """Remember ``error``, stop the child, and return the error for raising."""
         self._failure = error
-        self._kill()
+        self._child.kill()
         return error
 
     def _note_rss(self, reply: dict[str, Any]) -> None:
@@ -320,7 +181,7 @@ class SandboxedModel:
         """
         if self._failure is not None:
             raise self._failure
-        if self._process is None or self._channel is None or self._scratch is None:
+        if self._child.process is None or self._child.scratch is None:
             raise RuntimeError("SandboxedModel.predict() must be called inside `with`")
         if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32 or inputs.ndim < 2:
             raise TypeError("inputs must be a float32 numpy array of shape [N, *input_shape]")
@@ -348,14 +209,15 @@ class SandboxedModel:
         return results[0] if len(results) == 1 else np.concatenate(results)
 
     def _predict_chunk(self, chunk: np.ndarray, n_classes: int) -> np.ndarray:
-        assert self._scratch is not None and self._channel is not None
+        scratch, channel = self._child.scratch, self._child.channel
+        assert scratch is not None and channel is not None
         self._sequence += 1
         name = f"input-{self._sequence:06d}.npy"
-        input_path = self._scratch / "in" / name
+        input_path = scratch / "in" / name
         np.save(input_path, np.ascontiguousarray(chunk), allow_pickle=False)
         try:
             try:
-                self._channel.send(
+                channel.send(
                     {
                         "op": "predict",
                         "input": name,
@@ -374,7 +236,7 @@ class SandboxedModel:
         if op != "done":
             raise self._fail(error_from_reply(reply, self.limits))
         try:
-            logits = read_logits(self._scratch / "out.npy", items=len(chunk), n_classes=n_classes)
+            logits = read_logits(scratch / "out.npy", items=len(chunk), n_classes=n_classes)
         except EvaluationError as error:
             raise self._fail(error) from None
         seconds = reply.get("batch_seconds")
@@ -388,13 +250,13 @@ class SandboxedModel:
 
     def report(self) -> SandboxReport:
         """Describe the session so far: layers, timings, items, peak memory, model facts."""
-        peak = self._cgroup_peak
-        if self._cgroup is not None:
-            peak = self._cgroup.peak_memory_bytes() or peak
+        peak = self._child.cgroup_peak
+        if self._child.cgroup is not None:
+            peak = self._child.cgroup.peak_memory_bytes() or peak
         if peak is None:
             peak = self._child_peak_rss
         return SandboxReport(
-            layers=self._layers,
+            layers=self._child.layers,
             startup_seconds=self._startup_seconds,
             batch_seconds=tuple(self._batch_seconds),
             items=self._items,

@@ -12,7 +12,7 @@ import torch
 
 from evaluation.archive import inspect_model_file
 from evaluation.errors import ModelFileError
-from tests.security import models
+from tests.security import archives, models
 
 CAP = 64 * 1024**2
 
@@ -76,7 +76,7 @@ def test_it_refuses_a_torch_save_checkpoint(saved, name):
 
 def test_it_refuses_a_raw_pickle_without_unpickling_it(tmp_path: Path):
     canary = tmp_path / "unpickled"
-    path = models.build_pickle_payload(tmp_path / "upload", canary)
+    path = archives.build_pickle_payload(tmp_path / "upload", canary)
 
     with pytest.raises(ModelFileError) as caught:
         inspect_model_file(path, max_bytes=CAP)
@@ -151,14 +151,14 @@ def test_it_refuses_members_with_unsafe_names(saved, tmp_path: Path, name: str):
 
 
 def test_it_refuses_symbolic_link_members(tmp_path: Path):
-    path = models.build_symlink_archive(tmp_path)
+    path = archives.build_symlink_archive(tmp_path)
 
     with pytest.raises(ModelFileError, match="symbolic link"):
         inspect_model_file(path, max_bytes=CAP)
 
 
 def test_it_refuses_a_zip_bomb_by_its_declared_expansion(tmp_path: Path):
-    path = models.build_zip_bomb(tmp_path, expanded_bytes=32 * 1024**2)
+    path = archives.build_zip_bomb(tmp_path, expanded_bytes=32 * 1024**2)
 
     with pytest.raises(ModelFileError) as caught:
         inspect_model_file(path, max_bytes=CAP)

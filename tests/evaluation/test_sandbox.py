@@ -50,11 +50,11 @@ def test_one_child_scores_every_condition_like_plain_torch_and_cleans_up(
     conditions = [models.normal_inputs(count, seed=seed) for seed, count in enumerate([700, 5, 300])]
 
     with SandboxedModel(normal_model, limits=limits, batch_size=100) as model:
-        pid = model._process.pid
-        scratch = model._scratch
-        cgroup_folders = list(model._cgroup.directories.values())
+        pid = model._child.process.pid
+        scratch = model._child.scratch
+        cgroup_folders = list(model._child.cgroup.directories.values())
         results = [model.predict(inputs, n_classes=models.N_CLASSES) for inputs in conditions]
-        assert model._process.pid == pid  # the same child served every condition
+        assert model._child.process.pid == pid  # the same child served every condition
         report = model.report()
 
     for inputs, logits in zip(conditions, results):
@@ -68,7 +68,7 @@ def test_one_child_scores_every_condition_like_plain_torch_and_cleans_up(
     assert 0 < report.peak_memory_bytes < limits.memory_bytes
     assert report.parameter_count == 410
     assert report.model_format == "torchscript"
-    assert model._process.poll() is not None
+    assert model._child.process.poll() is not None
     assert not scratch.exists()
     assert not any(folder.exists() for folder in cgroup_folders)
 
@@ -106,7 +106,7 @@ def test_after_a_failure_every_call_raises_the_same_error(bubblewrap, tmp_path: 
             model.predict(models.normal_inputs(2), n_classes=models.N_CLASSES)
         with pytest.raises(ModelRaisedError) as second:
             model.predict(models.normal_inputs(2), n_classes=models.N_CLASSES)
-        assert model._process.poll() is not None  # the child was stopped at the failure
+        assert model._child.process.poll() is not None  # the child was stopped at the failure
 
     assert second.value is first.value
     assert first.value.code == "model_raised"

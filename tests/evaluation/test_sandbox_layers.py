@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.sandbox.bwrap import SandboxPaths, build_command, interpreter_prefixes
 from evaluation.sandbox.cgroups import RunCgroup, cgroup_status
-from evaluation.sandbox.process import child_environment
+from evaluation.sandbox.launch import child_environment
 from evaluation.sandbox.seccomp import DENIED_SYSCALLS, build_filter_fd, seccomp_available
 
 

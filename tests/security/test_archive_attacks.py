@@ -15,30 +15,30 @@ import pytest
 from evaluation.archive import inspect_model_file
 from evaluation.errors import ModelFileError
 from evaluation.sandbox import SandboxedModel
-from tests.security import models
+from tests.security import archives, models
 from tests.security.support import ATTACK_LIMITS, Canaries, assert_normal_model_scores
 
 UPLOAD_CAP = 1024**2
 
 ARCHIVE_ATTACKS: dict[str, tuple[Callable[[Path, Canaries], Path], tuple[str, ...]]] = {
     "a pickle disguised as a model": (
-        lambda folder, canaries: models.build_pickle_payload(folder, canaries.write_target),
+        lambda folder, canaries: archives.build_pickle_payload(folder, canaries.write_target),
         ("raw pickle", "torch.jit.save"),
     ),
     "a zip bomb": (
-        lambda folder, canaries: models.build_zip_bomb(folder),
+        lambda folder, canaries: archives.build_zip_bomb(folder),
         ("zip bomb", "100 times"),
     ),
     "a member named ../../evil.py": (
-        lambda folder, canaries: models.build_traversal_archive(folder),
+        lambda folder, canaries: archives.build_traversal_archive(folder),
         ("unsafe name", "'..'"),
     ),
     "a member with an absolute name": (
-        lambda folder, canaries: models.build_traversal_archive(folder, name="/etc/cron.d/x"),
+        lambda folder, canaries: archives.build_traversal_archive(folder, name="/etc/cron.d/x"),
         ("unsafe name", "/etc/cron.d/x"),
     ),
     "a symbolic link member": (
-        lambda folder, canaries: models.build_symlink_archive(folder),
+        lambda folder, canaries: archives.build_symlink_archive(folder),
         ("symbolic link",),
     ),
 }

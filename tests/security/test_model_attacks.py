@@ -29,7 +29,7 @@ from evaluation.errors import (
 )
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.sandbox.cgroups import CGROUP_ROOT, PARENT_NAME
-from tests.security import models
+from tests.security import archives, models
 from tests.security.support import (
     ATTACK_LIMITS,
     Canaries,
@@ -104,7 +104,7 @@ FAMILIES: dict[str, list[Attack]] = {
         Attack("raises", lambda f, c: models.build_raising_model(f), ModelRaisedError,
                ("raised an exception", models.RAISED_MESSAGE)),
         Attack("hides a pickle payload in a TorchScript archive",
-               lambda f, c: models.build_pickle_in_torchscript_layout(f, c.write_target),
+               lambda f, c: archives.build_pickle_in_torchscript_layout(f, c.write_target),
                ModelLoadError, ("could not be loaded",)),
     ],
     "malformed outputs": [
@@ -167,7 +167,7 @@ def test_a_flooding_model_still_scores_and_its_output_is_cut_to_the_log_cap(
 
     with SandboxedModel(path, limits=ATTACK_LIMITS) as model:
         logits = model.predict(inputs, n_classes=models.N_CLASSES)
-        stdout = model._channel.stdout
+        stdout = model._child.channel.stdout
 
     assert logits.shape == (300, models.N_CLASSES) and not logits.any()
     # Two batches of 200,000 lines: tens of megabytes went by, 16 KiB were kept.

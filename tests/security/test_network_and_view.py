@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.sandbox.bwrap import SandboxPaths, build_command, find_bwrap
-from evaluation.sandbox.process import child_environment
+from evaluation.sandbox.launch import child_environment
 from evaluation.sandbox.seccomp import build_filter_fd
 
 PROBE = Path(__file__).with_name("probe.py")

@@ -1,0 +1,196 @@
+"""Starting the child: scratch IO folder, pipes, layers, and the process itself.
+
+``ChildHandle`` owns everything one child holds on the host and releases all of it in
+``close()``, whatever part of the start-up succeeded, so a failed start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import bwrap as bwrap_layer
+from .cgroups import RunCgroup
+from .channel import Channel
+from .limits import SandboxLimits, apply_rlimits, inference_threads, rlimits_for
+from .seccomp import build_filter_fd
+
+CHILD_PROGRAM = Path(__file__).with_name("child.py")
+
+
+def child_environment(threads: int) -> dict[str, str]:
+    """The complete environment of the child: thread counts and harmless defaults only."""
+    count = str(threads)
+    return {
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": count,
+        "MKL_NUM_THREADS": count,
+        "OPENBLAS_NUM_THREADS": count,
+    }
+
+
+@dataclass
+class ChildHandle:
+    """The host resources of one child; every field is None until it exists."""
+
+    scratch: Path | None = None
+    """The scratch IO folder: ``in/`` for inputs and ``out.npy`` for logits."""
+    channel: Channel | None = None
+    """Control pipes and the drained stdout/stderr."""
+    cgroup: RunCgroup | None = None
+    """The run's cgroups (possibly with no controllers)."""
+    process: subprocess.Popen[bytes] | None = None
+    """bubblewrap (or, unsandboxed, the child itself), leader of its process group."""
+    layers: tuple[str, ...] = ()
+    """The protection layers in force."""
+    started_at: float = 0.0
+    """``time.monotonic()`` when the process was spawned."""
+    cgroup_peak: int | None = None
+    """Peak memory read from the cgroup just before it was removed."""
+
+    def kill(self) -> None:
+        """SIGKILL the process group and everything left in the cgroup; reap the process."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            # The child leads its own process group (start_new_session); bubblewrap's
+            # --die-with-parent and the pid namespace take the sandboxed processes with it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+
+    def close(self) -> None:
+        """Kill the child, then remove its cgroup, close its pipes, delete its IO folder."""
+        self.kill()
+        if self.cgroup is not None:
+            self.cgroup_peak = self.cgroup.peak_memory_bytes() or self.cgroup_peak
+            self.cgroup.remove()
+            self.cgroup = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def _child_arguments(
+    request_fd: int, reply_fd: int, model: str, model_format: str, input_dir: str,
+    output: str, threads: int,
+) -> list[str]:
+    return [
+        "--control-in", str(request_fd),
+        "--control-out", str(reply_fd),
+        "--model", model,
+        "--format", model_format,
+        "--input-dir", input_dir,
+        "--output-file", output,
+        "--threads", str(threads),
+    ]
+
+
+def start_child(
+    handle: ChildHandle,
+    *,
+    model_path: Path,
+    model_format: str,
+    limits: SandboxLimits,
+    bwrap: str | None,
+) -> None:
+    """Spawn the child for ``model_path`` into ``handle``; bubblewrap unless ``bwrap`` is None.
+
+    Returns once the process runs; the caller waits for its ``ready`` message. On an exception
+    the caller closes ``handle``.
+    """
+    handle.scratch = Path(tempfile.mkdtemp(prefix="touchstone-io-"))
+    input_dir = handle.scratch / "in"
+    input_dir.mkdir()
+    output_file = handle.scratch / "out.npy"
+    output_file.touch(mode=0o600)
+
+    threads = inference_threads()
+    request_read, request_write = os.pipe()
+    reply_read, reply_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    stderr_read, stderr_write = os.pipe()
+    handle.channel = Channel(
+        request_fd=request_write,
+        reply_fd=reply_read,
+        stdout_fd=stdout_read,
+        stderr_fd=stderr_read,
+        log_limit=limits.max_log_bytes,
+    )
+    seccomp_fd = build_filter_fd() if bwrap is not None else None
+    environment = child_environment(threads)
+    if bwrap is not None:
+        model_name = "model.pt2" if model_format == "torch.export" else "model.pt"
+        command = bwrap_layer.build_command(
+            bwrap,
+            bwrap_layer.SandboxPaths(CHILD_PROGRAM, model_path.resolve(), input_dir, output_file),
+            model_name=model_name,
+            tmp_size_bytes=limits.file_size_bytes,
+            environment=environment,
+            seccomp_fd=seccomp_fd,
+            child_arguments=_child_arguments(
+                request_read, reply_write, f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
+                model_format, bwrap_layer.INPUT_DIR, bwrap_layer.OUTPUT_FILE, threads,
+            ),
+        )
+        layers = ["bubblewrap"] + (["seccomp"] if seccomp_fd is not None else [])
+        # bubblewrap itself gets an empty environment; --setenv gives the child its own.
+        process_environment: dict[str, str] = {}
+    else:
+        arguments = _child_arguments(
+            request_read, reply_write, str(model_path.resolve()), model_format,
+            str(input_dir), str(output_file), threads,
+        )
+        command = [sys.executable, "-I", "-B", str(CHILD_PROGRAM), *arguments]
+        layers = ["unsandboxed"]
+        process_environment = environment
+    cgroup = handle.cgroup = RunCgroup.create(memory_bytes=limits.memory_bytes, pids=limits.pids)
+    handle.layers = (*layers, "rlimits", *cgroup.layers)
+    rlimits = rlimits_for(limits)
+    cgroup.open_for_attach()
+
+    def prepare_child() -> None:
+        # Runs in the forked child before exec: join the run's cgroups first, so bubblewrap
+        # and everything it starts are counted, then lower the rlimits. It takes no locks and
+        # imports nothing, which keeps it safe in a multi-threaded worker.
+        cgroup.attach_self()
+        apply_rlimits(rlimits)
+
+    passed = [request_read, reply_write] + ([seccomp_fd] if seccomp_fd is not None else [])
+    handle.started_at = time.monotonic()
+    try:
+        handle.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout_write,
+            stderr=stderr_write,
+            pass_fds=passed,
+            preexec_fn=prepare_child,
+            start_new_session=True,
+            env=process_environment,
+            cwd="/",
+        )
+    finally:
+        # Only the child may hold these ends: the parent then sees EOF when it dies.
+        for fd in (request_read, reply_write, stdout_write, stderr_write, seccomp_fd):
+            if fd is not None:
+                os.close(fd)
+        cgroup.close_attach_fds()

@@ -151,8 +151,21 @@ def parameter_count(model) -> int | None:
         return None
 
 
+def _die_with_parent() -> None:
+    # bubblewrap's --die-with-parent covers sandboxed runs; this covers unsandboxed ones, so a
+    # worker killed outright never leaves a model running.
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     """Entry point inside the sandbox; returns the process exit status."""
+    _die_with_parent()
     parser = argparse.ArgumentParser()
     parser.add_argument("--control-in", type=int, required=True)
     parser.add_argument("--control-out", type=int, required=True)

@@ -79,6 +79,25 @@ def _write(path: Path, value: str) -> None:
         handle.write(value)
 
 
+def _sweep_stale(parent: Path) -> None:
+    """Remove empty run folders whose worker died (a SIGKILLed worker cannot clean up)."""
+    try:
+        folders = list(parent.glob("run-*-*"))
+    except OSError:
+        return
+    for folder in folders:
+        try:
+            worker = int(folder.name.split("-")[1])
+            os.kill(worker, 0)
+            continue  # that worker is alive: the run may be in progress
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # fails, harmlessly, while processes are still inside
+
+
 @dataclass
 class RunCgroup:
     """The cgroups of one run; ``directories`` maps a controller to the run's folder."""
@@ -102,6 +121,7 @@ class RunCgroup:
             try:
                 v1 = _v1_root(controller)
                 if v1 is not None:
+                    _sweep_stale(v1 / PARENT_NAME)
                     directory = v1 / PARENT_NAME / name
                     directory.mkdir(parents=True)
                     run.directories[controller] = directory
@@ -110,6 +130,7 @@ class RunCgroup:
                 elif v2 is not None and controller in _v2_controllers(v2):
                     parent = v2 / PARENT_NAME
                     parent.mkdir(exist_ok=True)
+                    _sweep_stale(parent)
                     # A v2 controller works in a child only if every ancestor delegates it.
                     # An administrator may have enabled it already (then we may lack the right
                     # to write the root's file), so write only what is missing.

@@ -8,8 +8,13 @@ TOUCHSTONE_SKIP_SANDBOX_TESTS=1.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +26,7 @@ from evaluation.errors import (
     SandboxUnavailableError,
 )
 from evaluation.sandbox import SandboxedModel, SandboxLimits, sandbox_status
+from evaluation.sandbox.cgroups import RunCgroup
 from tests.security import models
 from tests.security.support import ATTACK_LIMITS, require_bubblewrap
 
@@ -188,3 +194,58 @@ def test_the_default_limits_suit_small_benchmarks():
     assert limits.memory_mib == 2048
     assert limits.wall_seconds == 300.0
     assert limits.address_space_bytes > limits.memory_bytes
+
+
+WORKER = """
+import json, sys
+from pathlib import Path
+import numpy as np
+import evaluation.sandbox.bwrap as bwrap
+from evaluation.sandbox import SandboxedModel, SandboxLimits
+if sys.argv[2] == "unsandboxed":
+    bwrap.find_bwrap = lambda: None
+model = SandboxedModel(Path(sys.argv[1]), allow_unsandboxed=True,
+                       limits=SandboxLimits(memory_bytes=1536 * 1024**2, wall_seconds=120.0))
+model.__enter__()
+child = model._child
+pids = sorted({child.process.pid, *child.cgroup.pids_in_use()})
+folders = [str(folder) for folder in child.cgroup.directories.values()]
+print(json.dumps({"pids": pids, "folders": folders}), flush=True)
+model.predict(np.zeros((4, 1, 8, 8), dtype=np.float32), n_classes=10)  # never returns
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("mode", ["sandboxed", "unsandboxed"])
+def test_a_worker_killed_outright_takes_its_model_with_it(bubblewrap, mode: str, tmp_path: Path):
+    path = models.build_endless_loop_model(tmp_path)
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(path), mode],
+                              stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    started = json.loads(worker.stdout.readline())
+    time.sleep(1.0)  # the model is now looping inside predict()
+    assert all(_alive(pid) for pid in started["pids"])
+
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in started["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert not any(_alive(pid) for pid in started["pids"])
+    # The dead worker could not remove its cgroups; the next run sweeps them away (once init
+    # has reaped the orphaned child, which may take a moment).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        RunCgroup.create(memory_bytes=1024**3, pids=8).remove()
+        if not any(Path(folder).exists() for folder in started["folders"]):
+            break
+        time.sleep(0.2)
+    assert not any(Path(folder).exists() for folder in started["folders"])

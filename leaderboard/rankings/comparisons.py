@@ -21,8 +21,9 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
     """Difference A − B of the primary metric with its paired interval, p-value and discordant items.
 
     Frozen versions compare on the final part with exact numbers. Open versions compare on the
-    feedback part, and the difference and its interval are rounded to the 1/sqrt(n) grid of
-    the Ladder so that comparisons leak no more than the released scores do.
+    feedback part with the difference and its interval rounded to the 1/sqrt(n) grid of the
+    Ladder, the p-value to two significant digits, and no discordant counts (with n they would
+    give the exact difference), so that comparisons leak little more than the released scores.
     """
     for submission in (a, b):
         if submission.version_id != version.pk or submission.status != Submission.Status.SCORED:
@@ -46,8 +47,12 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
     )
     n_items = int(mask.sum())
     difference = {"value": result.difference.value, "ci_low": result.difference.ci_low, "ci_high": result.difference.ci_high}
+    counts = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
+    p_value = result.p_value
     if part == "feedback":
         difference = {key: round_to_grid(value, n_items) for key, value in difference.items()}
+        counts = {"a_only_correct": None, "b_only_correct": None}
+        p_value = float(f"{p_value:.2g}")
     return {
         "part": part,
         "n_items": n_items,
@@ -55,10 +60,9 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
         "a": a.pk,
         "b": b.pk,
         "difference": difference,
-        "p_value": result.p_value,
+        "p_value": p_value,
         "method": result.method,
-        "a_only_correct": result.a_only_correct,
-        "b_only_correct": result.b_only_correct,
+        **counts,
     }
 
 

@@ -139,3 +139,19 @@ def test_compare_explains_a_bad_pick(version, researcher, good_model_bytes):
     assert response.status_code == 400 and "two different" in response.json()["detail"]
     response = APIClient().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b=999")
     assert response.status_code == 404
+
+
+def test_an_open_version_compares_on_the_feedback_part_without_exact_counts(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes
+):
+    strong = scored(version, researcher, good_model_bytes, "Strong")
+    weak = scored(version, other_researcher, weak_model_bytes, "Weak")
+    body = APIClient().get(
+        f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    assert body["part"] == "feedback"
+    assert body["a_only_correct"] is None and body["b_only_correct"] is None
+    grid = 1 / np.sqrt(body["n_items"])
+    for bound in ("value", "ci_low", "ci_high"):
+        steps = body["difference"][bound] / grid
+        assert steps == pytest.approx(round(steps), abs=1e-6)
+    assert body["difference"]["value"] > 0

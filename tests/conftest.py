@@ -46,14 +46,15 @@ def service_folder():
 def model_files(digits_folder, tmp_path_factory) -> dict[str, Path]:
     """Real TorchScript files for the digits benchmark: two good models and a broken one."""
     from evaluation.spec import load_benchmark
-    from tests.models import centroid_model, misbehaving_model
+    from tests.models import centroid_model
+    from tests.security.models import build_malformed_model
 
     folder = tmp_path_factory.mktemp("model-files")
     dev = load_benchmark(digits_folder).load_split("dev")
     return {
         "strong": centroid_model(dev.inputs, dev.labels, 10, folder / "strong.pt"),
         "weak": centroid_model(dev.inputs, dev.labels, 10, folder / "weak.pt", noise=0.9, seed=3),
-        "nan": misbehaving_model("nan", 10, folder / "nan.pt"),
+        "nan": build_malformed_model(folder, "nan"),
     }
 
 

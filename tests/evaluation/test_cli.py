@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from evaluation.spec import load_benchmark
-from tests.models import centroid_model, misbehaving_model
+from tests.models import centroid_model
+from tests.security.models import build_malformed_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_it_prints_a_readable_report(digits_folder, centroid_file):
 
 
 def test_it_explains_a_malformed_model_and_exits_non_zero(digits_folder, tmp_path):
-    model = misbehaving_model("nan", 10, tmp_path / "nan.pt")
+    model = build_malformed_model(tmp_path, "nan")
     completed = run_cli("evaluate", "--benchmark", str(digits_folder), "--model", str(model))
     assert completed.returncode == 1
     assert "malformed_output" in completed.stderr

@@ -15,7 +15,8 @@ from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import load_outcomes, score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
-from tests.models import centroid_model, misbehaving_model
+from tests.models import centroid_model
+from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
 
 
 def submit(version, owner, content: bytes, name: str) -> Submission:
@@ -55,17 +56,18 @@ def test_a_redelivered_message_does_not_score_twice(version, researcher, good_mo
 @pytest.mark.parametrize(
     ("kind", "code", "words"),
     [
-        ("wrong_shape", "malformed_output", "10"),
-        ("wrong_dtype", "malformed_output", "float32"),
+        ("wrong_shape", "malformed_output", "expected float32 logits of shape"),
+        ("float64", "malformed_output", "float64"),
         ("nan", "malformed_output", "nan"),
         ("inf", "malformed_output", "inf"),
-        ("raises", "model_raised", "deliberate failure in forward"),
+        ("raises", "model_raised", RAISED_MESSAGE),
     ],
 )
 def test_a_misbehaving_model_fails_with_a_message_and_the_worker_goes_on(
     version, researcher, good_model_bytes, tmp_path, kind, code, words
 ):
-    bad = misbehaving_model(kind, 10, tmp_path / f"{kind}.pt").read_bytes()
+    path = build_raising_model(tmp_path) if kind == "raises" else build_malformed_model(tmp_path, kind)
+    bad = path.read_bytes()
     failed = submit(version, researcher, bad, kind)
     assert score_submission(submission_id=failed.pk) == "failed"
     failed.refresh_from_db()

@@ -24,6 +24,7 @@ from .limits import MIB, SandboxLimits, apply_rlimits, inference_threads, rlimit
 from .seccomp import build_filter_fd
 
 CHILD_PROGRAM = Path(__file__).with_name("child.py")
+SCRATCH_PREFIX = "touchstone-io-"
 
 
 def child_environment(threads: int) -> dict[str, str]:
@@ -96,6 +97,24 @@ class ChildHandle:
             self.scratch = None
 
 
+def _sweep_stale_scratch() -> None:
+    """Delete IO folders left by workers that died without cleaning up (e.g. SIGKILL).
+
+    Folder names carry the worker's pid; only folders of this user whose worker is gone are
+    removed.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        try:
+            worker = int(folder.name[len(SCRATCH_PREFIX) :].split("-")[0])
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
 def _child_arguments(
     request_fd: int, reply_fd: int, model: str, model_format: str, input_dir: str,
     output: str, threads: int,
@@ -124,7 +143,8 @@ def start_child(
     Returns once the process runs; the caller waits for its ``ready`` message. On an exception
     the caller closes ``handle``.
     """
-    handle.scratch = Path(tempfile.mkdtemp(prefix="touchstone-io-"))
+    _sweep_stale_scratch()
+    handle.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     input_dir = handle.scratch / "in"
     input_dir.mkdir()
     output_file = handle.scratch / "out.npy"

@@ -26,6 +26,7 @@ from evaluation.errors import (
     SandboxUnavailableError,
 )
 from evaluation.sandbox import SandboxedModel, SandboxLimits, sandbox_status
+from evaluation.sandbox import launch
 from evaluation.sandbox.cgroups import RunCgroup
 from tests.security import models
 from tests.security.support import ATTACK_LIMITS, require_bubblewrap
@@ -210,6 +211,7 @@ model.__enter__()
 child = model._child
 pids = sorted({child.process.pid, *child.cgroup.pids_in_use()})
 folders = [str(folder) for folder in child.cgroup.directories.values()]
+folders.append(str(child.scratch))
 print(json.dumps({"pids": pids, "folders": folders}), flush=True)
 model.predict(np.zeros((4, 1, 8, 8), dtype=np.float32), n_classes=10)  # never returns
 """
@@ -240,11 +242,12 @@ def test_a_worker_killed_outright_takes_its_model_with_it(bubblewrap, mode: str,
         time.sleep(0.1)
 
     assert not any(_alive(pid) for pid in started["pids"])
-    # The dead worker could not remove its cgroups; the next run sweeps them away (once init
-    # has reaped the orphaned child, which may take a moment).
+    # The dead worker could not remove its cgroups and IO folder; the next run sweeps them away
+    # (once init has reaped the orphaned child, which may take a moment).
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         RunCgroup.create(memory_bytes=1024**3, pids=8).remove()
+        launch._sweep_stale_scratch()
         if not any(Path(folder).exists() for folder in started["folders"]):
             break
         time.sleep(0.2)

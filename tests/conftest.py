@@ -70,4 +70,5 @@ def production_site(service_folder, digits_folder):
                      benchmarks=[digits_folder]) as site,
     ):
         site.database_url = database_url
+        site.broker_url = broker_url
         yield site

@@ -139,3 +139,27 @@ def test_a_sandboxed_process_sees_no_host_files_has_no_privileges_and_cannot_uns
     assert report["write_dev"] == f"errno {errno.EROFS}"
     assert report["write_tmp"] == "ok"
     assert set(report["environment"]) <= set(child_environment(1)) | {"PWD", "LC_CTYPE"}
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("seccomp", [True, False], ids=["all-layers", "namespace-alone"])
+def test_a_sandboxed_process_cannot_reach_the_site_redis_or_postgresql(
+    bubblewrap, production_site, tmp_path: Path, seccomp: bool
+):
+    from types import SimpleNamespace
+    from urllib.parse import urlsplit
+
+    ports = {
+        "site": urlsplit(production_site.url).port,
+        "redis": urlsplit(production_site.broker_url).port,
+        "postgresql": urlsplit(production_site.database_url).port,
+    }
+    for name, port in ports.items():
+        # Each service answers from the host, so a refusal below is the sandbox's doing.
+        with socket.create_connection(("127.0.0.1", port), timeout=3):
+            pass
+        folder = tmp_path / name
+        folder.mkdir()
+        report = _probe(folder, SimpleNamespace(port=port), seccomp=seccomp, paths=[])
+        expected = {f"errno {errno.EPERM}"} if seccomp else {f"errno {errno.ECONNREFUSED}", f"errno {errno.ENETUNREACH}"}
+        assert report["connect"] in expected, (name, report["connect"])

@@ -23,7 +23,7 @@ run: install
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py setup_site
 	@echo "Starting the worker and the web server at http://$(HOST):$(PORT) (Ctrl-C stops both)"
-	$(PYTHON) -m celery -A leaderboard worker -Q evaluation,default --concurrency 1 --loglevel INFO & \
+	$(PYTHON) -m celery -A leaderboard worker --beat -Q evaluation,default --concurrency 1 --loglevel INFO & \
 	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PYTHON) -m gunicorn leaderboard.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 

@@ -190,6 +190,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.evaluate_submission": {"queue": "evaluation"},
 }
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
         "task": "leaderboard.submissions.tasks.requeue_stalled_submissions",

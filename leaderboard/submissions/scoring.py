@@ -66,12 +66,13 @@ def score_submission(*, submission_id: int) -> str:
         submission=submission, attempt=submission.runs.count() + 1, worker=socket.gethostname()
     )
     try:
-        benchmark = load_benchmark(submission.version.folder)
-        test_ids = benchmark.load_split("test").item_ids
-        parts = hidden_parts(test_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
+        dataset = EvaluationData.from_folder(load_benchmark(submission.version.folder), "test")
+        parts = hidden_parts(
+            dataset.data.item_ids, content_hash=dataset.content_hash, fraction=dataset.spec.feedback_fraction
+        )
         report = evaluate_model(
             private_path(submission.model_path),
-            EvaluationData.from_folder(benchmark, "test"),
+            dataset,
             limits=sandbox_limits(),
             allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
             batch_size=settings.EVALUATION_BATCH_SIZE,

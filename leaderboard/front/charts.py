@@ -35,11 +35,11 @@ def leaderboard_chart(payload: dict) -> str:
             error_x={
                 "type": "data",
                 "symmetric": False,
-                "array": [h - v for h, v in zip(highs, values)],
-                "arrayminus": [v - lo for v, lo in zip(values, lows)],
+                "array": [h - v for h, v in zip(highs, values, strict=True)],
+                "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
                 "thickness": 2,
             },
-            customdata=[[label, tier, lo, hi] for label, tier, lo, hi in zip(labels, tiers, lows, highs)],
+            customdata=[[label, tier, lo, hi] for label, tier, lo, hi in zip(labels, tiers, lows, highs, strict=True)],
             hovertemplate="%{customdata[0]}<br>%{x:.4f} [%{customdata[2]:.4f}, %{customdata[3]:.4f}]"
                           "<br>tier %{customdata[1]}<extra></extra>",
         )

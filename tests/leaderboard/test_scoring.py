@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.metrics import METRICS
 from evaluation.spec import load_benchmark
 from leaderboard.rankings.models import LeaderboardEntry
 from evaluation.parts import hidden_parts

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 
 from evaluation.parts import hidden_parts, ladder_metric
 from evaluation.seeds import derive_seed
 from evaluation.spec import load_benchmark
 from evaluation.statistics import compare_entries, round_to_grid
 from leaderboard.benchmarks.models import BenchmarkVersion
-from leaderboard.submissions.scoring import submission_outcomes
+from leaderboard.rankings.models import PairComparison
 from leaderboard.submissions.models import Submission
+from leaderboard.submissions.scoring import submission_outcomes
 
 
 class ComparisonUnavailable(Exception):
@@ -30,9 +32,22 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
             raise ComparisonUnavailable(f"submission {submission.pk} is not a scored entry of {version}")
     if a.pk == b.pk:
         raise ComparisonUnavailable("pick two different entries to compare")
+    part = "final" if version.reveals_final_scores else "feedback"
+    stored = PairComparison.objects.filter(version=version, part=part, a=a, b=b).first()
+    if stored is not None:
+        return stored.result
+    result = _compute(version, a, b, part)
+    try:
+        with transaction.atomic():
+            PairComparison.objects.create(version=version, part=part, a=a, b=b, result=result)
+    except IntegrityError:
+        pass  # another request stored the same pair first; the numbers are identical
+    return result
+
+
+def _compute(version: BenchmarkVersion, a: Submission, b: Submission, part: str) -> dict:
     benchmark = load_benchmark(version.folder)
     test = benchmark.load_split("test")
-    part = "final" if version.reveals_final_scores else "feedback"
     mask = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction)[part]
     clusters = test.metadata.get("cluster")
     metric = version.primary_metric if part == "final" else ladder_metric(version.primary_metric)

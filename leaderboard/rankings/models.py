@@ -44,3 +44,21 @@ class LeaderboardEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}: #{self.rank} {self.submission.model_name}"
+
+
+class PairComparison(models.Model):
+    """A stored paired comparison of two entries on one part of the hidden split.
+
+    Outcomes of a scored submission never change, so a comparison is computed once per pair and
+    part; later views read it from here instead of running another bootstrap.
+    """
+
+    version = models.ForeignKey(BenchmarkVersion, on_delete=models.CASCADE, related_name="comparisons")
+    part = models.CharField(max_length=10)
+    a = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    b = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    result = models.JSONField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "part", "a", "b"], name="unique_pair_comparison")]

@@ -155,3 +155,25 @@ def test_an_open_version_compares_on_the_feedback_part_without_exact_counts(
         steps = body["difference"][bound] / grid
         assert steps == pytest.approx(round(steps), abs=1e-6)
     assert body["difference"]["value"] > 0
+
+
+def test_a_comparison_is_computed_once_and_then_served_from_storage(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes, monkeypatch
+):
+    from leaderboard.rankings import comparisons
+
+    strong = scored(version, researcher, good_model_bytes, "Strong")
+    weak = scored(version, other_researcher, weak_model_bytes, "Weak")
+    url = f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}"
+    first = APIClient().get(url).json()
+
+    def no_bootstrap(*args, **kwargs):
+        raise AssertionError("a stored comparison must not be recomputed")
+
+    monkeypatch.setattr(comparisons, "compare_entries", no_bootstrap)
+    assert APIClient().get(url).json() == first
+    # Freezing moves comparisons to the final part: a new computation, not the stored one.
+    monkeypatch.undo()
+    freeze_version(version=version)
+    final = APIClient().get(url).json()
+    assert final["part"] == "final" and final["a_only_correct"] is not None

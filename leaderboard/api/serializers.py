@@ -16,6 +16,12 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         fields = ["version", "status", "content_hash", "published_at", "n_test_items"]
 
 
+def absolute_url(context: dict, path: str) -> str:
+    """``path`` made absolute for the request being answered (left relative without one)."""
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request else path
+
+
 class VersionSerializer(serializers.ModelSerializer):
     benchmark = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     classes = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -33,9 +39,7 @@ class VersionSerializer(serializers.ModelSerializer):
         ]
 
     def _url(self, name: str, version: BenchmarkVersion) -> str:
-        path = reverse(name, args=[version.benchmark.slug, version.version])
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        return absolute_url(self.context, reverse(name, args=[version.benchmark.slug, version.version]))
 
     def get_dev_split_url(self, version: BenchmarkVersion) -> str:
         return self._url("api:dev-split", version)
@@ -134,6 +138,4 @@ class SubmissionSerializer(serializers.ModelSerializer):
         }
 
     def get_url(self, submission: Submission) -> str:
-        request = self.context.get("request")
-        path = submission.get_absolute_url()
-        return request.build_absolute_uri(path) if request else path
+        return absolute_url(self.context, submission.get_absolute_url())

@@ -76,6 +76,11 @@ class SandboxReport:
     """Number of parameters of the loaded model, when readable."""
     model_format: str
     """"torchscript" or "torch.export"."""
+    peak_memory_source: str = "child"
+    """Who measured ``peak_memory_bytes``: "cgroup" (the parent, from the kernel's high-water
+    mark) or "child" (the child's own, unverifiable report of its peak RSS)."""
+    wall_seconds: float = 0.0
+    """Wall-clock time of the whole session as measured by the parent."""
 
 
 def inference_threads() -> int:

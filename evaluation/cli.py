@@ -21,7 +21,9 @@ def _format_report(report) -> str:
             lines.append(f"{name:>16}: {interval.value:.4f}  95% CI [{interval.ci_low:.4f}, {interval.ci_high:.4f}]")
     sandbox = report.sandbox
     lines.append(f"sandbox layers: {', '.join(sandbox.get('layers', ())) or 'none'}")
-    lines.append(f"predictions sha256: {report.provenance['predictions_sha256']}")
+    # Locally there is no site key, so this is the plain sha256 of the float32 probabilities; the
+    # site publishes a keyed hash instead, which this one will not match.
+    lines.append(f"predictions sha256 (plain, unkeyed): {report.provenance['predictions_sha256']}")
     return "\n".join(lines)
 
 

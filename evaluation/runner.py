@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.archive import inspect_model_file
 from evaluation.metrics import softmax
-from evaluation.provenance import build_provenance, predictions_hash
+from evaluation.provenance import build_provenance
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
 from evaluation.public import EvaluationData
@@ -36,9 +36,12 @@ class EvaluationReport:
     """Per part of the split ("all", or "feedback" and "final"): each reported metric with its
     95% bootstrap interval."""
     sandbox: dict
-    """What the sandbox reported: active layers, latencies, peak memory."""
+    """What the sandbox reported: active layers, latencies, peak memory (exact)."""
     provenance: dict
-    """Everything needed to reproduce the score."""
+    """The public record: everything needed to reproduce the score, and its coarse cost."""
+    private_record: dict = field(default_factory=dict)
+    """Exact timings and memory, per-batch latencies, host details and the plain predictions
+    hash: for maintainers only (see ``evaluation.provenance``)."""
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -93,12 +96,15 @@ def evaluate_model(
     max_upload_bytes: int = 1 << 30,
     parts: dict[str, np.ndarray] | None = None,
     progress: ProgressCallback = _no_progress,
+    predictions_key: bytes | None = None,
 ) -> EvaluationReport:
     """Run ``model_path`` in the sandbox on the dataset's split and score it.
 
     Only the split's inputs reach the sandbox; its labels stay in this process. ``parts`` maps
     part names to boolean item masks scored separately (the whole split, as "all", by
-    default). Raises an ``EvaluationError`` subclass whose message a researcher can act on.
+    default). With ``predictions_key`` the public provenance carries a keyed hash of the
+    predictions instead of the plain one. Raises an ``EvaluationError`` subclass whose message
+    a researcher can act on.
     """
     started = time.perf_counter()
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
@@ -109,7 +115,8 @@ def evaluate_model(
     ) as model:
         progress(0.2, f"running the model on {len(data.labels)} {split} items")
         logits = model.predict(np.ascontiguousarray(data.inputs, dtype=np.float32), n_classes=len(spec.classes))
-        sandbox_report = dataclasses.asdict(model.report())
+        session = model.report()
+        sandbox_report = dataclasses.asdict(session)
     inference_seconds = time.perf_counter() - started
     progress(0.8, "computing metrics and intervals")
     probabilities = softmax(logits).astype(np.float32)
@@ -118,17 +125,20 @@ def evaluate_model(
         probabilities, data, spec, content_hash=dataset.content_hash, split=split, parts=masks, n_resamples=n_resamples
     )
     timings = {"inference_seconds": round(inference_seconds, 4), "total_seconds": round(time.perf_counter() - started, 4)}
-    provenance = build_provenance(
+    records = build_provenance(
         model_sha256=info.sha256,
+        model_format=info.format,
         benchmark_slug=spec.slug,
         benchmark_version=spec.version,
         content_hash=dataset.content_hash,
         file_hashes=dataset.file_hashes,
         split=split,
         seeds={part: bootstrap_seed(dataset.content_hash, split, part) for part in masks},
+        sandbox=session,
+        batch_size=batch_size,
         timings=timings,
-        sandbox=sandbox_report,
-        prediction_sha256=predictions_hash(probabilities),
+        probabilities=probabilities,
+        predictions_key=predictions_key,
     )
     progress(0.95, "writing results")
     return EvaluationReport(
@@ -137,5 +147,6 @@ def evaluate_model(
         probabilities=probabilities,
         metrics=metrics,
         sandbox=sandbox_report,
-        provenance=provenance,
+        provenance=records.public,
+        private_record=records.private,
     )

@@ -152,7 +152,12 @@ class SubmissionProvenance(APIView):
         run = submission.scored_run()
         if run is None:
             return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
-        return Response({"submission": submission.pk, "attempt": run.attempt, "worker": run.worker, **run.provenance})
+        payload = {"submission": submission.pk, "attempt": run.attempt, **run.public_provenance()}
+        # Exact and per-batch figures could carry what the model saw, so only maintainers get
+        # them; the submission's owner is exactly who must not.
+        if request.user.is_staff:
+            payload["private"] = {"worker": run.worker, **run.private_record}
+        return Response(payload)
 
 
 class SubmissionWithdraw(APIView):

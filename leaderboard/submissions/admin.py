@@ -36,5 +36,16 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 @admin.register(EvaluationRun)
 class EvaluationRunAdmin(admin.ModelAdmin):
+    """Maintainers see everything a run recorded, the private record included."""
+
     list_display = ("submission", "attempt", "worker", "outcome", "started_at", "finished_at")
     list_filter = ("outcome",)
+    fields = (
+        "submission", "attempt", "worker", "started_at", "finished_at", "outcome", "error_code", "outcomes_path",
+        "provenance", "private_record",
+    )
+    # Runs are records of what happened: nobody edits them after the fact.
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False

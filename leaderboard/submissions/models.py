@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leaderboard.benchmarks.models import BenchmarkVersion
+from leaderboard.submissions.provenance import cost_summary, public_provenance
 
 
 class SubmissionQuerySet(models.QuerySet):
@@ -112,18 +113,25 @@ class Submission(models.Model):
 
 
 class EvaluationRun(models.Model):
-    """One attempt by one worker to score a submission; kept even when it fails."""
+    """One attempt by one worker to score a submission; kept even when it fails.
+
+    ``provenance`` is the public record (shown through ``public_provenance``); ``worker`` and
+    ``private_record`` are for maintainers only: a model influences its own timings and memory,
+    so the exact figures could carry what it saw, and host details help nobody reproduce a score.
+    """
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
     attempt = models.PositiveIntegerField()
-    worker = models.CharField(max_length=200)
+    worker = models.CharField(max_length=200, help_text="Host name of the worker; private.")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=12, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
-    timings = models.JSONField(default=dict)
-    sandbox = models.JSONField(default=dict)
-    provenance = models.JSONField(default=dict)
+    provenance = models.JSONField(default=dict, help_text="What reproduction needs and the coarse cost; public.")
+    private_record = models.JSONField(
+        default=dict, blank=True,
+        help_text="Exact and per-batch timings, peak memory, host details, plain predictions hash; private.",
+    )
     outcomes_path = models.CharField(max_length=300, blank=True, help_text="Per-item outcomes, private.")
 
     class Meta:
@@ -132,6 +140,14 @@ class EvaluationRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.attempt} of {self.submission}"
+
+    def public_provenance(self) -> dict:
+        """The part of the provenance record anyone may see."""
+        return public_provenance(self.provenance)
+
+    def cost_summary(self) -> str:
+        """The run's public cost in one sentence."""
+        return cost_summary(self.public_provenance())
 
 
 class MetricResult(models.Model):

@@ -22,6 +22,7 @@ from evaluation.sandbox import SandboxLimits
 from evaluation.spec import load_benchmark
 from leaderboard.storage import private_path, write_file_atomically
 from leaderboard.submissions.models import EvaluationRun, MetricResult, Submission
+from leaderboard.submissions.provenance import predictions_key
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def score_submission(*, submission_id: int) -> str:
             max_upload_bytes=settings.MAX_UPLOAD_BYTES,
             parts=parts,
             progress=submission.report_progress,
+            predictions_key=predictions_key(),
         )
     except EvaluationError as error:
         return _record_failure(submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure)
@@ -113,9 +115,8 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
         EvaluationRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(),
             outcome="scored",
-            timings=report.provenance["timings"],
-            sandbox=report.sandbox,
             provenance=report.provenance,
+            private_record=report.private_record,
             outcomes_path=outcomes_path,
         )
         # Conditional: a submission withdrawn while it ran stays withdrawn.

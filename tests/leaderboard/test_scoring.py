@@ -42,7 +42,7 @@ def test_it_scores_a_model_on_both_parts_of_the_hidden_split(version, researcher
         assert {r.metric for r in submission.metric_results.filter(part=part)} == set(version.report_metrics)
     assert run.provenance["artifact"]["sha256"] == submission.sha256
     assert run.provenance["benchmark"]["content_hash"] == version.content_hash
-    assert "bubblewrap" in run.sandbox["layers"]
+    assert "bubblewrap" in run.provenance["sandbox"]["layers"]
 
 
 def test_a_redelivered_message_does_not_score_twice(version, researcher, good_model_bytes):
@@ -170,7 +170,7 @@ def test_the_named_setting_allows_unsandboxed_runs_and_the_report_says_so(
     settings.ALLOW_UNSANDBOXED_MODELS = True
     submission = submit(version, researcher, good_model_bytes, "Centroids")
     assert score_submission(submission_id=submission.pk) == "scored"
-    layers = submission.runs.get().sandbox["layers"]
+    layers = submission.runs.get().provenance["sandbox"]["layers"]
     assert "unsandboxed" in layers and "bubblewrap" not in layers
 
 

@@ -7,10 +7,20 @@ deployment's environment should stop the process at start-up, not surface as odd
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
+
+# The rates Django REST framework understands: it reads only the first letter of the period.
+RATE = re.compile(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)")
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -98,3 +108,69 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL must start with sqlite:// or postgres://; got {url!r}"
     )
+
+
+def secret_key_from_file(path: Path) -> str:
+    """Read the site's signing key from ``path``, creating it once with a random value.
+
+    The key is written to a private temporary file first and then hard-linked into place, so a
+    process that starts at the same moment (the web server and the worker under ``make run``)
+    either wins the race or reads the winner's complete key; it never sees half a file. The
+    file is readable by its owner only.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(50) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # Another process created it first: use theirs.
+        finally:
+            temporary.unlink(missing_ok=True)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        raise ImproperlyConfigured(
+            f"The secret key in {path} is empty or shorter than {SECRET_KEY_MIN_LENGTH} characters; "
+            "delete the file to have a new one generated (everyone will be logged out)."
+        )
+    return key
+
+
+def check_secret_key_strength(name: str, key: str) -> None:
+    """Refuse a signing key that Django's own deployment check would call weak."""
+    if (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"{name} is too weak: use at least {SECRET_KEY_MIN_LENGTH} random characters, not prefixed with "
+            f"{SECRET_KEY_INSECURE_PREFIX!r}; for example python -c \"import secrets; "
+            "print(secrets.token_urlsafe(50))\""
+        )
+
+
+def cache_from_url(url: str) -> dict:
+    """Turn ``locmem://`` or ``redis://host:port/db`` (``rediss://`` for TLS) into Django's form."""
+    scheme = urlsplit(url).scheme
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "touchstone"}
+    if scheme in {"redis", "rediss"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured(f"TOUCHSTONE_CACHE_URL must start with locmem:// or redis://; got {url!r}")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate such as ``300/minute``: a count, a slash, and second, minute, hour or day."""
+    raw = os.environ.get(name, default).strip()
+    if not RATE.fullmatch(raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day, such as 300/minute; got {raw!r}"
+        )
+    return raw

@@ -7,28 +7,63 @@ PostgreSQL, ``CELERY_BROKER_URL`` to Redis and ``DJANGO_SECRET_KEY``; see the RE
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from leaderboard.env import (
+    cache_from_url,
+    check_secret_key_strength,
     database_from_url,
     env_bool,
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
+    secret_key_from_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# One switch for a public deployment: it refuses unsafe values below and turns on HTTPS-only
+# cookies, HSTS and the redirect to HTTPS unless their own variables say otherwise.
+PRODUCTION = env_bool("TOUCHSTONE_PRODUCTION", False)
+if "TOUCHSTONE_REQUIRE_SECRET_KEY" in os.environ:
+    raise ImproperlyConfigured(
+        "TOUCHSTONE_REQUIRE_SECRET_KEY was replaced by TOUCHSTONE_PRODUCTION=1, which also requires "
+        "DJANGO_SECRET_KEY and turns on HTTPS-only settings (see the README): set that instead."
+    )
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
+DATA_DIR = Path(env_str("TOUCHSTONE_DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("TOUCHSTONE_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
-    # Only good for a local site: sessions signed with it are forgeable by anyone who reads this.
-    SECRET_KEY = "touchstone-local-development-key-not-for-production"
+# Old keys still accepted when checking signatures, so that rotating the key logs nobody out.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is on while TOUCHSTONE_PRODUCTION=1: debug pages show settings and code to "
+            "anyone; unset DJANGO_DEBUG."
+        )
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when TOUCHSTONE_PRODUCTION=1 (50 or more random characters)."
+        )
+    if "DJANGO_ALLOWED_HOSTS" not in os.environ:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS must be set when TOUCHSTONE_PRODUCTION=1: the site's host names, "
+            "comma-separated."
+        )
+    check_secret_key_strength("DJANGO_SECRET_KEY", SECRET_KEY)
+    for fallback in SECRET_KEY_FALLBACKS:
+        check_secret_key_strength("Each key of DJANGO_SECRET_KEY_FALLBACKS", fallback)
+elif not SECRET_KEY:
+    # A local site signs sessions and messages with a key of its own, made once and kept under
+    # the data folder: a key written in the source would let anyone forge them.
+    SECRET_KEY = secret_key_from_file(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -53,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "leaderboard.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +97,43 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# HTTPS and browser defences. Each is on by default in production and can be set on its own;
+# SECURITY.md says what each one stops.
+SECURE_HSTS_SECONDS = env_int("TOUCHSTONE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TOUCHSTONE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("TOUCHSTONE_HSTS_PRELOAD", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("TOUCHSTONE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TOUCHSTONE_SECURE_COOKIES", PRODUCTION)
+# Only trust the proxy's word that a request came over HTTPS when told to: a client could send
+# the header itself to a server that is reached directly.
+_PROXY_SSL_HEADER = env_str("TOUCHSTONE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts only from our own files; plotly.js sets inline styles on the chart it draws.
+CONTENT_SECURITY_POLICY = env_str(
+    "TOUCHSTONE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("TOUCHSTONE_CSP_REPORT_ONLY", False)
+
+# Throttling counters live in this cache. The default is per process: give every web process
+# the same Redis in production, or each one counts on its own.
+CACHES = {"default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://"))}
+# How many reverse proxies append to X-Forwarded-For in front of the site. With 0 the client's
+# address is the connection's, and a client cannot pick its own by sending the header.
+TRUSTED_PROXIES = env_int("TOUCHSTONE_TRUSTED_PROXIES", 0, minimum=0)
+# Failed log-ins per address and per username in 15 minutes; sign-up attempts per address per hour.
+LOGIN_FAILURES_PER_15_MINUTES = env_int("TOUCHSTONE_LOGIN_FAILURES", 10, minimum=1)
+SIGNUPS_PER_HOUR = env_int("TOUCHSTONE_SIGNUPS_PER_HOUR", 10, minimum=1)
 
 ROOT_URLCONF = "leaderboard.urls"
 WSGI_APPLICATION = "leaderboard.wsgi.application"
@@ -81,8 +154,6 @@ TEMPLATES = [
     }
 ]
 
-DATA_DIR = Path(env_str("TOUCHSTONE_DATA_DIR", str(BASE_DIR / "var")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": database_from_url(
         env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'touchstone.sqlite3'}"), base_dir=BASE_DIR
@@ -151,6 +222,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "leaderboard.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # The command-line client polls a submission twice a second while it waits, so the rates
+    # leave room for that; uploads are expensive to check and have their own, lower rate.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("TOUCHSTONE_THROTTLE_ANON", "300/minute"),
+        "user": env_rate("TOUCHSTONE_THROTTLE_USER", "600/minute"),
+        "uploads": env_rate("TOUCHSTONE_THROTTLE_UPLOADS", "100/hour"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Touchstone API",

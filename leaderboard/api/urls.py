@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from leaderboard.api import views
 
@@ -20,5 +20,6 @@ urlpatterns = [
     path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
     path("submissions/<int:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -19,6 +19,7 @@ from leaderboard.api.serializers import (
     SubmissionSerializer,
     VersionSerializer,
 )
+from leaderboard.api.throttles import UPLOAD_THROTTLES
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
 from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions
 from leaderboard.rankings.queries import leaderboard_payload
@@ -118,6 +119,7 @@ class Leaderboard(APIView):
 
 class SubmissionCreate(APIView):
     permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = UPLOAD_THROTTLES
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})

@@ -1,6 +1,13 @@
-"""Plotly figures for the pages; plotly.js itself is served from our static files."""
+"""Plotly figures for the pages; plotly.js itself is served from our static files.
+
+A figure is handed to the page as JSON in a ``<script type="application/json">`` block and drawn
+by ``static/touchstone/chart.js``: the site's Content-Security-Policy runs no inline script.
+"""
 
 from __future__ import annotations
+
+import json
+from html import escape
 
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -12,15 +19,26 @@ TIER_SHADES = ("rgba(31,95,168,0.07)", "rgba(46,125,50,0.07)", "rgba(178,106,0,0
                "rgba(84,110,122,0.07)")
 
 
-def leaderboard_chart(payload: dict) -> str:
+def plain_text(text: str) -> str:
+    """Text that plotly shows as written.
+
+    plotly.js reads a subset of HTML in every label (``<a href>``, ``<b>``, ``<br>``, ``<span
+    style>`` and entities), so a model named ``<a href=...>`` would become a live link on our
+    page. Escaped, the tags are shown as characters: plotly turns ``&lt;`` back into ``<`` only
+    when it writes the text.
+    """
+    return escape(text, quote=False)
+
+
+def leaderboard_chart(payload: dict) -> dict:
     """Primary metric of every entry with its 95% interval as error bars, best at the top.
 
     Each tier is a shaded band behind its entries, so entries that cannot be told apart are
-    visibly grouped.
+    visibly grouped. Returns the figure as plotly's JSON (``data``, ``layout``, ``config``).
     """
     metric = payload["primary_metric"]
     entries = payload["entries"]
-    labels = [f"#{e['rank']} {e['model_name']} ({e['team']})" for e in entries]
+    labels = [f"#{e['rank']} {plain_text(e['model_name'])} ({plain_text(e['team'])})" for e in entries]
     values = [e["metrics"][metric]["value"] for e in entries]
     lows = [e["metrics"][metric]["ci_low"] for e in entries]
     highs = [e["metrics"][metric]["ci_high"] for e in entries]
@@ -58,5 +76,6 @@ def leaderboard_chart(payload: dict) -> str:
         template="plotly_white",
         showlegend=False,
     )
-    return pio.to_html(figure, include_plotlyjs=False, full_html=False, div_id="leaderboard-chart",
-                       config={"displaylogo": False, "responsive": True})
+    drawn = json.loads(pio.to_json(figure))
+    drawn["config"] = {"displaylogo": False, "responsive": True}
+    return drawn

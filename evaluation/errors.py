@@ -3,7 +3,8 @@
 Every error carries a short machine-readable ``code`` and a message written for the person who
 has to act on it (a researcher whose model failed, a maintainer whose spec is malformed).
 ``infrastructure`` marks failures that are the site's fault rather than the submission's; those
-do not count against a researcher's quota.
+do not count against a researcher's quota. Only the evaluator's own evidence sets it (bubblewrap
+failing before the model file was opened), never text that the model's process wrote.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ class EvaluationError(Exception):
     code = "evaluation_error"
     infrastructure = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, private_detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.private_detail = private_detail
+        """Details for the site's logs only (host paths, bubblewrap's own words), never shown."""
 
 
 class SpecError(EvaluationError):
@@ -66,6 +69,12 @@ class SandboxViolationError(EvaluationError):
     """The model attempted something the sandbox forbids (a denied system call, a huge file)."""
 
     code = "sandbox_violation"
+
+
+class ProtocolViolationError(EvaluationError):
+    """The model's process sent the evaluator something the protocol does not allow."""
+
+    code = "protocol_violation"
 
 
 class SandboxUnavailableError(EvaluationError):

@@ -30,6 +30,10 @@ class ProtocolViolation(Exception):
     """The child sent something that is not a well-formed protocol message."""
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class LogTail:
     """Keeps the last ``limit`` bytes of a stream and counts everything seen."""
 
@@ -111,7 +115,9 @@ class Channel:
         line = bytes(self._pending[:newline])
         del self._pending[: newline + 1]
         try:
-            message = json.loads(line)
+            # NaN and Infinity are not JSON; Python accepts them unless told not to, and a NaN
+            # kept from the child would later fail to store (PostgreSQL's jsonb refuses it).
+            message = json.loads(line, parse_constant=_refuse_constant)
         except ValueError as error:
             raise ProtocolViolation("control message is not JSON") from error
         if not isinstance(message, dict) or not isinstance(message.get("op"), str):

@@ -5,8 +5,12 @@ imports nothing but the standard library, numpy and torch -- never the rest of `
 
 Protocol (JSON lines on two dedicated pipe fds; the model's own stdout/stderr are separate):
 
+- child → parent, once, before the model file is touched: ``{"op": "opening"}`` once numpy and
+  torch are imported, or ``{"op": "error", "kind": "environment", ...}``. Everything up to here is
+  this file's own code, so the parent may trust it; from here on the child may run code from the
+  model, and the parent treats every message as untrusted input.
 - child → parent, once: ``{"op": "ready", "parameter_count": ..., ...}`` after loading, or
-  ``{"op": "error", "kind": "load" | "environment", ...}``.
+  ``{"op": "error", "kind": "load", ...}``.
 - parent → child: ``{"op": "predict", "input": "<name>.npy", "batch_size": B, "n_classes": K}``.
   The input file lies in the read-only input folder and is opened as a memory map; logits go to
   the one writable output file as a ``.npy`` of float32 ``[N, K]``, written batch by batch.
@@ -151,21 +155,28 @@ def parameter_count(model) -> int | None:
         return None
 
 
-def _die_with_parent() -> None:
-    # bubblewrap's --die-with-parent covers sandboxed runs; this covers unsandboxed ones, so a
-    # worker killed outright never leaves a model running.
+def _restrict_process() -> None:
+    """Die with the parent and stop being dumpable, before any model code can run.
+
+    bubblewrap's --die-with-parent covers sandboxed runs; PR_SET_PDEATHSIG covers unsandboxed
+    ones, so a worker killed outright never leaves a model running. A non-dumpable process
+    writes no core file and cannot be ptraced or have its memory read through /proc by another
+    process of the same user.
+    """
     try:
         import ctypes
         import signal
 
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        libc = ctypes.CDLL(None)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        libc.prctl(4, 0)  # PR_SET_DUMPABLE
     except (OSError, AttributeError):
         pass
 
 
 def main(argv: list[str]) -> int:
     """Entry point inside the sandbox; returns the process exit status."""
-    _die_with_parent()
+    _restrict_process()
     parser = argparse.ArgumentParser()
     parser.add_argument("--control-in", type=int, required=True)
     parser.add_argument("--control-out", type=int, required=True)
@@ -189,6 +200,7 @@ def main(argv: list[str]) -> int:
         _send(replies, _error("environment", error))
         return 1
     imported = time.perf_counter()
+    _send(replies, {"op": "opening"})
     try:
         model = load_model(args.model, args.format)
     except BaseException as error:  # noqa: BLE001

@@ -2,7 +2,9 @@
 
 Two sources: an ``error`` reply (the child caught the model's exception and sent the tail of
 its traceback) or the child's death (a signal, an exit status, the cgroup's OOM counter, the
-last lines of stderr). Memory exhaustion shows up in several guises -- torch's allocator
+last lines of stderr). Both are the model's doing once the model file is opened; a failure
+before that is the site's (``startup_failure``). On the hidden split a researcher reads only
+``hidden_split_error``'s fixed text for the error's code. Memory exhaustion shows up in several guises -- torch's allocator
 refusing under RLIMIT_AS, Python's MemoryError, OpenBLAS aborting, the cgroup OOM killer's
 SIGKILL -- and all of them become OutOfMemoryError naming the cap.
 """
@@ -20,11 +22,13 @@ from ..errors import (
     ModelLoadError,
     ModelRaisedError,
     OutOfMemoryError,
+    ProtocolViolationError,
     SandboxUnavailableError,
     SandboxViolationError,
 )
 from .bwrap import START_HINT
 from .limits import MIB, SandboxLimits
+from .replies import ErrorReply
 
 _MEMORY_MARKERS = (
     "memoryerror",
@@ -102,34 +106,102 @@ def wall_deadline(limits: SandboxLimits, phase: str, elapsed: float) -> Deadline
     )
 
 
-def error_from_reply(reply: dict[str, Any], limits: SandboxLimits) -> EvaluationError:
-    """Map a child's ``error`` reply to an error; its traceback lines are untrusted text."""
-    raw = reply.get("traceback")
-    lines = [str(line)[:500] for line in raw[-10:]] if isinstance(raw, list) else []
-    kind = reply.get("kind")
+def error_from_reply(reply: ErrorReply, limits: SandboxLimits) -> EvaluationError:
+    """Map a child's checked ``error`` reply to an error; its lines are untrusted text.
+
+    The text chooses at most which of these errors it becomes; on the hidden split only the
+    error's code reaches the researcher (see ``hidden_split_error``).
+    """
+    lines = list(reply.lines)
     if _mentions(lines, _MEMORY_MARKERS):
         return out_of_memory(limits)
     if _mentions(lines, _FILE_SIZE_MARKERS):
         return file_too_large(limits)
-    if kind == "load":
+    if reply.kind == "load":
         return ModelLoadError(
             "The model file could not be loaded inside the sandbox. It must be saved with "
             "torch.jit.save(torch.jit.script(model)) or torch.export.save(...) using torch "
             f"on the CPU. The loader said:\n{_quote(lines)}"
         )
-    if kind == "environment":
-        return SandboxUnavailableError(
-            "The sandbox could not import numpy/torch from the worker's Python installation; "
-            f"check that it is readable by the sandbox's user.\n{_quote(lines)}"
-        )
-    if kind == "raised":
-        return ModelRaisedError(
-            "The model raised an exception while running. Last lines of its traceback:\n"
-            f"{_quote(lines)}"
-        )
-    return SandboxViolationError(
-        f"The sandboxed evaluator reported an unexpected failure ({kind!r}):\n{_quote(lines)}"
+    return ModelRaisedError(
+        "The model raised an exception while running. Last lines of its traceback:\n"
+        f"{_quote(lines)}"
     )
+
+
+def protocol_violation(reason: str) -> ProtocolViolationError:
+    """The error for a child that broke the protocol (``reason`` is the parent's own words)."""
+    return ProtocolViolationError(
+        f"The model's process broke the evaluation protocol ({reason}) and was stopped. A model "
+        "saved with torch.jit.save or torch.export.save cannot do this; the upload counts "
+        "against your quota."
+    )
+
+
+def startup_failure(phase_detail: str, *, stderr_tail: Sequence[str]) -> SandboxUnavailableError:
+    """The error for a sandbox that failed before the model file was opened: the site's fault.
+
+    Only the evaluator's own code has run at that point (bubblewrap, the interpreter, the
+    imports of numpy and torch), so the failure cannot be the model's. What bubblewrap said
+    goes to the site's logs, not to the researcher: it names host paths.
+    """
+    return SandboxUnavailableError(
+        "The sandbox could not be started on the worker, before your model was opened. This is "
+        "the site's fault: it does not count against your quota, and the maintainers have the "
+        "details. Resubmit later.",
+        private_detail=f"{phase_detail}. {START_HINT}\n{_quote(list(stderr_tail)[-10:])}",
+    )
+
+
+# What a researcher reads when a model fails on the hidden split: fixed text per code, with
+# only numbers the site itself set (the caps). The model chooses at most which code it gets.
+_HIDDEN_TEMPLATES: dict[str, str] = {
+    "model_raised": (
+        "The model raised an exception while running on the hidden test split. It ran without "
+        "error on the preflight slice of the public dev split, so the exception depends on the "
+        "inputs. Messages and tracebacks from hidden inputs are never shown: evaluate the model "
+        "locally on the whole dev split (python -m evaluation evaluate) to find the input that "
+        "makes it raise."
+    ),
+    "malformed_output": (
+        "On the hidden test split the model's output was not the expected [B, C] float32 "
+        "logits with finite values (one row per input, one column per class). It was correct on "
+        "the preflight slice of the public dev split, so it depends on the inputs: check "
+        "forward() for data-dependent shapes, dtypes, NaN or Inf."
+    ),
+    "sandbox_violation": (
+        "While running on the hidden test split the model attempted something the sandbox "
+        "forbids (a forbidden system call or a file beyond the size cap) and was stopped."
+    ),
+    "protocol_violation": (
+        "While running on the hidden test split the model's process broke the evaluation "
+        "protocol and was stopped. A model saved with torch.jit.save or torch.export.save "
+        "cannot do this."
+    ),
+    "model_load_failed": "The model's process stopped while running on the hidden test split.",
+}
+
+
+def hidden_split_error(error: EvaluationError, limits: SandboxLimits) -> EvaluationError:
+    """The same kind of error as ``error``, with a message that carries nothing the model wrote.
+
+    Messages about the caps name only the caps; the elapsed time, the phase, tracebacks,
+    returned shapes and echoed bytes are all dropped.
+    """
+    code = error.code
+    if isinstance(error, OutOfMemoryError):
+        return out_of_memory(limits)
+    if isinstance(error, DeadlineExceededError):
+        return DeadlineExceededError(
+            "The model did not finish on the hidden test split within the sandbox's limits "
+            f"({limits.wall_seconds:g} wall-clock seconds for the whole session, "
+            f"{limits.cpu_seconds} CPU seconds). Make inference faster."
+        )
+    if isinstance(error, SandboxUnavailableError):
+        return error
+    template = _HIDDEN_TEMPLATES.get(code, _HIDDEN_TEMPLATES["model_load_failed"])
+    replacement = type(error)(template, private_detail=error.message)
+    return replacement
 
 
 def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
@@ -147,11 +219,6 @@ def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
         return file_too_large(limits)
     if _mentions(tail, _MEMORY_MARKERS):
         return out_of_memory(limits)
-    bwrap_lines = [line for line in tail if line.startswith("bwrap:")]
-    if info.phase == "loading" and bwrap_lines:
-        return SandboxUnavailableError(
-            f"bubblewrap could not start the sandbox: {bwrap_lines[-1]}. {START_HINT}"
-        )
     if info.signal_number == signal.SIGSYS:
         return SandboxViolationError(
             "The model made a system call the sandbox forbids and was stopped."

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import MalformedOutputError
+from .replies import Malformed
 
 _FLOAT32 = np.dtype("<f4")
 _MAX_HEADER_BYTES = 4096
@@ -28,22 +28,21 @@ def _expected(batch_items: int, n_classes: int) -> str:
     return f"float32 logits of shape [{batch_items}, {n_classes}]"
 
 
-def malformed_from_reply(reply: dict[str, Any], n_classes: int) -> MalformedOutputError:
-    """Build the error for a child's ``malformed`` reply (the description is the child's)."""
-    returned = str(reply.get("returned", "an unexpected value"))[:200]
-    try:
-        batch_items = int(reply.get("batch_items", 0))
-        batch_index = int(reply.get("batch_index", 0))
-    except (TypeError, ValueError):
-        batch_items, batch_index = 0, 0
-    problem = reply.get("problem")
+def malformed_from_reply(
+    reply: Malformed, n_classes: int, batch_size: int, chunk_items: int
+) -> MalformedOutputError:
+    """Build the error for a child's checked ``malformed`` reply (the description is the child's).
+
+    The batch's size comes from the parent's own arithmetic, not from the reply.
+    """
+    batch_items = max(0, min(batch_size, chunk_items - reply.batch_index * batch_size))
     message = (
-        f"The model returned {returned} for batch {batch_index} ({batch_items} inputs); "
-        f"expected {_expected(batch_items, n_classes)}."
+        f"The model returned {reply.returned or 'an unexpected value'} for batch "
+        f"{reply.batch_index} ({batch_items} inputs); expected {_expected(batch_items, n_classes)}."
     )
-    if problem == "dtype":
+    if reply.problem == "dtype":
         message += " Convert the logits to float32 in forward(), e.g. `return logits.float()`."
-    elif problem == "type":
+    elif reply.problem == "type":
         message += " Return a single tensor, not a tuple, list or dict."
     return MalformedOutputError(f"{message} {_EXPECTATION}")
 

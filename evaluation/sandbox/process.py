@@ -5,6 +5,12 @@ The parent (trusted) owns a scratch IO folder with an ``in/`` folder for inputs 
 talks to it over two pipes, enforces the wall-clock deadline, validates every output, and on
 any failure or exit kills the child's whole process group (and everything in its cgroup) and
 deletes the folder.
+
+Two rules keep the model from speaking through the evaluator. Every reply is checked by type
+and range (``replies.py``), and a failure is the site's fault only when the parent saw it happen
+before the child announced that it was opening the model. ``hidden()`` marks the inputs that
+follow as secret: a failure on them is reported with a fixed message per error code
+(``diagnosis.hidden_split_error``), never with anything the model wrote.
 """
 
 from __future__ import annotations
@@ -18,13 +24,22 @@ from typing import Any
 import numpy as np
 
 from ..archive import inspect_model_file
-from ..errors import EvaluationError, SandboxUnavailableError, SandboxViolationError
+from ..errors import EvaluationError, SandboxUnavailableError
 from . import bwrap as bwrap_layer
 from .channel import ChannelClosed, ChannelTimeout, ProtocolViolation
-from .diagnosis import ExitInfo, error_from_exit, error_from_reply, wall_deadline
+from .diagnosis import (
+    ExitInfo,
+    error_from_exit,
+    error_from_reply,
+    hidden_split_error,
+    protocol_violation,
+    startup_failure,
+    wall_deadline,
+)
 from .launch import ChildHandle, start_child
 from .limits import MIB, SandboxLimits, SandboxReport
 from .outputs import malformed_from_reply, read_logits
+from .replies import ErrorReply, Malformed, Ready, parse_loading_reply, parse_predict_reply
 
 
 # Inputs are handed over in chunks of at most this many bytes, so the IO folder never holds
@@ -64,6 +79,9 @@ class SandboxedModel:
         self._child_peak_rss: int | None = None
         self._failure: EvaluationError | None = None
         self._sequence = 0
+        self._opened = False
+        self._hidden = False
+        self._wall_seconds = 0.0
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -103,13 +121,60 @@ class SandboxedModel:
             bwrap=bwrap,
         )
         self._deadline = self._child.started_at + limits.wall_seconds
-        reply = self._receive("loading")
-        if reply.get("op") != "ready":
-            raise self._fail(error_from_reply(reply, limits))
+        self._await_opening()
+        try:
+            loaded = parse_loading_reply(self._receive("loading"))
+        except ProtocolViolation as violation:
+            raise self._fail(protocol_violation(str(violation))) from None
+        if isinstance(loaded, ErrorReply):
+            raise self._fail(error_from_reply(loaded, limits))
         self._startup_seconds = time.monotonic() - self._child.started_at
-        count = reply.get("parameter_count")
-        self._parameter_count = count if isinstance(count, int) and count >= 0 else None
-        self._note_rss(reply)
+        self._parameter_count = loaded.parameter_count
+        self._note_rss(loaded.max_rss_bytes)
+
+    def _await_opening(self) -> None:
+        """Wait for the child to announce that it opens the model; any failure before is ours.
+
+        Up to that message only bubblewrap, the interpreter and the child program have run, so
+        the parent's own observation (no message, an exit, an error reported by trusted code)
+        is evidence that the sandbox, not the model, failed.
+        """
+        channel = self._child.channel
+        assert channel is not None
+        try:
+            first = channel.receive(self._deadline)
+        except ChannelTimeout:
+            raise self._fail(startup_failure("the sandbox did not start in time", stderr_tail=())) from None
+        except (ChannelClosed, ProtocolViolation) as problem:
+            tail = self._exit_stderr()
+            raise self._fail(startup_failure(f"the sandbox stopped while starting ({problem!r})", stderr_tail=tail)) from None
+        if first.get("op") != "opening":
+            lines = first.get("traceback")
+            tail = [str(line)[:500] for line in lines[-10:]] if isinstance(lines, list) else []
+            raise self._fail(startup_failure("the sandbox's interpreter could not import numpy and torch", stderr_tail=tail))
+        self._opened = True
+
+    def _exit_stderr(self) -> list[str]:
+        """The last lines of stderr once the child is gone (trusted only before opening)."""
+        child = self._child
+        assert child.process is not None and child.channel is not None
+        try:
+            child.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        child.channel.drain(timeout=1.0)
+        return child.channel.stderr.last_lines(10)
+
+    def begin_hidden_inputs(self) -> None:
+        """From now on inputs are secret: a failure says only its code, in the site's words.
+
+        There is no way back: once the model has seen hidden inputs, anything it reports may
+        carry them. The session's report covers the hidden inputs from here on: the timings and
+        the item count of earlier (public) inputs are dropped.
+        """
+        self._hidden = True
+        self._batch_seconds.clear()
+        self._items = 0
 
     # Talking to the child -----------------------------------------------------------------
 
@@ -125,21 +190,12 @@ class SandboxedModel:
         except ChannelClosed:
             raise self._fail(self._diagnose_exit(phase)) from None
         except ProtocolViolation as violation:
-            raise self._fail(
-                SandboxViolationError(
-                    f"The model process broke the evaluation protocol ({violation}) and was "
-                    "stopped."
-                )
-            ) from None
+            raise self._fail(protocol_violation(str(violation))) from None
 
     def _diagnose_exit(self, phase: str) -> EvaluationError:
         child = self._child
-        assert child.process is not None and child.channel is not None
-        try:
-            child.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-        child.channel.drain(timeout=1.0)
+        tail = self._exit_stderr()
+        assert child.process is not None
         status = child.process.returncode
         signal_number: int | None = None
         exit_status: int | None = status
@@ -155,19 +211,23 @@ class SandboxedModel:
             exit_status=exit_status,
             oom_killed=cgroup.oom_killed() if cgroup else False,
             peak_memory_bytes=cgroup.peak_memory_bytes() if cgroup else None,
-            stderr_tail=tuple(child.channel.stderr.last_lines(10)),
+            stderr_tail=tuple(tail),
         )
         return error_from_exit(info, self.limits)
 
     def _fail(self, error: EvaluationError) -> EvaluationError:
-        """Remember ``error``, stop the child, and return the error for raising."""
+        """Remember ``error``, stop the child, and return the error for raising.
+
+        After hidden inputs were given, the message is replaced by the fixed text for its code.
+        """
+        if self._hidden:
+            error = hidden_split_error(error, self.limits)
         self._failure = error
         self._child.kill()
         return error
 
-    def _note_rss(self, reply: dict[str, Any]) -> None:
-        rss = reply.get("max_rss_bytes")
-        if isinstance(rss, int) and rss > 0:
+    def _note_rss(self, rss: int | None) -> None:
+        if rss is not None and rss > 0:
             self._child_peak_rss = max(rss, self._child_peak_rss or 0)
 
     # Public API ---------------------------------------------------------------------------
@@ -215,6 +275,8 @@ class SandboxedModel:
         name = f"input-{self._sequence:06d}.npy"
         input_path = scratch / "in" / name
         np.save(input_path, np.ascontiguousarray(chunk), allow_pickle=False)
+        batches = -(-len(chunk) // self.batch_size)
+        began = time.monotonic()
         try:
             try:
                 channel.send(
@@ -227,25 +289,26 @@ class SandboxedModel:
                 )
             except ChannelClosed:
                 raise self._fail(self._diagnose_exit("predicting")) from None
-            reply = self._receive("predicting")
+            raw = self._receive("predicting")
         finally:
             input_path.unlink(missing_ok=True)
-        op = reply.get("op")
-        if op == "malformed":
-            raise self._fail(malformed_from_reply(reply, n_classes))
-        if op != "done":
+        elapsed = time.monotonic() - began
+        self._wall_seconds += elapsed
+        try:
+            reply = parse_predict_reply(raw, batches=batches, wall_seconds=elapsed)
+        except ProtocolViolation as violation:
+            raise self._fail(protocol_violation(str(violation))) from None
+        if isinstance(reply, Malformed):
+            raise self._fail(malformed_from_reply(reply, n_classes, self.batch_size, len(chunk)))
+        if isinstance(reply, ErrorReply):
             raise self._fail(error_from_reply(reply, self.limits))
         try:
             logits = read_logits(scratch / "out.npy", items=len(chunk), n_classes=n_classes)
         except EvaluationError as error:
             raise self._fail(error) from None
-        seconds = reply.get("batch_seconds")
-        if isinstance(seconds, list):
-            self._batch_seconds.extend(
-                float(value) for value in seconds[:len(chunk)] if isinstance(value, (int, float))
-            )
+        self._batch_seconds.extend(reply.batch_seconds)
         self._items += len(chunk)
-        self._note_rss(reply)
+        self._note_rss(reply.max_rss_bytes)
         return logits
 
     def report(self) -> SandboxReport:
@@ -253,8 +316,10 @@ class SandboxedModel:
         peak = self._child.cgroup_peak
         if self._child.cgroup is not None:
             peak = self._child.cgroup.peak_memory_bytes() or peak
+        source = "cgroup"
         if peak is None:
-            peak = self._child_peak_rss
+            peak, source = self._child_peak_rss, "child"
+        started = self._child.started_at
         return SandboxReport(
             layers=self._child.layers,
             startup_seconds=self._startup_seconds,
@@ -263,4 +328,6 @@ class SandboxedModel:
             peak_memory_bytes=peak,
             parameter_count=self._parameter_count,
             model_format=self._format,
+            peak_memory_source=source,
+            wall_seconds=time.monotonic() - started if started else 0.0,
         )

@@ -119,14 +119,21 @@ def test_after_a_failure_every_call_raises_the_same_error(bubblewrap, tmp_path: 
     assert first.value.code == "model_raised"
 
 
-def test_the_wall_clock_deadline_covers_start_up(bubblewrap, normal_model: Path):
+def test_a_deadline_that_passes_before_the_model_is_opened_is_the_sites_fault(
+    bubblewrap, normal_model: Path
+):
+    # Importing torch alone takes longer than 0.3 s: the deadline counts from the spawn, and
+    # the model had not been opened when it passed, so the model cannot be blamed.
     limits = dataclasses.replace(LIMITS, wall_seconds=0.3)
-    with pytest.raises(DeadlineExceededError) as caught:
+    began = time.monotonic()
+    with pytest.raises(SandboxUnavailableError) as caught:
         with SandboxedModel(normal_model, limits=limits):
             pass
 
-    assert "0.3 seconds" in str(caught.value)
-    assert "while loading" in str(caught.value)
+    assert time.monotonic() - began < 15
+    assert caught.value.infrastructure
+    assert "before your model was opened" in str(caught.value)
+    assert "did not start in time" in caught.value.private_detail
 
 
 def test_it_refuses_to_run_without_bubblewrap_and_says_how_to_fix_it(
@@ -166,8 +173,11 @@ def test_a_bubblewrap_that_cannot_start_is_reported_as_unavailable(
         with SandboxedModel(normal_model, limits=LIMITS):
             pass
 
-    assert "No permissions to create new namespace" in str(caught.value)
-    assert "user namespaces" in str(caught.value)
+    # The site's fault, and bubblewrap's words (which name host paths) go to the logs only.
+    assert caught.value.infrastructure
+    assert "No permissions to create new namespace" in caught.value.private_detail
+    assert "user namespaces" in caught.value.private_detail
+    assert "bwrap" not in str(caught.value)
 
 
 def test_sandbox_status_describes_the_layers_of_this_host(bubblewrap):

@@ -13,6 +13,7 @@ import pytest
 
 from evaluation.errors import MalformedOutputError
 from evaluation.sandbox.channel import Channel, ChannelClosed, ChannelTimeout, ProtocolViolation
+from evaluation.sandbox.replies import Malformed
 from evaluation.sandbox.outputs import malformed_from_reply, read_logits
 
 
@@ -71,10 +72,9 @@ def test_it_refuses_output_that_is_not_npy(tmp_path: Path):
 
 
 def test_a_malformed_reply_says_what_the_model_returned_and_what_was_expected():
-    reply = {"op": "malformed", "problem": "dtype", "batch_index": 2, "batch_items": 256,
-             "returned": "a float64 tensor of shape [256, 10]"}
+    reply = Malformed(problem="dtype", batch_index=2, returned="a float64 tensor of shape [256, 10]")
 
-    error = malformed_from_reply(reply, 10)
+    error = malformed_from_reply(reply, 10, batch_size=256, chunk_items=1000)
 
     assert "a float64 tensor of shape [256, 10]" in str(error)
     assert "expected float32 logits of shape [256, 10]" in str(error)

@@ -19,11 +19,23 @@ from evaluation.errors import (
     SandboxViolationError,
 )
 from evaluation.sandbox import SandboxLimits
+from evaluation.sandbox.channel import ProtocolViolation
 from evaluation.sandbox.diagnosis import ExitInfo, error_from_exit, error_from_reply, wall_deadline
+from evaluation.sandbox.replies import (
+    ERROR_KINDS_WHILE_LOADING,
+    ERROR_KINDS_WHILE_PREDICTING,
+    ErrorReply,
+    parse_error,
+)
 from evaluation.sandbox.limits import ADDRESS_SPACE_HEADROOM_BYTES, rlimits_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = SandboxLimits(memory_bytes=1536 * 1024**2, cpu_seconds=7, file_size_bytes=64 * 1024**2)
+
+
+def _error_reply(kind: str, lines) -> ErrorReply:
+    kinds = ERROR_KINDS_WHILE_LOADING if kind == "load" else ERROR_KINDS_WHILE_PREDICTING
+    return parse_error({"op": "error", "kind": kind, "traceback": lines}, kinds)
 
 
 def _exit(**overrides) -> ExitInfo:
@@ -123,17 +135,19 @@ def test_a_crash_while_loading_is_a_load_error_with_the_last_lines_of_stderr():
     assert "last words" in str(error)
 
 
-def test_a_bubblewrap_failure_while_loading_means_the_sandbox_is_unavailable():
-    info = _exit(phase="loading", stderr_tail=("bwrap: Creating new namespace failed",))
+def test_a_bubblewrap_line_written_after_the_model_was_opened_is_the_models_failure():
+    # Once the model is open, stderr is the model's to write: a line that looks like
+    # bubblewrap's must not turn its crash into the site's fault (which costs no quota).
+    info = _exit(phase="loading", exit_status=1, stderr_tail=("bwrap: Creating new namespace failed",))
     error = error_from_exit(info, LIMITS)
 
-    assert isinstance(error, SandboxUnavailableError)
-    assert "Creating new namespace failed" in str(error)
+    assert isinstance(error, ModelLoadError)
+    assert not error.infrastructure
 
 
 def test_a_raised_reply_keeps_the_last_ten_lines_of_the_traceback():
     lines = [f"line {index}" for index in range(30)] + ["RuntimeError: shapes do not match"]
-    error = error_from_reply({"op": "error", "kind": "raised", "traceback": lines}, LIMITS)
+    error = error_from_reply(_error_reply("raised", lines), LIMITS)
 
     assert isinstance(error, ModelRaisedError)
     assert "RuntimeError: shapes do not match" in str(error)
@@ -143,22 +157,22 @@ def test_a_raised_reply_keeps_the_last_ten_lines_of_the_traceback():
 def test_a_refused_allocation_in_the_traceback_is_out_of_memory():
     lines = ["RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate "
              "8589934592 bytes. Error code 12 (Cannot allocate memory)"]
-    error = error_from_reply({"op": "error", "kind": "raised", "traceback": lines}, LIMITS)
+    error = error_from_reply(_error_reply("raised", lines), LIMITS)
 
     assert isinstance(error, OutOfMemoryError)
     assert "1536 MiB" in str(error)
 
 
 def test_a_load_failure_reply_explains_how_to_save_a_model():
-    error = error_from_reply({"op": "error", "kind": "load", "traceback": ["bad archive"]}, LIMITS)
+    error = error_from_reply(_error_reply("load", ["bad archive"]), LIMITS)
 
     assert isinstance(error, ModelLoadError)
     assert "torch.jit.save" in str(error) and "bad archive" in str(error)
 
 
-def test_a_reply_with_a_malformed_traceback_still_gives_an_error():
-    error = error_from_reply({"op": "error", "kind": "raised", "traceback": "not a list"}, LIMITS)
-    assert isinstance(error, ModelRaisedError)
+def test_a_reply_with_a_malformed_traceback_breaks_the_protocol():
+    with pytest.raises(ProtocolViolation):
+        _error_reply("raised", "not a list")
 
 
 def test_the_wall_deadline_message_names_the_deadline_and_the_phase():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.archive import inspect_model_file
+from evaluation.errors import EvaluationError
 from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance
 from evaluation.sandbox import SandboxedModel, SandboxLimits
@@ -85,6 +86,28 @@ def score_parts(
     return scored
 
 
+def preflight_slice(dev_inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """The public items every submission runs on first: a full batch and a batch of one.
+
+    The first ``batch_size + 1`` items of the dev split (all of them if it is smaller), so a
+    model that cannot take the batch sizes of the hidden run (a fixed batch dimension, a last
+    batch of one) fails here, where its traceback can be shown.
+    """
+    return np.ascontiguousarray(dev_inputs[: batch_size + 1], dtype=np.float32)
+
+
+def run_preflight(model: SandboxedModel, inputs: np.ndarray, *, n_classes: int) -> None:
+    """Predict public ``inputs``; a failure is re-raised saying it happened on the preflight."""
+    try:
+        model.predict(inputs, n_classes=n_classes)
+    except EvaluationError as error:
+        raise type(error)(
+            f"Preflight on the first {len(inputs)} items of the public dev split (every detail "
+            f"is shown here; the hidden test split was not used): {error.message}",
+            private_detail=error.private_detail,
+        ) from error
+
+
 def evaluate_model(
     model_path: Path,
     dataset: EvaluationData,
@@ -97,6 +120,8 @@ def evaluate_model(
     parts: dict[str, np.ndarray] | None = None,
     progress: ProgressCallback = _no_progress,
     predictions_key: bytes | None = None,
+    preflight_inputs: np.ndarray | None = None,
+    secret_inputs: bool = False,
 ) -> EvaluationReport:
     """Run ``model_path`` in the sandbox on the dataset's split and score it.
 
@@ -105,6 +130,10 @@ def evaluate_model(
     default). With ``predictions_key`` the public provenance carries a keyed hash of the
     predictions instead of the plain one. Raises an ``EvaluationError`` subclass whose message
     a researcher can act on.
+
+    ``preflight_inputs`` (public items) run first, in the same sandboxed session, and a failure
+    on them is reported in full. With ``secret_inputs`` a failure on the dataset's own inputs
+    says only its code, in the evaluator's words: nothing the model wrote leaves the sandbox.
     """
     started = time.perf_counter()
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
@@ -113,6 +142,11 @@ def evaluate_model(
     with SandboxedModel(
         Path(model_path), limits=limits or SandboxLimits(), allow_unsandboxed=allow_unsandboxed, batch_size=batch_size
     ) as model:
+        if preflight_inputs is not None and len(preflight_inputs):
+            progress(0.1, f"preflight on {len(preflight_inputs)} public dev items")
+            run_preflight(model, preflight_inputs, n_classes=len(spec.classes))
+        if secret_inputs:
+            model.begin_hidden_inputs()
         progress(0.2, f"running the model on {len(data.labels)} {split} items")
         logits = model.predict(np.ascontiguousarray(data.inputs, dtype=np.float32), n_classes=len(spec.classes))
         session = model.report()

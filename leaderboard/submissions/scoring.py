@@ -17,7 +17,7 @@ from django.utils import timezone
 from evaluation.errors import EvaluationError
 from evaluation.parts import hidden_parts
 from evaluation.public import EvaluationData
-from evaluation.runner import EvaluationReport, evaluate_model
+from evaluation.runner import EvaluationReport, evaluate_model, preflight_slice
 from evaluation.sandbox import SandboxLimits
 from evaluation.spec import load_benchmark
 from leaderboard.storage import private_path, write_file_atomically
@@ -67,7 +67,9 @@ def score_submission(*, submission_id: int) -> str:
         submission=submission, attempt=submission.runs.count() + 1, worker=socket.gethostname()
     )
     try:
-        dataset = EvaluationData.from_folder(load_benchmark(submission.version.folder), "test")
+        benchmark = load_benchmark(submission.version.folder)
+        dataset = EvaluationData.from_folder(benchmark, "test")
+        preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
         parts = hidden_parts(
             dataset.data.item_ids, content_hash=dataset.content_hash, fraction=dataset.spec.feedback_fraction
         )
@@ -82,8 +84,12 @@ def score_submission(*, submission_id: int) -> str:
             parts=parts,
             progress=submission.report_progress,
             predictions_key=predictions_key(),
+            preflight_inputs=preflight,
+            secret_inputs=True,
         )
     except EvaluationError as error:
+        if error.private_detail:
+            logger.warning("submission %s failed with %s: %s", submission_id, error.code, error.private_detail)
         return _record_failure(submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure)
     except Exception:
         logger.exception("evaluating submission %s failed unexpectedly", submission_id)
@@ -95,7 +101,21 @@ def score_submission(*, submission_id: int) -> str:
             "your quota, and the maintainers have the details",
             infrastructure=True,
         )
-    return _record_success(submission, run, report)
+    try:
+        return _record_success(submission, run, report)
+    except Exception:
+        # Whatever went wrong, the row must not stay "running" (the sweep would run the model
+        # again and again). Every field kept from the model was checked in the sandbox layer,
+        # so this is the site's failure.
+        logger.exception("recording the result of submission %s failed", submission_id)
+        return _record_failure(
+            submission,
+            run,
+            code="internal_error",
+            message="the result could not be recorded because of an error on the site; it does not count "
+            "against your quota, and the maintainers have the details",
+            infrastructure=True,
+        )
 
 
 def _record_success(submission: Submission, run: EvaluationRun, report: EvaluationReport) -> str:

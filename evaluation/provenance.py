@@ -49,8 +49,8 @@ def significant(value: float, digits: int = 2) -> float:
     """``value`` rounded to ``digits`` significant figures, ties to even (like ``round``).
 
     Rounds the shortest decimal form of the float (its ``repr``), so that a tie a person sees
-    is treated as one: ``significant(0.135)`` is 0.14 even though the nearest float to 0.135
-    lies a little below it. Zero stays zero; NaN and infinities are refused.
+    is treated as one: ``significant(0.575)`` is 0.58 (a tie, to the even 8) although the nearest
+    float to 0.575 lies a little below it. Zero stays zero; NaN and infinities are refused.
     """
     if digits < 1:
         raise ValueError(f"significant() needs at least one digit, got {digits}")

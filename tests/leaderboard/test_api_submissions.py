@@ -113,6 +113,26 @@ def test_a_queued_submission_is_private_to_its_owner(version, researcher, other_
     assert APIClient().get(f"/api/v1/submissions/{created['id']}/provenance/").status_code == 404
 
 
+def test_the_provenance_record_is_public_and_its_private_part_is_for_maintainers_only(
+    version, researcher, other_researcher, good_model_bytes
+):
+    import socket
+
+    from django.contrib.auth import get_user_model
+
+    created = post_model(api_client_for(researcher), version, good_model_bytes).json()
+    assert score_submission(submission_id=created["id"]) == "scored"
+    url = f"/api/v1/submissions/{created['id']}/provenance/"
+    maintainer = get_user_model().objects.create_user("maud", "maud@example.org", "a-long-password-3", is_staff=True)
+    for client in (APIClient(), api_client_for(researcher), api_client_for(other_researcher)):
+        record = client.get(url).json()
+        assert record["artifact"]["sha256"] == created["sha256"]
+        assert "private" not in record and "worker" not in record and "predictions_sha256" not in record
+    staff = api_client_for(maintainer).get(url).json()
+    assert staff["private"]["worker"] == socket.gethostname()
+    assert staff["private"]["predictions_sha256"] != staff["predictions_hmac_sha256"]
+
+
 def test_only_the_owner_can_withdraw(version, researcher, other_researcher, good_model_bytes):
     created = post_model(api_client_for(researcher), version, good_model_bytes).json()
     score_submission(submission_id=created["id"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evaluation.provenance import keyed_predictions_hash, predictions_hash
 from evaluation.spec import load_benchmark
 from leaderboard.rankings.models import LeaderboardEntry
 from evaluation.parts import hidden_parts
 from leaderboard.rankings.services import freeze_version, recompute_leaderboard
 from leaderboard.submissions import scoring
 from leaderboard.submissions.models import Submission
+from leaderboard.submissions.provenance import predictions_key
 from leaderboard.submissions.scoring import load_outcomes, score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
@@ -43,6 +45,27 @@ def test_it_scores_a_model_on_both_parts_of_the_hidden_split(version, researcher
     assert run.provenance["artifact"]["sha256"] == submission.sha256
     assert run.provenance["benchmark"]["content_hash"] == version.content_hash
     assert "bubblewrap" in run.provenance["sandbox"]["layers"]
+
+
+def test_equal_predictions_show_equal_keyed_hashes_and_the_plain_hash_stays_private(
+    version, researcher, good_model_bytes
+):
+    runs = []
+    for name in ("Centroids", "Same centroids"):
+        submission = submit(version, researcher, good_model_bytes, name)
+        assert score_submission(submission_id=submission.pk) == "scored"
+        runs.append(submission.runs.get())
+    first, second = runs
+    plain = first.private_record["predictions_sha256"]
+    probabilities = load_outcomes(first.outcomes_path)["probabilities"]
+    assert plain == predictions_hash(probabilities)
+    assert first.provenance["predictions_hmac_sha256"] == keyed_predictions_hash(probabilities, predictions_key())
+    assert first.provenance["predictions_hmac_sha256"] == second.provenance["predictions_hmac_sha256"] != plain
+    assert "predictions_sha256" not in first.provenance
+    # The exact figures were measured and kept, for maintainers.
+    assert len(first.private_record["sandbox"]["batch_seconds"]) >= 1
+    assert first.private_record["host"]["python_executable"]
+    assert set(first.provenance["cost"]) == {"median_batch_seconds", "peak_memory_bytes", "startup_seconds"}
 
 
 def test_a_redelivered_message_does_not_score_twice(version, researcher, good_model_bytes):

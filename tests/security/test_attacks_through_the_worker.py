@@ -9,15 +9,17 @@ produce exactly the predictions of the first one, made before any attack.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evaluation.client import ClientError, TouchstoneClient
 from evaluation.spec import load_benchmark
-from tests.security import archives, models
+from tests.security import archives, exfiltration, models
 from tests.security.support import require_bubblewrap
 from tests.services import ROOT, running_site
 
@@ -173,3 +175,32 @@ def test_a_malicious_upload_is_refused_before_anything_is_stored(site, tmp_path,
             "where u.username = ?", [username]).fetchone()[0]
     assert rows == 0, name
     assert not site.write_target.exists()
+
+
+@pytest.mark.parametrize("channel", ["error", "shape"])
+def test_a_model_that_writes_hidden_inputs_into_its_failure_gets_none_of_them_back(site, tmp_path, channel):
+    # The preflight runs 257 dev items in batches of 256 and 1: the model behaves on those two
+    # batches and leaks from the first hidden batch on.
+    client = TouchstoneClient(site.url, site.create_researcher(f"leaker-{channel}"))
+    model = exfiltration.build_leaking_model(tmp_path, channel, honest_calls=2)
+    submission = client.submit(benchmark="digits", version="1.0.0", model_file=model, model_name=f"leaks {channel}")["id"]
+
+    final = client.wait(submission, poll_seconds=0.3, timeout=300)
+
+    assert final["status"] == "failed", final
+    assert final["error"]["code"] == {"error": "model_raised", "shape": "malformed_output"}[channel]
+    hidden = np.load(site.hidden_split)["inputs"]
+    first_batch = exfiltration.leaked_digits(hidden[:1])
+    shown = [json.dumps(final), json.dumps(client._request("GET", f"submissions/{submission}/"))]
+    with sqlite3.connect(site.database) as connection:
+        shown += [str(value) for value in connection.execute(
+            "select error_code, error_message, progress_message from submissions_submission where id = ?",
+            [submission]).fetchone()]
+    text = "\n".join(shown)
+    assert "hidden inputs:" not in text
+    assert " ".join(first_batch[:4]) not in text
+    assert f", {int(first_batch[0]) + 1000}]" not in text
+    # It counts against the quota: the failure is the model's.
+    with sqlite3.connect(site.database) as connection:
+        assert connection.execute(
+            "select counts_against_quota from submissions_submission where id = ?", [submission]).fetchone()[0] == 1

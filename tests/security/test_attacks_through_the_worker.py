@@ -130,7 +130,7 @@ def test_every_attack_fails_with_its_reason_and_the_worker_then_scores_a_normal_
 
     baseline = client.wait(reference, poll_seconds=0.3, timeout=300)
     assert baseline["status"] == "scored", baseline
-    expected_predictions = client._request("GET", f"submissions/{reference}/provenance/")["predictions_sha256"]
+    expected_predictions = client._request("GET", f"submissions/{reference}/provenance/")["predictions_hmac_sha256"]
     outcomes = {}
     for attack, attack_id, normal_id in queued:
         final = client.wait(attack_id, poll_seconds=0.3, timeout=300)
@@ -141,7 +141,7 @@ def test_every_attack_fails_with_its_reason_and_the_worker_then_scores_a_normal_
             assert word in final["error"]["message"], (attack.name, word, final["error"]["message"])
         after = client.wait(normal_id, poll_seconds=0.3, timeout=300)
         assert after["status"] == "scored", (attack.name, after)
-        predictions = client._request("GET", f"submissions/{normal_id}/provenance/")["predictions_sha256"]
+        predictions = client._request("GET", f"submissions/{normal_id}/provenance/")["predictions_hmac_sha256"]
         assert predictions == expected_predictions, attack.name
 
     # No canary was written, and the database is intact.

@@ -70,7 +70,10 @@ def cost_summary(record: dict) -> str:
     if median is not None:
         parts.append(f"median {median:g} s per batch" + (f" of {batch_size}" if batch_size else ""))
     memory = cost.get("peak_memory_bytes")
-    parts.append("peak memory not measured by the sandbox" if memory is None else f"peak memory {_decimal_bytes(memory)}")
+    if memory is None:
+        parts.append("peak memory not measured by the sandbox")
+    else:
+        parts.append(f"peak memory {_decimal_bytes(memory)}")
     startup = cost.get("startup_seconds")
     if startup is not None:
         parts.append(f"start-up {startup:g} s")

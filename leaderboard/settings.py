@@ -278,7 +278,11 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
         "task": "leaderboard.submissions.tasks.requeue_stalled_submissions",
         "schedule": 300.0,
-    }
+    },
+    "check-sandbox-health": {
+        "task": "leaderboard.submissions.tasks.check_sandbox_health",
+        "schedule": env_float("TOUCHSTONE_SANDBOX_HEALTH_SECONDS", 600.0, minimum=30.0),
+    },
 }
 
 LOGGING = {

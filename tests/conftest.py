@@ -72,3 +72,20 @@ def production_site(service_folder, digits_folder):
         site.database_url = database_url
         site.broker_url = broker_url
         yield site
+
+
+@pytest.fixture
+def broken_bubblewrap(monkeypatch) -> Path:
+    """A ``bwrap`` that fails the way a host without user namespaces makes it fail.
+
+    It lives in a folder every user may enter: a root worker starts bubblewrap as the sandbox's
+    own account, which cannot reach pytest's private temporary folders.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="touchstone-broken-bwrap-"))
+    folder.chmod(0o755)
+    broken = folder / "bwrap"
+    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr("evaluation.sandbox.bwrap.find_bwrap", lambda: str(broken))
+    yield broken
+    shutil.rmtree(folder, ignore_errors=True)

@@ -5,15 +5,27 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from leaderboard.submissions.health import probe_and_record
+from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import requeue_stalled, score_submission
 
 
 @shared_task(name="leaderboard.submissions.tasks.evaluate_submission", acks_late=True)
 def evaluate_submission(submission_id: int) -> str:
-    return score_submission(submission_id=submission_id)
+    status = score_submission(submission_id=submission_id)
+    if Submission.objects.filter(pk=submission_id, error_code="sandbox_unavailable").exists():
+        # The sandbox failed before the model was opened: check it with a known-good model,
+        # so maintainers and every page learn whether the sandbox itself is broken.
+        probe_and_record()
+    return status
 
 
 @shared_task(name="leaderboard.submissions.tasks.requeue_stalled_submissions")
 def requeue_stalled_submissions() -> list[int]:
     # A live run updates its row at every progress step; twice the deadline means its worker is gone.
     return requeue_stalled(older_than_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60)
+
+
+@shared_task(name="leaderboard.submissions.tasks.check_sandbox_health")
+def check_sandbox_health() -> bool:
+    return probe_and_record().ok

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -161,14 +160,7 @@ def test_it_runs_unsandboxed_when_allowed_and_reports_it(without_bubblewrap, nor
     assert "bubblewrap" not in report.layers and "seccomp" not in report.layers
 
 
-def test_a_bubblewrap_that_cannot_start_is_reported_as_unavailable(
-    monkeypatch, normal_model: Path, tmp_path: Path
-):
-    broken = tmp_path / "bwrap"
-    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
-    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setattr("evaluation.sandbox.bwrap.find_bwrap", lambda: str(broken))
-
+def test_a_bubblewrap_that_cannot_start_is_reported_as_unavailable(broken_bubblewrap, normal_model: Path):
     with pytest.raises(SandboxUnavailableError) as caught:
         with SandboxedModel(normal_model, limits=LIMITS):
             pass

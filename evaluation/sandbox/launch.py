@@ -14,10 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SandboxUnavailableError
 from . import bwrap as bwrap_layer
+from .account import PrivilegeDrop, SandboxAccount, prepare_mount_points, sandbox_account
 from .cgroups import RunCgroup
 from .channel import Channel
 from .limits import MIB, SandboxLimits, apply_rlimits, inference_threads, rlimits_for
@@ -25,6 +28,7 @@ from .seccomp import build_filter_fd
 
 CHILD_PROGRAM = Path(__file__).with_name("child.py")
 SCRATCH_PREFIX = "touchstone-io-"
+WORKER_FILE = "worker"
 
 
 def child_environment(threads: int) -> dict[str, str]:
@@ -67,6 +71,8 @@ class ChildHandle:
     """``time.monotonic()`` when the process was spawned."""
     cgroup_peak: int | None = None
     """Peak memory read from the cgroup just before it was removed."""
+    account: SandboxAccount | None = None
+    """The account bubblewrap runs as (a root worker), or None (the worker itself)."""
 
     def kill(self) -> None:
         """SIGKILL the process group and everything left in the cgroup; reap the process."""
@@ -100,19 +106,68 @@ class ChildHandle:
 def _sweep_stale_scratch() -> None:
     """Delete IO folders left by workers that died without cleaning up (e.g. SIGKILL).
 
-    Folder names carry the worker's pid; only folders of this user whose worker is gone are
-    removed.
+    Each folder holds a ``worker`` file with its worker's pid (the name itself is random: the
+    sandbox can read it in its mount table); only folders of this user whose worker is gone
+    are removed.
     """
-    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
         try:
-            worker = int(folder.name[len(SCRATCH_PREFIX) :].split("-")[0])
             if folder.stat().st_uid != os.getuid():
                 continue
+            worker = int((folder / WORKER_FILE).read_text())
             os.kill(worker, 0)
         except ProcessLookupError:
             shutil.rmtree(folder, ignore_errors=True)
         except (ValueError, OSError):
             continue
+
+
+def _prepare_scratch(
+    scratch: Path, account: SandboxAccount | None, *, program: Path, model_path: Path,
+    model_name: str, sandboxed: bool,
+) -> bwrap_layer.SandboxPaths:
+    """Fill the IO folder: ``in/``, ``out.npy`` and, for bubblewrap, copies of program and model.
+
+    The copies keep the model's storage path and the project's layout out of the sandbox's
+    mount table. With a sandbox account (a root worker), the account may enter the folder and
+    ``in/`` through its group, read the copies, and write ``out.npy`` -- nothing else.
+    """
+    (scratch / WORKER_FILE).write_text(str(os.getpid()))
+    input_dir = scratch / "in"
+    input_dir.mkdir()
+    output_file = scratch / "out.npy"
+    output_file.touch(mode=0o600)
+    if not sandboxed:
+        return bwrap_layer.SandboxPaths(program, model_path, input_dir, output_file)
+    child_copy = scratch / "child.py"
+    shutil.copyfile(program, child_copy)
+    model_copy = scratch / model_name
+    shutil.copyfile(model_path, model_copy)
+    os.chmod(child_copy, 0o644)
+    os.chmod(model_copy, 0o640)
+    if account is not None:
+        # Root owns everything here; the account's group may enter the folder (to reach the
+        # mount points and the files bubblewrap binds), list and read the inputs, and read the
+        # copies. New inputs inherit the group through the setgid bit.
+        for path in (scratch, input_dir, model_copy):
+            os.chown(path, -1, account.gid)
+        os.chmod(scratch, 0o710)
+        os.chmod(input_dir, 0o2750)
+        os.chown(output_file, account.uid, account.gid)
+    return bwrap_layer.SandboxPaths(child_copy, model_copy, input_dir, output_file)
+
+
+def _staged_sources(view: bwrap_layer.InterpreterView) -> list[Path]:
+    """Interpreter folders and files an unprivileged account may not be able to reach.
+
+    Everything under ``/usr`` is readable by all; anything else (pyenv under ``/root``, a
+    virtual environment in a home directory) is mounted onto a reachable mount point first.
+    """
+    system = (Path("/usr"), Path("/etc"))
+    return [
+        bind.source for bind in view.binds
+        if not any(bind.source == top or top in bind.source.parents for top in system)
+    ]
 
 
 def _child_arguments(
@@ -137,18 +192,25 @@ def start_child(
     model_format: str,
     limits: SandboxLimits,
     bwrap: str | None,
+    program: Path = CHILD_PROGRAM,
+    program_arguments: Sequence[str] | None = None,
 ) -> None:
     """Spawn the child for ``model_path`` into ``handle``; bubblewrap unless ``bwrap`` is None.
 
     Returns once the process runs; the caller waits for its ``ready`` message. On an exception
-    the caller closes ``handle``.
+    the caller closes ``handle``. ``program`` and ``program_arguments`` replace the child
+    program and its arguments (the security tests run a probe in the very same sandbox).
+    Raises SandboxUnavailableError when a root worker has no usable sandbox account.
     """
+    account = sandbox_account() if bwrap is not None else None
+    handle.account = account
     _sweep_stale_scratch()
-    handle.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
-    input_dir = handle.scratch / "in"
-    input_dir.mkdir()
-    output_file = handle.scratch / "out.npy"
-    output_file.touch(mode=0o600)
+    scratch = handle.scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    model_name = "model.pt2" if model_format == "torch.export" else "model.pt"
+    paths = _prepare_scratch(
+        scratch, account, program=program, model_path=model_path.resolve(),
+        model_name=model_name, sandboxed=bwrap is not None,
+    )
 
     threads = inference_threads()
     request_read, request_write = os.pipe()
@@ -162,62 +224,92 @@ def start_child(
         stderr_fd=stderr_read,
         log_limit=limits.max_log_bytes,
     )
-    seccomp_fd = build_filter_fd() if bwrap is not None else None
     environment = child_environment(threads)
-    if bwrap is not None:
-        model_name = "model.pt2" if model_format == "torch.export" else "model.pt"
-        command = bwrap_layer.build_command(
-            bwrap,
-            bwrap_layer.SandboxPaths(CHILD_PROGRAM, model_path.resolve(), input_dir, output_file),
-            model_name=model_name,
-            tmp_size_bytes=limits.file_size_bytes,
-            environment=environment,
-            seccomp_fd=seccomp_fd,
-            child_arguments=_child_arguments(
-                request_read, reply_write, f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
-                model_format, bwrap_layer.INPUT_DIR, bwrap_layer.OUTPUT_FILE, threads,
-            ),
-        )
-        layers = ["bubblewrap"] + (["seccomp"] if seccomp_fd is not None else [])
-        # bubblewrap itself gets an empty environment; --setenv gives the child its own.
-        process_environment: dict[str, str] = {}
-    else:
-        arguments = _child_arguments(
-            request_read, reply_write, str(model_path.resolve()), model_format,
-            str(input_dir), str(output_file), threads,
-        )
-        command = [sys.executable, "-I", "-B", str(CHILD_PROGRAM), *arguments]
-        layers = ["unsandboxed"]
-        process_environment = environment
-    cgroup = handle.cgroup = RunCgroup.create(memory_bytes=limits.memory_bytes, pids=limits.pids)
-    handle.layers = (*layers, "rlimits", *cgroup.layers)
-    rlimits = rlimits_for(limits)
-    cgroup.open_for_attach()
-
-    def prepare_child() -> None:
-        # Runs in the forked child before exec: join the run's cgroups first, so bubblewrap
-        # and everything it starts are counted, then lower the rlimits. It takes no locks and
-        # imports nothing, which keeps it safe in a multi-threaded worker.
-        cgroup.attach_self()
-        apply_rlimits(rlimits)
-
-    passed = [request_read, reply_write] + ([seccomp_fd] if seccomp_fd is not None else [])
-    handle.started_at = time.monotonic()
+    seccomp_fd = arguments = None
+    drop: PrivilegeDrop | None = None
     try:
-        handle.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout_write,
-            stderr=stderr_write,
-            pass_fds=passed,
-            preexec_fn=prepare_child,
-            start_new_session=True,
-            env=process_environment,
-            cwd="/",
+        if bwrap is not None:
+            seccomp_fd = build_filter_fd()
+            view = bwrap_layer.interpreter_view()
+            sources: dict[Path, Path] = {}
+            if account is not None:
+                staging = prepare_mount_points(scratch, _staged_sources(view))
+                sources = dict(zip(staging.sources, staging.mount_points, strict=True))
+                drop = PrivilegeDrop(account, staging)
+            options = bwrap_layer.sandbox_options(
+                paths, model_name=model_name, tmp_size_bytes=limits.file_size_bytes,
+                environment=environment, seccomp_fd=seccomp_fd, interpreter=view,
+                sources=sources,
+            )
+            arguments = bwrap_layer.arguments_fd(options)
+            if program_arguments is None:
+                program_arguments = _child_arguments(
+                    request_read, reply_write, f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
+                    model_format, bwrap_layer.INPUT_DIR, bwrap_layer.OUTPUT_FILE, threads,
+                )
+            command = bwrap_layer.build_command(
+                bwrap, arguments=arguments, child_arguments=program_arguments
+            )
+            layers = ["bubblewrap"] + (["seccomp"] if seccomp_fd is not None else [])
+            # bubblewrap itself gets an empty environment; --setenv gives the child its own.
+            process_environment: dict[str, str] = {}
+        else:
+            if program_arguments is None:
+                program_arguments = _child_arguments(
+                    request_read, reply_write, str(paths.model_file), model_format,
+                    str(paths.input_dir), str(paths.output_file), threads,
+                )
+            command = [sys.executable, "-I", "-B", str(program), *program_arguments]
+            layers = ["unsandboxed"]
+            process_environment = environment
+        cgroup = handle.cgroup = RunCgroup.create(
+            memory_bytes=limits.memory_bytes, pids=limits.pids
         )
+        handle.layers = (*layers, "rlimits", *cgroup.layers)
+        rlimits = rlimits_for(limits)
+        cgroup.open_for_attach()
+
+        def prepare_child() -> None:
+            # Runs in the forked child before exec: join the run's cgroups first, so bubblewrap
+            # and everything it starts are counted, then lower the rlimits, then (a root
+            # worker) become the sandbox account -- last, because the cgroup files and the
+            # private mounts need root. It takes no locks and imports nothing, which keeps it
+            # safe in a multi-threaded worker.
+            cgroup.attach_self()
+            apply_rlimits(rlimits)
+            if drop is not None:
+                drop.apply()
+
+        passed = [request_read, reply_write] + [
+            fd for fd in (seccomp_fd, arguments) if fd is not None
+        ]
+        handle.started_at = time.monotonic()
+        try:
+            handle.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout_write,
+                stderr=stderr_write,
+                pass_fds=passed,
+                preexec_fn=prepare_child,
+                start_new_session=True,
+                env=process_environment,
+                cwd="/",
+            )
+        except (subprocess.SubprocessError, OSError) as error:
+            # prepare_child failed (the cgroups, the private mounts, the switch to the sandbox
+            # account), or bubblewrap could not be executed (e.g. by the account): the host's
+            # fault, never the model's.
+            who = f"the sandbox account {account.name!r}" if account else "the worker"
+            raise SandboxUnavailableError(
+                f"The sandbox could not be started as {who}. {bwrap_layer.START_HINT}",
+                private_detail=f"{command[0]}: {error}",
+            ) from None
     finally:
         # Only the child may hold these ends: the parent then sees EOF when it dies.
-        for fd in (request_read, reply_write, stdout_write, stderr_write, seccomp_fd):
+        for fd in (request_read, reply_write, stdout_write, stderr_write, seccomp_fd, arguments):
             if fd is not None:
-                os.close(fd)
-        cgroup.close_attach_fds()
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if handle.cgroup is not None:
+            handle.cgroup.close_attach_fds()

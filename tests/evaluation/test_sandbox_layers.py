@@ -1,79 +1,157 @@
-"""The layers one by one: the bubblewrap command line, the seccomp filter, the cgroups."""
+"""The layers one by one: bubblewrap's arguments, the seccomp filter, the cgroups."""
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
-from evaluation.sandbox.bwrap import SandboxPaths, build_command, interpreter_prefixes
+from evaluation.sandbox.bwrap import (
+    Bind,
+    InterpreterView,
+    SandboxPaths,
+    arguments_fd,
+    build_command,
+    interpreter_prefixes,
+    interpreter_view,
+    library_binds,
+    sandbox_executable,
+    sandbox_options,
+)
 from evaluation.sandbox.cgroups import RunCgroup, cgroup_status
 from evaluation.sandbox.launch import child_environment
 from evaluation.sandbox.seccomp import DENIED_SYSCALLS, build_filter_fd, seccomp_available
 
 
-def _command(tmp_path: Path, seccomp_fd: int | None = 9) -> list[str]:
+def _options(tmp_path: Path, seccomp_fd: int | None = 9, **keywords) -> list[str]:
     paths = SandboxPaths(tmp_path / "child.py", tmp_path / "model.pt", tmp_path / "in",
                          tmp_path / "out.npy")
-    return build_command("/usr/bin/bwrap", paths, model_name="model.pt", tmp_size_bytes=1024,
-                         environment={"HOME": "/tmp"}, seccomp_fd=seccomp_fd,
-                         child_arguments=["--threads", "2"])
+    return sandbox_options(paths, model_name="model.pt", tmp_size_bytes=1024,
+                           environment={"HOME": "/tmp"}, seccomp_fd=seccomp_fd, **keywords)
 
 
 def _pairs(command: list[str], flag: str) -> list[tuple[str, str]]:
     return [(command[i + 1], command[i + 2]) for i, word in enumerate(command) if word == flag]
 
 
-def test_the_command_unshares_everything_and_drops_every_privilege(tmp_path: Path):
-    command = _command(tmp_path)
+def test_the_options_unshare_everything_and_drop_every_privilege(tmp_path: Path):
+    options = _options(tmp_path)
 
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
-        assert flag in command
-    assert command[command.index("--uid") + 1] == "65534"
-    assert command[command.index("--gid") + 1] == "65534"
-    assert command[command.index("--cap-drop") + 1] == "ALL"
-    assert command[command.index("--seccomp") + 1] == "9"
-    assert "--share-net" not in command
+        assert flag in options
+    assert options[options.index("--uid") + 1] == "65534"
+    assert options[options.index("--gid") + 1] == "65534"
+    assert options[options.index("--cap-drop") + 1] == "ALL"
+    assert options[options.index("--seccomp") + 1] == "9"
+    assert "--share-net" not in options
+    # --dev would make bubblewrap nest a second user namespace (for devpts), hiding the host
+    # uid from /proc/self/uid_map inside.
+    assert "--dev" not in options
 
 
-def test_the_command_binds_only_the_interpreter_the_child_the_model_and_the_io(tmp_path: Path):
-    command = _command(tmp_path)
-    read_only = dict((target, source) for source, target in _pairs(command, "--ro-bind"))
-    writable = _pairs(command, "--bind")
+def test_the_options_bind_only_libraries_the_interpreter_the_child_the_model_and_the_io(
+    tmp_path: Path,
+):
+    options = _options(tmp_path)
+    read_only = dict((target, source) for source, target in _pairs(options, "--ro-bind"))
+    writable = _pairs(options, "--bind")
 
     assert writable == [(str(tmp_path / "out.npy"), "/sandbox/io/out.npy")]
     assert read_only["/sandbox/child.py"] == str(tmp_path / "child.py")
     assert read_only["/sandbox/model.pt"] == str(tmp_path / "model.pt")
     assert read_only["/sandbox/io/in"] == str(tmp_path / "in")
-    assert read_only["/usr"] == "/usr"
     for prefix in interpreter_prefixes():
         assert read_only[str(prefix)] == str(prefix)
-    allowed = {"/usr", "/etc/ld.so.cache", *map(str, interpreter_prefixes()),
-               "/sandbox/child.py", "/sandbox/model.pt", "/sandbox/io/in"}
-    assert set(read_only) <= allowed | {"/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}
-    assert "/etc/passwd" not in command and "/work" not in command
+    interpreter = {bind.target for bind in interpreter_view().binds}
+    libraries = {bind.target for bind in library_binds()}
+    assert set(read_only) == interpreter | libraries | {
+        "/sandbox/child.py", "/sandbox/model.pt", "/sandbox/io/in"}
+    for forbidden in ("/usr", "/usr/bin", "/usr/local", "/usr/local/bin", "/usr/share", "/sys",
+                      "/etc", "/etc/passwd", "/work", "/root", "/home"):
+        assert forbidden not in read_only
+    assert "/etc/ld.so.cache" in read_only
+
+
+def test_the_library_binds_are_the_shared_library_folders_not_all_of_usr():
+    sources = {bind.source for bind in library_binds()}
+
+    assert Path("/etc/ld.so.cache") in sources
+    for source in sources:
+        assert source.parts[:2] in (("/", "usr"), ("/", "lib"), ("/", "lib64"), ("/", "etc"))
+        assert source not in (Path("/usr"), Path("/etc"))
+        assert not any(source.is_relative_to(folder) for folder in (
+            "/usr/bin", "/usr/sbin", "/usr/local", "/usr/share"))
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    if multiarch and Path("/usr/lib", multiarch).is_dir():
+        # Debian's multiarch folder, not the rest of /usr/lib (apt, postgresql, chromium...).
+        assert Path("/usr/lib") not in sources and Path("/usr/lib", multiarch) in sources
+
+
+def test_interpreter_folders_can_be_bound_from_mount_points_the_account_reaches(
+    tmp_path: Path,
+):
+    prefix = Path("/root/.pyenv/versions/3.11.7")
+    view = InterpreterView(binds=(Bind(prefix, str(prefix)),))
+    point = tmp_path / "view-0"
+
+    options = _options(tmp_path, interpreter=view, sources={prefix: point})
+
+    assert (str(point), str(prefix)) in _pairs(options, "--ro-bind")
+    assert str(prefix) not in [source for source, _ in _pairs(options, "--ro-bind")]
+
+
+def test_proc_is_the_sandbox_s_own_and_read_only_and_dev_holds_five_devices(tmp_path: Path):
+    options = _options(tmp_path)
+
+    proc = options.index("--proc")
+    assert options[proc + 1] == "/proc"
+    remounts = [options[i + 1] for i, word in enumerate(options) if word == "--remount-ro"]
+    assert "/proc" in remounts and "/dev" in remounts and remounts[-1] == "/"
+    assert [target for _, target in _pairs(options, "--dev-bind")] == [
+        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 
 
 def test_tmp_is_mounted_before_the_interpreter_and_the_root_is_made_read_only_last(
     tmp_path: Path,
 ):
-    command = _command(tmp_path)
-    tmpfs = command.index("--tmpfs")
+    options = _options(tmp_path)
+    tmpfs = options.index("/tmp") - 1
 
-    assert command[tmpfs + 1] == "/tmp"
-    assert command[tmpfs - 2 : tmpfs] == ["--size", "1024"]
+    assert options[tmpfs] == "--tmpfs"
+    assert options[tmpfs - 2 : tmpfs] == ["--size", "1024"]
     for prefix in interpreter_prefixes():
-        assert tmpfs < command.index(str(prefix))
-    separator = command.index("--")
-    mounts = [i for i, word in enumerate(command[:separator])
-              if word in ("--ro-bind", "--bind", "--tmpfs", "--proc", "--dev", "--symlink")]
-    remount_root = max(i for i, word in enumerate(command) if word == "--remount-ro"
-                       and command[i + 1] == "/")
+        assert tmpfs < options.index(str(prefix))
+    mounts = [i for i, word in enumerate(options)
+              if word in ("--ro-bind", "--bind", "--tmpfs", "--proc", "--dev-bind", "--symlink")]
+    remount_root = max(i for i, word in enumerate(options) if word == "--remount-ro"
+                       and options[i + 1] == "/")
     assert remount_root > max(mounts)
-    assert command[separator + 1 :] == [sys.executable, "-I", "-B", "/sandbox/child.py",
-                                        "--threads", "2"]
+
+
+def test_the_command_line_carries_no_host_path_but_the_interpreter(tmp_path: Path):
+    options = _options(tmp_path)
+    fd = arguments_fd(options)
+    try:
+        stored = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+
+    command = build_command("/usr/bin/bwrap", arguments=fd, child_arguments=["--threads", "2"])
+
+    assert stored.split(b"\0")[:-1] == [option.encode() for option in options]
+    assert command[:4] == ["/usr/bin/bwrap", "--args", str(fd), "--"]
+    assert command[4:] == [sandbox_executable(), "-I", "-B", "/sandbox/child.py", "--threads", "2"]
+    assert not any(str(tmp_path) in word for word in command)
+
+
+def test_the_sandbox_executable_keeps_the_name_a_virtual_environment_is_found_by():
+    executable = Path(sandbox_executable())
+
+    assert executable.name == Path(sys.executable).name
+    assert os.path.samefile(executable, sys.executable)
 
 
 def test_the_child_environment_holds_only_thread_counts_and_harmless_defaults():

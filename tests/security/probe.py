@@ -1,7 +1,9 @@
 """Runs inside the real sandbox (standard library only) and reports what it could do.
 
-Usage: probe.py PORT PATH... -- tries to reach 127.0.0.1:PORT and to see each PATH; prints one
-JSON object on stdout.
+Usage: probe.py PORT PATH... -- tries to reach 127.0.0.1:PORT and to see each PATH, to write
+every file under /proc/sys and /proc/sysrq-trigger, and reads its user namespace's id maps,
+the command line of the sandbox's pid 1 and its own mount table; prints one JSON object on
+stdout.
 """
 
 from __future__ import annotations
@@ -39,6 +41,35 @@ def _write(path: str) -> None:
         handle.write("x")
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError as error:
+        return f"errno {error.errno}"
+
+
+def _open_for_writing(path: str) -> None:
+    # Opening is the permission check; nothing is written, so a sysctl would keep its value
+    # even if the open succeeded.
+    os.close(os.open(path, os.O_WRONLY | os.O_NOFOLLOW))
+
+
+def _try_writing_under(folder: str) -> dict:
+    """Try to open every file under ``folder`` for writing: the count, successes and errors."""
+    count, writable, errors = 0, [], set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            count += 1
+            path = os.path.join(root, name)
+            outcome = _attempt(lambda path=path: _open_for_writing(path))
+            if outcome == "ok":
+                writable.append(path)
+            else:
+                errors.add(outcome)
+    return {"files": count, "writable": writable, "errors": sorted(errors)}
+
+
 def main() -> None:
     port = int(sys.argv[1])
     status = dict(
@@ -60,6 +91,12 @@ def main() -> None:
         "write_tmp": _attempt(lambda: _write("/tmp/scratch")),
         "visible": {path: os.path.exists(path) for path in sys.argv[2:]},
         "environment": sorted(os.environ),
+        "uid_map": _read("/proc/self/uid_map").split(),
+        "gid_map": _read("/proc/self/gid_map").split(),
+        "pid_1_cmdline": _read("/proc/1/cmdline"),
+        "mountinfo": _read("/proc/self/mountinfo"),
+        "sysctl": _try_writing_under("/proc/sys"),
+        "sysrq_trigger": _attempt(lambda: _open_for_writing("/proc/sysrq-trigger")),
     }
     print(json.dumps(report))
 

@@ -82,7 +82,8 @@ FAMILIES: dict[str, list[Attack]] = {
                ("test.npz", "No such file or directory")),
         Attack("overwrites the evaluator's own code",
                lambda f, c: models.build_writing_model(f, "/sandbox/child.py"), ModelRaisedError,
-               ("child.py", "Read-only file system")),
+               # Refused as read-only (non-root worker) or, first, by the file's owner (root).
+               ("child.py", "in read-write mode")),
         Attack("writes a 2 GiB file", lambda f, c: models.build_huge_file_model(f),
                SandboxViolationError, ("file larger than the sandbox allows", "64 MiB")),
     ],

@@ -1,28 +1,23 @@
 """What a process inside the real sandbox can reach: no network, no host files, no privileges.
 
-A probe program (standard library only, so the test needs no torch import) is started with the
-very bubblewrap command line and seccomp filter the sandbox uses for models, while a TCP server
-listens on the host's loopback, standing in for the site, Redis and PostgreSQL.
+A probe program (standard library only, so the test needs no torch import) is started by the
+worker's own start-up code (``start_child``) in place of the child program, with the very
+bubblewrap arguments, account and seccomp filter the sandbox uses for models, while a TCP
+server listens on the host's loopback, standing in for the site, Redis and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import errno
-import json
-import os
 import socket
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from evaluation.sandbox.bwrap import SandboxPaths, build_command, find_bwrap
 from evaluation.sandbox.launch import child_environment
-from evaluation.sandbox.seccomp import build_filter_fd
-
-PROBE = Path(__file__).with_name("probe.py")
+from tests.security.sandbox_probe import run_probe
 
 
 class LoopbackServer:
@@ -61,32 +56,13 @@ def server():
     server.close()
 
 
-def _probe(tmp_path: Path, server: LoopbackServer, *, seccomp: bool, paths: list[str]) -> dict:
-    bwrap = find_bwrap()
-    assert bwrap is not None
-    (tmp_path / "in").mkdir()
-    output = tmp_path / "out.npy"
-    output.touch()
-    seccomp_fd = build_filter_fd() if seccomp else None
-    command = build_command(
-        bwrap,
-        SandboxPaths(PROBE, PROBE, tmp_path / "in", output),
-        model_name="model.pt",
-        tmp_size_bytes=16 * 1024**2,
-        environment=child_environment(1),
-        seccomp_fd=seccomp_fd,
-        child_arguments=[str(server.port), *paths],
-    )
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=60, env={},
-            pass_fds=[seccomp_fd] if seccomp_fd is not None else [],
-        )
-    finally:
-        if seccomp_fd is not None:
-            os.close(seccomp_fd)
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout)
+def _probe(tmp_path: Path, server, *, seccomp: bool, paths: list[str], monkeypatch=None) -> dict:
+    if not seccomp:
+        # Take the seccomp layer away to show what the namespaces stop on their own.
+        monkeypatch.setattr("evaluation.sandbox.launch.build_filter_fd", lambda: None)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not read by the probe")
+    return run_probe(model, server.port, paths)
 
 
 def test_a_sandboxed_process_cannot_open_a_socket_or_reach_a_loopback_server(
@@ -107,11 +83,12 @@ def test_a_sandboxed_process_cannot_open_a_socket_or_reach_a_loopback_server(
 
 
 def test_the_network_namespace_alone_keeps_the_loopback_server_out_of_reach(
-    bubblewrap, server: LoopbackServer, tmp_path: Path
+    bubblewrap, server: LoopbackServer, tmp_path: Path, monkeypatch
 ):
     # Without the seccomp layer the probe may create sockets, but its loopback is its own.
-    report = _probe(tmp_path, server, seccomp=False, paths=[])
+    report = _probe(tmp_path, server, seccomp=False, paths=[], monkeypatch=monkeypatch)
 
+    assert report["seccomp"] == "0"
     assert report["inet_socket"] == "ok"
     assert report["connect"] in (f"errno {errno.ECONNREFUSED}", f"errno {errno.ENETUNREACH}")
     assert server.connections == 0
@@ -144,7 +121,7 @@ def test_a_sandboxed_process_sees_no_host_files_has_no_privileges_and_cannot_uns
 @pytest.mark.services
 @pytest.mark.parametrize("seccomp", [True, False], ids=["all-layers", "namespace-alone"])
 def test_a_sandboxed_process_cannot_reach_the_site_redis_or_postgresql(
-    bubblewrap, production_site, tmp_path: Path, seccomp: bool
+    bubblewrap, production_site, tmp_path: Path, seccomp: bool, monkeypatch
 ):
     from types import SimpleNamespace
     from urllib.parse import urlsplit
@@ -160,6 +137,7 @@ def test_a_sandboxed_process_cannot_reach_the_site_redis_or_postgresql(
             pass
         folder = tmp_path / name
         folder.mkdir()
-        report = _probe(folder, SimpleNamespace(port=port), seccomp=seccomp, paths=[])
+        report = _probe(folder, SimpleNamespace(port=port), seccomp=seccomp, paths=[],
+                        monkeypatch=monkeypatch)
         expected = {f"errno {errno.EPERM}"} if seccomp else {f"errno {errno.ECONNREFUSED}", f"errno {errno.ENETUNREACH}"}
         assert report["connect"] in expected, (name, report["connect"])

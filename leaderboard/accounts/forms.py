@@ -54,7 +54,8 @@ class SignupForm(BaseUserCreationForm):
         elif "username" in self.errors:
             # Look the name up anyway, so that a malformed name costs the same query as a taken one.
             get_user_model().objects.filter(username__iexact=self.data.get("username", "")).exists()
-            self.errors["username"] = self.error_class([USERNAME_REJECTED])
+            del self.errors["username"]
+            self.add_error("username", ValidationError(USERNAME_REJECTED, code="unavailable"))
         if "username" in self.errors:
             # Do not echo a rejected name back into the form: the page stays the same for all of them.
             self.data = self.data.copy()

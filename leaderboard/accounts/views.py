@@ -37,9 +37,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         return render(request, "accounts/signup.html", {"form": SignupForm()})
     limit, address = signup_limit(), client_address(request)
     if limit.is_exhausted(address):
-        form = SignupForm()
-        form.add_error(None, f"Too many sign-up attempts from your network. Try again in {limit.wait_text}.")
-        return _too_many(render(request, "accounts/signup.html", {"form": form}), limit)
+        refusal = f"Too many sign-up attempts from your network. Try again in {limit.wait_text}."
+        page = render(request, "accounts/signup.html", {"form": SignupForm(), "refusal": refusal})
+        return _too_many(page, limit)
     # Every attempt counts, not only successful ones: each one tells whether a name is free.
     limit.count(address)
     form = SignupForm(request.POST)

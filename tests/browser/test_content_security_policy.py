@@ -87,6 +87,14 @@ def test_the_api_docs_work_under_the_policy(browser, production_site):
     assert policy_problems(seen) == []
 
 
+def test_the_other_pages_load_without_a_violation(browser, production_site):
+    page = browser.new_page()
+    seen = watch_console(page)
+    for path in ("/", "/accounts/login/", "/accounts/signup/", "/admin/login/", "/benchmarks/digits/1.0.0/compare/"):
+        assert page.goto(f"{production_site.url}{path}").status == 200, path
+    assert policy_problems(seen) == []
+
+
 def test_an_inline_script_is_refused_by_the_policy(browser, production_site):
     # The control for the tests above: the policy is really enforced, so "no violation" means
     # the pages need no inline script, not that the browser ignored the header.

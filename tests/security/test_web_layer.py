@@ -35,7 +35,7 @@ from leaderboard.front.charts import leaderboard_chart
 from leaderboard.security import check_shared_cache
 from tests.leaderboard.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
 from tests.leaderboard.test_pages import scored
-from tests.services import ROOT
+from tests.services import ROOT, redis_server
 
 # The key the site used to ship in its source: anyone could sign cookies with it.
 PUBLIC_OLD_KEY = "touchstone-local-development-key-not-for-production"
@@ -145,7 +145,6 @@ def test_production_turns_on_https_only_settings_by_default(tmp_path):
     assert json.loads(local.stdout) == [0, False, False, False, False, False, None]
 
 
-@pytest.mark.services
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = production_env(tmp_path, TOUCHSTONE_CACHE_URL="redis://127.0.0.1:6379/1")
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
@@ -160,6 +159,18 @@ def test_the_deployment_check_warns_while_throttle_counters_are_per_process():
                           "LOCATION": "redis://127.0.0.1:6379/1"}}
     with override_settings(CACHES=shared):
         assert check_shared_cache(None) == []
+
+
+@pytest.mark.services
+def test_throttle_counters_in_redis_are_shared_between_processes(service_folder, tmp_path):
+    with redis_server(service_folder / "web-layer-redis") as url:
+        env = site_env(tmp_path, TOUCHSTONE_CACHE_URL=url)
+        code = "import django; django.setup(); from leaderboard.accounts.throttling import Limit; "
+        counted = python(code + "Limit('shared', 2, 60).count('198.51.100.7')", env)
+        assert counted.returncode == 0, counted.stderr
+        python(code + "Limit('shared', 2, 60).count('198.51.100.7')", env)
+        asked = python(code + "print(Limit('shared', 2, 60).is_exhausted('198.51.100.7'))", env)
+        assert asked.stdout.strip() == "True"
 
 
 def test_a_malformed_throttle_rate_stops_the_site_and_names_the_variable(monkeypatch):

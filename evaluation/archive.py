@@ -8,8 +8,12 @@ A submission must be a TorchScript archive (``torch.jit.save``) or a torch.expor
 - torch.export: ``<name>/archive_format`` (containing ``pt2``), ``<name>/models/*.json``,
   ``<name>/data/weights/...``, ``<name>/archive_version``.
 
-These checks read only the zip directory (and the few bytes of ``archive_format``); nothing is
-decompressed, unpickled or loaded here. Loading happens only inside the sandbox.
+The checks read the zip end records first, within fixed bounds, and stop after a time budget
+(``archive_zip``). For torch.export archives they also read the JSON members and the opcodes of
+every pickle torch would load, because ``torch.export.load`` can run code from those
+(``archive_export``); TorchScript's loader unpickles only torch's own types, so its archives
+are not read beyond the directory. Nothing is unpickled, imported or loaded here: that happens
+only inside the sandbox.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import os
 import stat
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from .archive_export import check_export_archive
+from .archive_zip import DEFAULT_TIME_BUDGET_SECONDS, ParseBudget, open_checked_zip
 from .errors import ModelFileError
 
 MIB = 1024**2
@@ -76,31 +82,6 @@ def _reject_not_zip(head: bytes) -> None:
     )
 
 
-def _check_member_name(info: zipfile.ZipInfo) -> None:
-    name = info.filename
-    path = PurePosixPath(name)
-    if (
-        not name
-        or "\\" in name
-        or "\x00" in name
-        or name.startswith("/")
-        or (len(name) > 1 and name[1] == ":")
-        or ".." in path.parts
-    ):
-        raise ModelFileError(
-            f"The archive contains a member with an unsafe name ({name!r}): absolute paths and "
-            f"'..' are not allowed. {_SAVE_HINT}"
-        )
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and stat.S_ISLNK(mode):
-        raise ModelFileError(
-            f"The archive contains a symbolic link ({name!r}); links are not allowed. "
-            f"{_SAVE_HINT}"
-        )
-    if info.flag_bits & 0x1:
-        raise ModelFileError(f"The archive member {name!r} is encrypted. {_SAVE_HINT}")
-
-
 def _check_bomb(
     infos: list[zipfile.ZipInfo], size_bytes: int, max_compression_ratio: float
 ) -> int:
@@ -112,19 +93,10 @@ def _check_bomb(
             "this looks like a zip bomb and is refused. Model archives store tensors "
             f"uncompressed. {_SAVE_HINT}"
         )
-    # Members whose data overlap (several directory entries pointing at the same bytes) are the
-    # other zip-bomb construction; real archives never do it.
-    spans = sorted((info.header_offset, info.compress_size) for info in infos)
-    for (offset, length), (next_offset, _) in zip(spans, spans[1:]):
-        if next_offset < offset + length or next_offset == offset:
-            raise ModelFileError(
-                "The archive's members overlap each other, a zip-bomb construction; it is "
-                f"refused. {_SAVE_HINT}"
-            )
     return uncompressed
 
 
-def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> str:
+def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> tuple[str, str]:
     roots = {name.split("/", 1)[0] for name in names}
     if len(roots) != 1 or any("/" not in name for name in names):
         raise ModelFileError(
@@ -136,7 +108,7 @@ def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> str:
     if {"data.pkl", "constants.pkl", "version"} <= inner and any(
         name.startswith("code/") for name in inner
     ):
-        return "torchscript"
+        return "torchscript", root
     if "archive_format" in inner and any(
         name.startswith("models/") and name.endswith(".json") for name in inner
     ):
@@ -144,7 +116,7 @@ def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> str:
         if info.file_size <= 64:
             with archive.open(info) as handle:
                 if handle.read(64).strip() == b"pt2":
-                    return "torch.export"
+                    return "torch.export", root
     if "data.pkl" in inner:
         raise ModelFileError(
             "The file is a torch.save checkpoint (pickled weights or a pickled module), not a "
@@ -161,15 +133,20 @@ def inspect_model_file(
     max_bytes: int,
     max_compression_ratio: float = 100.0,
     max_members: int = DEFAULT_MAX_MEMBERS,
+    time_budget_seconds: float = DEFAULT_TIME_BUDGET_SECONDS,
 ) -> ModelFileInfo:
     """Check an uploaded model file without loading it, and describe it.
 
     Raises ModelFileError when the file is larger than ``max_bytes``, is not a zip archive
-    (e.g. a raw pickle), has unsafe members (``..``, absolute names, symbolic links,
-    encryption), looks like a zip bomb (declared expansion above ``max_compression_ratio``
-    times the file size, or overlapping members), has more than ``max_members`` members, or
-    has a layout that is neither TorchScript's nor torch.export's.
+    (e.g. a raw pickle), declares more than ``max_members`` members or a central directory
+    larger than they can need, has inconsistent end records, has unsafe members (``..``,
+    absolute names, symbolic links, encryption), looks like a zip bomb (declared expansion
+    above ``max_compression_ratio`` times the file size, or overlapping members), has a layout
+    that is neither TorchScript's nor torch.export's, is a torch.export archive that would run
+    code when loaded (pickles of anything but tensors, native code, Python objects, program
+    strings torch evaluates), or takes longer than ``time_budget_seconds`` to check.
     """
+    budget = ParseBudget(time_budget_seconds)
     path = Path(path)
     try:
         file_stat = os.stat(path)
@@ -186,33 +163,28 @@ def inspect_model_file(
         )
     with open(path, "rb") as handle:
         head = handle.read(4)
-    if head != _ZIP_LOCAL_HEADER:
-        # Also refuses zip files with data prepended (pickle/zip polyglots): torch's reader and
-        # Python's zipfile could disagree on where such an archive starts.
-        _reject_not_zip(head)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > max_members:
+        if head != _ZIP_LOCAL_HEADER:
+            # Also refuses zip files with data prepended (pickle/zip polyglots): torch's reader
+            # and Python's zipfile could disagree on where such an archive starts.
+            _reject_not_zip(head)
+        archive, infos = open_checked_zip(
+            handle, size_bytes, max_members=max_members, budget=budget, hint=_SAVE_HINT,
+            kind="TorchScript or torch.export archive",
+        )
+        with archive:
+            try:
+                uncompressed = _check_bomb(infos, size_bytes, max_compression_ratio)
+                model_format, root = _sniff_format(archive, [info.filename for info in infos])
+                if model_format == "torch.export":
+                    check_export_archive(
+                        archive, infos, root, handle=handle, size=size_bytes, budget=budget
+                    )
+            except (zipfile.BadZipFile, EOFError, ValueError) as error:
                 raise ModelFileError(
-                    f"The archive has {len(infos)} members, more than the {max_members} allowed."
-                )
-            if not infos or min(info.header_offset for info in infos) != 0:
-                _reject_not_zip(head)
-            names = [info.filename for info in infos]
-            if len(set(names)) != len(names):
-                raise ModelFileError(
-                    f"The archive contains duplicate member names. {_SAVE_HINT}"
-                )
-            for info in infos:
-                _check_member_name(info)
-            uncompressed = _check_bomb(infos, size_bytes, max_compression_ratio)
-            model_format = _sniff_format(archive, names)
-    except zipfile.BadZipFile as error:
-        raise ModelFileError(
-            f"The file is not a valid TorchScript or torch.export archive ({error}). "
-            f"{_SAVE_HINT}"
-        ) from error
+                    f"The file is not a valid TorchScript or torch.export archive ({error}). "
+                    f"{_SAVE_HINT}"
+                ) from error
+    budget.check()
     return ModelFileInfo(
         format=model_format,
         sha256=_sha256(path),

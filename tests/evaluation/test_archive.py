@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,12 @@ import pytest
 import torch
 
 from evaluation.archive import inspect_model_file
+from evaluation.archive_zip import (
+    MAX_ENTRY_BYTES,
+    ParseBudget,
+    open_checked_zip,
+    read_zip_directory,
+)
 from evaluation.errors import ModelFileError
 from tests.security import archives, models
 
@@ -203,3 +210,155 @@ def test_it_refuses_what_is_not_a_regular_file(tmp_path: Path):
     with pytest.raises(ModelFileError, match="could not be read"):
         inspect_model_file(tmp_path / "missing.pt", max_bytes=CAP)
 
+
+
+# The end records, read before zipfile parses anything -----------------------------------------
+
+END = struct.Struct("<4sHHHHIIH")
+
+
+def _directory(path: Path, max_members: int = 10_000):
+    with open(path, "rb") as handle:
+        return read_zip_directory(handle, path.stat().st_size, max_members=max_members)
+
+
+def _edit_end_record(path: Path, **fields: int) -> Path:
+    """Rewrite fields of the (last) end-of-central-directory record in place."""
+    data = bytearray(path.read_bytes())
+    position = data.rfind(b"PK\x05\x06")
+    names = ("signature", "disk", "directory_disk", "disk_entries", "entries",
+             "directory_size", "directory_offset", "comment_length")
+    values = dict(zip(names, END.unpack_from(data, position)))
+    values.update(fields)
+    END.pack_into(data, position, *(values[name] for name in names))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_it_reads_the_count_and_the_directory_from_the_end_records(tmp_path: Path, zip64):
+    path = archives.build_many_member_zip(tmp_path, members=7, zip64=zip64)
+
+    directory = _directory(path)
+
+    with zipfile.ZipFile(path) as archive:
+        assert directory.entries == len(archive.infolist()) == 7
+        assert directory.offset == archive.start_dir
+    assert directory.zip64 is zip64
+    assert directory.size == 7 * (46 + len("m/0000000"))
+
+
+def test_it_reads_what_torch_writes(saved):
+    for name in ("scripted.pt", "exported.pt2"):
+        with zipfile.ZipFile(saved[name]) as archive:
+            assert _directory(saved[name]).entries == len(archive.infolist())
+
+
+def test_it_refuses_too_many_members_from_the_end_record_alone(tmp_path: Path):
+    path = archives.build_many_member_zip(tmp_path, members=30)
+    # Wreck the central directory: only the end record is left to count from.
+    data = bytearray(path.read_bytes())
+    start = data.find(b"PK\x01\x02")
+    data[start : start + 200] = b"\xff" * 200
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ModelFileError, match="has 30 members, more than the 10 allowed"):
+        inspect_model_file(path, max_bytes=CAP, max_members=10)
+
+
+def test_it_refuses_a_zip64_count_above_the_cap(tmp_path: Path):
+    path = archives.build_many_member_zip(tmp_path, members=12, zip64=True)
+    # The classic record says 0xFFFF ("see zip64"), as zipfile writes it for huge archives.
+    _edit_end_record(path, disk_entries=0xFFFF, entries=0xFFFF)
+
+    with pytest.raises(ModelFileError, match="has 12 members, more than the 10 allowed"):
+        inspect_model_file(path, max_bytes=CAP, max_members=10)
+
+
+def test_it_refuses_a_directory_larger_than_its_members_can_need(tmp_path: Path):
+    path = tmp_path / "model.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("m/padding", b"\0" * (2 * MAX_ENTRY_BYTES))
+    end = path.read_bytes().rfind(b"PK\x05\x06")
+    # One member, and a directory that claims to start inside its data.
+    _edit_end_record(path, directory_offset=100, directory_size=end - 100)
+
+    with pytest.raises(ModelFileError) as caught:
+        inspect_model_file(path, max_bytes=CAP)
+
+    assert f"declares {end - 100:,} bytes for 1 members" in str(caught.value)
+    assert "not a valid TorchScript or torch.export archive" in str(caught.value)
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda data: data[:-10], "end-of-central-directory record is missing"),
+    (lambda data: data + b"trailing", "does not end the file"),
+    (lambda data: data[:-2] + b"\x05\x00", "does not end the file"),
+])
+def test_it_refuses_a_truncated_or_extended_end_record(saved, tmp_path: Path, edit, words):
+    path = tmp_path / "model.pt"
+    path.write_bytes(edit(saved["scripted.pt"].read_bytes()))
+
+    with pytest.raises(ModelFileError, match=words):
+        inspect_model_file(path, max_bytes=CAP)
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({"directory_offset": 10**9}, "does not end where its end record starts"),
+    ({"directory_offset": 0}, "does not end where its end record starts"),
+    ({"disk": 1}, "split across several disks"),
+    ({"disk_entries": 2}, "split across several disks"),
+    ({"entries": 0, "disk_entries": 0}, "has no members"),
+    ({"entries": 2, "disk_entries": 2}, "another number of members"),
+    ({"directory_size": 46}, "too small for the members"),
+])
+def test_it_refuses_inconsistent_end_records(tmp_path: Path, fields, words):
+    path = _edit_end_record(archives.build_many_member_zip(tmp_path, members=3), **fields)
+
+    with pytest.raises(ModelFileError, match=words):
+        inspect_model_file(path, max_bytes=CAP)
+
+
+LOCATOR = -20
+ZIP64_RECORD = -20 - 56
+
+
+@pytest.mark.parametrize(("offsets", "words"), [
+    # The locator's pointer to the zip64 record, and the zip64 record's own size field.
+    ([LOCATOR + 8], "zip64 end locator is inconsistent"),
+    ([ZIP64_RECORD + 4], "zip64 end record is inconsistent"),
+    # The zip64 record's member counts, which then disagree with the classic record's.
+    ([ZIP64_RECORD + 24, ZIP64_RECORD + 32], "disagrees with its end record"),
+])
+def test_it_refuses_inconsistent_zip64_records(tmp_path: Path, offsets, words):
+    path = archives.build_many_member_zip(tmp_path, members=3, zip64=True)
+    data = bytearray(path.read_bytes())
+    end = data.rfind(b"PK\x05\x06")
+    for offset in offsets:
+        value = struct.unpack_from("<Q", data, end + offset)[0]
+        struct.pack_into("<Q", data, end + offset, value + 1)
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ModelFileError, match=words):
+        inspect_model_file(path, max_bytes=CAP)
+
+
+# The time budget ---------------------------------------------------------------------------------
+
+
+def test_it_stops_when_its_time_budget_is_spent(saved):
+    with pytest.raises(ModelFileError, match="longer than the 0 s allowed"):
+        inspect_model_file(saved["exported.pt2"], max_bytes=CAP, time_budget_seconds=0)
+    assert inspect_model_file(saved["exported.pt2"], max_bytes=CAP).format == "torch.export"
+
+
+def test_the_budget_is_checked_between_members_not_only_between_steps(tmp_path: Path):
+    path = archives.build_many_member_zip(tmp_path, members=5_000)
+    ticks = iter(range(10**6))
+    # A clock that advances one second each time it is read: checks made only between the
+    # few steps would stay within 20 seconds; checks inside the member loop do not.
+    budget = ParseBudget(20, clock=lambda: float(next(ticks)))
+
+    with open(path, "rb") as handle, pytest.raises(ModelFileError, match="20 s allowed"):
+        open_checked_zip(handle, path.stat().st_size, max_members=10_000, budget=budget,
+                         hint="")

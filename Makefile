@@ -5,12 +5,12 @@ PORT ?= 8000
 RUN_PACKAGES = bubblewrap
 TEST_PACKAGES = bubblewrap redis-server postgresql chromium
 
-.PHONY: run test install install-test system-packages-run system-packages-test perf
+.PHONY: run test install install-test system-packages-run system-packages-test sandbox-account perf
 
-install: system-packages-run
+install: system-packages-run sandbox-account
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 
-install-test: system-packages-test
+install-test: system-packages-test sandbox-account
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 
 system-packages-run:
@@ -18,6 +18,10 @@ system-packages-run:
 
 system-packages-test:
 	@$(PYTHON) scripts/system_packages.py $(TEST_PACKAGES)
+
+# A root worker starts the sandbox from this unprivileged account (see SECURITY.md).
+sandbox-account:
+	@$(PYTHON) scripts/sandbox_account.py
 
 run: install
 	$(PYTHON) manage.py migrate --noinput

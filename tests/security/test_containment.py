@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.errors import SandboxUnavailableError
-from evaluation.sandbox import SandboxedModel
+from evaluation.sandbox import SandboxedModel, sandbox_status
 from evaluation.sandbox.account import USER_VARIABLE, sandbox_user_name
 from tests.security.sandbox_probe import ProbeRun, run_probe
 from tests.security.support import ATTACK_LIMITS
@@ -58,6 +58,30 @@ def test_the_sandboxed_process_maps_to_an_unprivileged_host_uid_never_to_root(
     assert int(host_uid) != 0 and int(host_gid) != 0
     # As root, the sandbox account's ids; otherwise the worker's own.
     assert (int(host_uid), int(host_gid)) == _expected_host_ids()
+
+
+def test_the_status_reports_the_account_and_the_uid_map_the_model_really_sees(
+    bubblewrap, stored_model: Path
+):
+    account = sandbox_status()["account"]
+
+    report = run_probe(stored_model, port=1)
+
+    assert account["uid_map"].split() == report["uid_map"]
+    assert (account["uid"], account["gid"]) == _expected_host_ids()
+    assert account["dedicated"] is (os.geteuid() == 0)
+    assert account["problem"] is None
+
+
+@root_worker_only
+def test_the_status_says_why_no_model_can_run_without_the_sandbox_account(monkeypatch):
+    monkeypatch.setenv(USER_VARIABLE, "touchstone-no-such-account")
+
+    account = sandbox_status()["account"]
+
+    assert account["uid"] is None and account["uid_map"] is None
+    assert "'touchstone-no-such-account'" in account["problem"]
+    assert "useradd --system" in account["problem"]
 
 
 def test_no_file_under_proc_sys_nor_proc_sysrq_trigger_opens_for_writing(

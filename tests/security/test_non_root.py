@@ -5,10 +5,15 @@ Debian's ``/usr/bin/python3``, with this interpreter's site-packages (numpy, tor
 hard-linked into it, since the interpreter the suite runs under lives in root's home, which
 other users cannot read. A non-root worker gets every layer but the cgroups (it may not write
 them without delegation), and the sandbox still keeps a host file it could read out of reach.
+
+The suite itself runs as root (``make test``, CI), where bubblewrap is started from the sandbox
+account; so that the attacks are also tried against a sandbox started by a non-root worker,
+every module of this folder that runs the real sandbox is run again here as "nobody".
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -50,11 +55,26 @@ print(json.dumps(result))
 """
 
 
-def _run_as_nobody(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+def _run_as_nobody(command: list[str], *, timeout: float = 120, cwd: Path = Path("/"),
+                   **kwargs) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True,
-        timeout=120, cwd="/", **kwargs,
+        timeout=timeout, cwd=cwd, **kwargs,
     )
+
+
+def sandbox_test_modules() -> list[Path]:
+    """The modules of this folder with a test that runs the real sandbox (``bubblewrap``)."""
+    modules = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        if path == Path(__file__):
+            continue
+        tree = ast.parse(path.read_text())
+        if any(isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+               and any(argument.arg == "bubblewrap" for argument in node.args.args)
+               for node in ast.walk(tree)):
+            modules.append(path)
+    return modules
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +150,26 @@ def test_a_non_root_worker_runs_the_sandbox_and_keeps_a_readable_host_file_out_o
     error_class, message = result["reading_error"]
     assert error_class == "ModelRaisedError"
     assert "No such file or directory" in message
+
+
+def test_the_sandbox_attacks_fail_the_same_way_when_the_worker_is_not_root(
+    bubblewrap, nobody_environment
+):
+    folder, python = nobody_environment
+    own = folder / "nobody"
+    own.mkdir()
+    os.chown(own, NOBODY, NOBODY)
+    modules = sandbox_test_modules()
+    assert {"test_model_attacks.py", "test_containment.py"} <= {path.name for path in modules}
+
+    completed = _run_as_nobody(
+        [str(python), "-m", "pytest", *map(str, modules), "-m", "not services", "-q",
+         "-p", "no:cacheprovider", "--basetemp", str(own / "pytest")],
+        env={"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(own),
+             "TOUCHSTONE_DATA_DIR": str(own / "data"), "PATH": "/usr/bin:/bin"},
+        cwd=ROOT, timeout=600,
+    )
+
+    summary = completed.stdout.strip().splitlines()[-1:]
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
+    assert " passed" in summary[0] and "failed" not in summary[0], summary

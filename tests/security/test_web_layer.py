@@ -55,7 +55,8 @@ def fresh_counters():
 
 
 def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
 
 
 def site_env(tmp_path: Path, **values: str) -> dict[str, str]:
@@ -148,7 +149,7 @@ def test_production_turns_on_https_only_settings_by_default(tmp_path):
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = production_env(tmp_path, TOUCHSTONE_CACHE_URL="redis://127.0.0.1:6379/1")
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+                            env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -259,7 +260,7 @@ def test_chart_labels_carry_names_as_escaped_text():
 def test_the_leaderboard_page_hands_the_chart_over_as_data_not_script(version, researcher, good_model_bytes):
     scored(version, researcher, good_model_bytes, MARKUP_NAME)
     page = Client().get(f"/benchmarks/digits/{version.version}/").content.decode()
-    block = re.search(r'<script id="leaderboard-chart-data" type="application/json">(.*?)</script>', page, re.S)
+    block = re.search(r'<script id="leaderboard-chart-data" type="application/json">(.*?)</script>', page, re.DOTALL)
     assert block is not None
     assert "<a" not in block.group(1)
     assert json.loads(block.group(1))["layout"]["yaxis"]["ticktext"][0].startswith("#1 &lt;a href=")

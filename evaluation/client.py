@@ -18,6 +18,23 @@ class ClientError(Exception):
     """The server refused a request; the message is the server's explanation."""
 
 
+_THROTTLE_RETRIES = 5
+_MAX_THROTTLE_WAIT_SECONDS = 60.0
+
+
+class _Throttled(Exception):
+    """The site answered 429; carries the error to raise and how long to wait."""
+
+    def __init__(self, error: ClientError, retry_after: str | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        try:
+            wait = float(retry_after) if retry_after is not None else 1.0
+        except ValueError:
+            wait = 1.0
+        self.wait_seconds = min(max(wait, 0.1), _MAX_THROTTLE_WAIT_SECONDS)
+
+
 def _encode_multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, str]:
     boundary = f"touchstone-{secrets.token_hex(12)}"
     parts: list[bytes] = []
@@ -48,6 +65,18 @@ class TouchstoneClient:
         self.timeout = timeout
 
     def _request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None) -> dict:
+        # A read the site throttled (HTTP 429) is retried after the wait it names, a few times:
+        # polling a long run must not abort because of the rate limit.
+        for attempt in range(_THROTTLE_RETRIES + 1):
+            try:
+                return self._request_once(method, path, body=body, content_type=content_type)
+            except _Throttled as throttled:
+                if method != "GET" or attempt == _THROTTLE_RETRIES:
+                    raise throttled.error from None
+                time.sleep(throttled.wait_seconds)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method: str, path: str, *, body: bytes | None, content_type: str | None) -> dict:
         request = urllib.request.Request(self.base + path, data=body, method=method)
         if self.token:
             request.add_header("Authorization", f"Token {self.token}")
@@ -63,7 +92,10 @@ class TouchstoneClient:
                 detail = json.dumps(json.loads(detail))
             except ValueError:
                 pass
-            raise ClientError(f"{method} {path} failed with HTTP {error.code}: {detail}") from None
+            failure = ClientError(f"{method} {path} failed with HTTP {error.code}: {detail}")
+            if error.code == 429:
+                raise _Throttled(failure, error.headers.get("Retry-After")) from None
+            raise failure from None
         except urllib.error.URLError as error:
             raise ClientError(f"cannot reach {self.base}: {error.reason}") from None
 

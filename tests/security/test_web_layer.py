@@ -215,7 +215,6 @@ def test_no_template_holds_an_inline_script_handler_or_style():
     assert {path.name: inline_code(path) for path in templates if inline_code(path)} == {}
 
 
-@pytest.mark.xfail(strict=True, reason="its status polling must move to static/touchstone/submission-status.js")
 def test_the_submission_page_holds_no_inline_script():
     assert inline_code(SUBMISSION_TEMPLATE) == []
 

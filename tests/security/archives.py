@@ -260,6 +260,14 @@ def build_export_with_native_code(directory: Path) -> Path:
     ])
 
 
+def build_torchscript_calling_eval(directory: Path, canary: Path) -> Path:
+    """A TorchScript archive whose ``data.pkl`` calls builtins.eval to create ``canary``."""
+    normal = build_normal_model(directory / "base")
+    payload = pickle.dumps(_Evaluates(_touch(canary)), protocol=2)
+    return _copy_archive(normal, directory / "calls-eval.pt", {"/data.pkl": payload})
+
+
+
 # Attacks whose payload a plain torch.export.load runs, with the words their refusal names.
 EXPORT_ATTACKS: dict[str, tuple[Callable[[Path, Path], Path], tuple[str, ...]]] = {
     "pickled sample inputs": (build_export_with_pickled_sample_inputs,

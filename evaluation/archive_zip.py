@@ -100,7 +100,9 @@ def _locate_end_record(
     # reach exactly to the end of the file, or the readers could disagree on where it ends.
     position = tail.rfind(_END_SIGNATURE)
     if position < 0 or position + _END.size > len(tail):
-        raise _broken(label, kind, "its end-of-central-directory record is missing (truncated file?)")
+        raise _broken(
+            label, kind, "its end-of-central-directory record is missing (truncated file?)"
+        )
     record = tail[position : position + _END.size]
     comment_length = _END.unpack(record)[7]
     if position + _END.size + comment_length != len(tail):
@@ -260,8 +262,11 @@ def open_checked_zip(
         infos = archive.infolist()
         budget.check()
         if len(infos) != directory.entries:
-            raise _broken(label, kind, "its central directory holds another number of members than "
-                                 "its end record declares")
+            raise _broken(
+                label, kind,
+                "its central directory holds another number of members than its end record "
+                "declares",
+            )
         if min(info.header_offset for info in infos) != 0:
             raise _broken(label, kind, "data precedes its first member")
         names = [info.filename for info in infos]

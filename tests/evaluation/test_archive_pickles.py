@@ -118,7 +118,9 @@ def test_it_refuses_the_copyreg_extension_registry():
         _check(b"\x80\x02\x82\x01.")
 
 
-@pytest.mark.parametrize("data", [b"", b"\x80\x02", b"\x80\x02\xff.", b"\x80\x02X\x05\x00\x00\x00ab"])
+@pytest.mark.parametrize(
+    "data", [b"", b"\x80\x02", b"\x80\x02\xff.", b"\x80\x02X\x05\x00\x00\x00ab"]
+)
 def test_it_refuses_malformed_or_truncated_pickles(data):
     with pytest.raises(ModelFileError, match="malformed pickle"):
         _check(data)

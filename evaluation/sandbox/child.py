@@ -134,6 +134,42 @@ def predict(model, request: dict, io: dict) -> dict:
 HANDLERS = {"predict": predict}
 
 
+# Folders and files of a .pt2 that torch.export.load would run as native code or unpickle as
+# arbitrary Python objects. The upload checks refuse such archives; the child refuses them too.
+_REFUSED_EXPORT_MEMBERS = (
+    "data/aotinductor/", "data/executorch/", "data/mtia", "xl_model_weights/",
+    "data/constants/opaque_obj_", "data/constants/custom_obj_",
+)
+
+
+def _load_export(path: str):
+    """Load a torch.export archive without letting it unpickle or run anything but tensors."""
+    import pickle
+    import zipfile
+
+    import torch
+    from torch.export.pt2_archive import _package
+
+    # torch.export.load retries a failed weights-only torch.load with weights_only=False, and
+    # loads pickled weights with weights_only=False outright; this makes every one of them
+    # weights-only (torch reads the variable on each torch.load call).
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+
+    class _RefusePickle:
+        @staticmethod
+        def loads(*args, **kwargs):
+            raise pickle.UnpicklingError("pickled Python objects in a .pt2 are not loaded")
+
+    # Opaque constants go through the pickle module directly, which the variable does not cover.
+    _package.pickle = _RefusePickle
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.partition("/")[2].startswith(_REFUSED_EXPORT_MEMBERS):
+                raise ValueError(f"the archive member {name!r} is not loaded")
+    # check_guards=False: the guards would be compiled from Python source in the archive.
+    return torch.export.load(path).module(check_guards=False)
+
+
 def load_model(path: str, model_format: str):
     """Load a TorchScript or torch.export archive on the CPU."""
     import torch
@@ -143,7 +179,7 @@ def load_model(path: str, model_format: str):
         model.eval()
         return model
     if model_format == "torch.export":
-        return torch.export.load(path).module()
+        return _load_export(path)
     raise ValueError(f"unknown model format {model_format!r}")
 
 

@@ -108,6 +108,8 @@ def upload_attacks(site) -> list[tuple[str, object, int, str]]:
         ("a member named ../", lambda f: archives.build_traversal_archive(f), 400, ".."),
         ("a symlink member", lambda f: archives.build_symlink_archive(f), 400, "link"),
         ("an oversized upload", lambda f: models.build_oversized_model(f, size_bytes=3 * models.MIB), 413, "2 MB"),
+        ("a pickle-carrying .pt2", lambda f: archives.build_export_with_pickled_sample_inputs(f, site.write_target),
+         400, "builtins.eval"),
     ]
 
 
@@ -158,7 +160,7 @@ def stored_files(site) -> set[Path]:
     return {path for path in folder.rglob("*") if path.is_file()} if folder.exists() else set()
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_a_malicious_upload_is_refused_before_anything_is_stored(site, tmp_path, index):
     name, build, status, words = upload_attacks(site)[index]
     username = f"eve{index}"

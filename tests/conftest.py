@@ -9,6 +9,42 @@ from pathlib import Path
 
 import pytest
 
+from tests.databases import chosen_database, point_django_at, uses_django_database
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen_database()  # A misspelt choice stops the run before anything starts.
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if chosen_database() == "postgres":
+        return "Django test database: a throwaway PostgreSQL cluster (only tests that use it run)"
+    return "Django test database: SQLite (TOUCHSTONE_TEST_DATABASE=postgres runs them on PostgreSQL)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The PostgreSQL run repeats only what depends on the database; the sandbox, statistics and
+    # browser tests do not, and have already run once on SQLite.
+    if chosen_database() != "postgres":
+        return
+    deselected = [item for item in items if not uses_django_database(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if uses_django_database(item)]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(service_folder):
+    """Point pytest-django at a throwaway PostgreSQL cluster when the run asks for one."""
+    if chosen_database() != "postgres":
+        yield
+        return
+    from tests.services import postgres_server
+
+    with postgres_server(service_folder / "test-database") as database_url:
+        point_django_at(database_url)
+        yield
+
 
 @pytest.fixture(autouse=True)
 def private_storage(settings, tmp_path):

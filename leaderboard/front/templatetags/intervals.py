@@ -1,0 +1,20 @@
+"""Template filters that look a metric's interval up by its name."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def interval_of(metrics: dict | None, name: str) -> dict | None:
+    """The ``{value, ci_low, ci_high}`` of metric ``name`` in an entry's ``metrics``, or None.
+
+    Tables take their columns from the spec's list of metrics and must fetch each cell by name:
+    PostgreSQL stores ``metrics`` as ``jsonb``, which gives keys back in its own order (shorter
+    keys first), so walking the dict would put one metric's number under another's header.
+    """
+    if not metrics:
+        return None
+    return metrics.get(name)

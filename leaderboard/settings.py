@@ -232,6 +232,9 @@ REST_FRAMEWORK = {
         "anon": env_rate("TOUCHSTONE_THROTTLE_ANON", "300/minute"),
         "user": env_rate("TOUCHSTONE_THROTTLE_USER", "600/minute"),
         "uploads": env_rate("TOUCHSTONE_THROTTLE_UPLOADS", "100/hour"),
+        # Comparisons that are not stored yet run a bootstrap in the web process.
+        "compare": env_rate("TOUCHSTONE_THROTTLE_COMPARE", "120/hour"),
+        "compare_anon": env_rate("TOUCHSTONE_THROTTLE_COMPARE_ANON", "30/hour"),
     },
     "NUM_PROXIES": TRUSTED_PROXIES,
 }
@@ -246,12 +249,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery. The embedded default is the filesystem broker polled every 50 ms (the default
+# Celery. The embedded default is a folder of message files (leaderboard/broker.py: kombu's
+# filesystem transport with messages written atomically), polled every 50 ms (the default
 # polling interval of one second makes every task wait about a second).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = Path(env_str("TOUCHSTONE_BROKER_DIR", str(DATA_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for folder in ("queue", "processed", "control"):
+    CELERY_BROKER_TRANSPORT = "leaderboard.broker:Transport"
+    for folder in ("queue", "processed", "control", "error"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
@@ -259,6 +264,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
+        "error_folder": str(BROKER_DIR / "error"),
         "store_processed": False,
         "polling_interval": 0.05,
     }
@@ -274,10 +280,13 @@ CELERY_TASK_ROUTES = {
     "leaderboard.submissions.tasks.evaluate_submission": {"queue": "evaluation"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# The sweep publishes again the message of a submission queued this long ago (it may have
+# been lost); a message that was not lost meets a row another message already claimed.
+REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
         "task": "leaderboard.submissions.tasks.requeue_stalled_submissions",
-        "schedule": 300.0,
+        "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
     },
     "check-sandbox-health": {
         "task": "leaderboard.submissions.tasks.check_sandbox_health",

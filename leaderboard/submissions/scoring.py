@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
@@ -163,19 +164,31 @@ def _record_failure(submission: Submission, run: EvaluationRun, *, code: str, me
     return Submission.Status.FAILED
 
 
-def requeue_stalled(*, older_than_seconds: float) -> list[int]:
-    """Put runs whose worker died back in the queue; returns their ids."""
-    from leaderboard.submissions.services import enqueue_evaluation
+def requeue_stalled(*, running_for_seconds: float, queued_for_seconds: float) -> list[int]:
+    """Find submissions whose evaluation message must be published again; returns their ids.
 
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    stalled = list(
-        Submission.objects.filter(status=Submission.Status.RUNNING, updated_at__lt=cutoff).values_list("pk", flat=True)
+    A ``running`` row not updated for ``running_for_seconds`` lost its worker: it goes back to
+    ``queued``. A ``queued`` row whose message was published ``queued_for_seconds`` ago may have
+    lost it (a worker that died holding it, a file set aside as unreadable): it is marked as
+    published now. For a queued row ``updated_at`` is the time its message was last published.
+    Each row changes with a conditional UPDATE, so of two sweeps running at once only one
+    returns it; the caller publishes one message per id, and a message for a row that is no
+    longer queued finds nothing to claim.
+    """
+    now = timezone.now()
+    due: list[int] = []
+    stalled = Submission.objects.filter(
+        status=Submission.Status.RUNNING, updated_at__lt=now - timedelta(seconds=running_for_seconds)
     )
-    requeued = []
-    for pk in stalled:
-        if Submission.objects.filter(pk=pk, status=Submission.Status.RUNNING, updated_at__lt=cutoff).update(
-            status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=timezone.now()
+    for pk in list(stalled.values_list("pk", flat=True)):
+        if stalled.filter(pk=pk).update(
+            status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=now
         ):
-            transaction.on_commit(lambda pk=pk: enqueue_evaluation(submission_id=pk))
-            requeued.append(pk)
-    return requeued
+            due.append(pk)
+    waiting = Submission.objects.filter(
+        status=Submission.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for_seconds)
+    )
+    for pk in list(waiting.values_list("pk", flat=True)):
+        if waiting.filter(pk=pk).update(updated_at=now):
+            due.append(pk)
+    return due

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from leaderboard.submissions.health import probe_and_record
 from leaderboard.submissions.models import Submission
@@ -22,8 +25,16 @@ def evaluate_submission(submission_id: int) -> str:
 
 @shared_task(name="leaderboard.submissions.tasks.requeue_stalled_submissions")
 def requeue_stalled_submissions() -> list[int]:
-    # A live run updates its row at every progress step; twice the deadline means its worker is gone.
-    return requeue_stalled(older_than_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60)
+    # A live run updates its row at every progress step; twice the deadline means its worker is
+    # gone. A queued row only waits for the runs ahead of it, but its message can be lost with
+    # a worker that died holding it; a second message is harmless, because only one claims.
+    due = requeue_stalled(
+        running_for_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60,
+        queued_for_seconds=settings.REQUEUE_QUEUED_SECONDS,
+    )
+    for pk in due:
+        transaction.on_commit(partial(evaluate_submission.delay, pk))
+    return due
 
 
 @shared_task(name="leaderboard.submissions.tasks.check_sandbox_health")

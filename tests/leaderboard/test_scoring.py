@@ -195,27 +195,3 @@ def test_the_named_setting_allows_unsandboxed_runs_and_the_report_says_so(
     assert score_submission(submission_id=submission.pk) == "scored"
     layers = submission.runs.get().provenance["sandbox"]["layers"]
     assert "unsandboxed" in layers and "bubblewrap" not in layers
-
-
-def test_a_run_whose_worker_died_is_queued_again(version, researcher, good_model_bytes,
-                                                 django_capture_on_commit_callbacks):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from leaderboard.submissions.scoring import requeue_stalled
-
-    stalled = submit(version, researcher, good_model_bytes, "Stalled")
-    live = submit(version, researcher, good_model_bytes, "Live")
-    for submission in (stalled, live):
-        assert submission.claim()
-    Submission.objects.filter(pk=stalled.pk).update(updated_at=timezone.now() - timedelta(hours=2))
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert requeue_stalled(older_than_seconds=3600) == [stalled.pk]
-    assert len(callbacks) == 1
-    stalled.refresh_from_db()
-    live.refresh_from_db()
-    assert (stalled.status, live.status) == ("queued", "running")
-    # Any worker can now claim the requeued submission and score it.
-    assert score_submission(submission_id=stalled.pk) == "scored"
-    assert stalled.runs.count() == 1

@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -19,9 +20,9 @@ from leaderboard.api.serializers import (
     SubmissionSerializer,
     VersionSerializer,
 )
-from leaderboard.api.throttles import UPLOAD_THROTTLES
+from leaderboard.api.throttles import UPLOAD_THROTTLES, comparison_wait
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
-from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions
+from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from leaderboard.rankings.queries import leaderboard_payload
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import submit_model, withdraw_submission
@@ -99,9 +100,15 @@ class Compare(APIView):
             return Response({"detail": f"submission {missing[0]} is not a public scored entry", "field": None},
                             status=404)
         try:
-            comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
+            comparison = stored_comparison(version=found, a=submissions[a], b=submissions[b])
         except ComparisonUnavailable as error:
             return Response({"detail": str(error), "field": None}, status=400)
+        if comparison is None:
+            # A pair nobody compared yet runs a bootstrap in this process: at its own rate.
+            wait = comparison_wait(request, self)
+            if wait is not None:
+                raise Throttled(wait=wait)
+            comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
         return Response(comparison)
 
 

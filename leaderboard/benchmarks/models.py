@@ -63,6 +63,10 @@ class BenchmarkVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
+    # Counts the changes to what the version's leaderboard is computed from (a result scored or
+    # withdrawn, a freeze). The stored leaderboard records the count it was computed at, so a
+    # recompute that finds it current does nothing and a stale one cannot replace a newer board.
+    generation = models.PositiveBigIntegerField(default=0, editable=False)
 
     objects = VersionQuerySet.as_manager()
 
@@ -91,6 +95,13 @@ class BenchmarkVersion(models.Model):
                         f"{self} is published and immutable; publish a new version instead "
                         f"(tried to change {', '.join(changed)})"
                     )
+            if kwargs.get("update_fields") is None and not self._state.adding:
+                # The generation only moves by UPDATE ... SET generation = generation + 1; saving
+                # every field of an instance read earlier (the admin's form does) would write back
+                # an older count, and the next recompute would take a stale board for current.
+                kwargs["update_fields"] = [
+                    f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "generation"
+                ]
         super().save(*args, **kwargs)
 
     def publish(self) -> None:

@@ -9,10 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
+from leaderboard.api.throttles import comparison_wait
 from leaderboard.benchmarks.models import Benchmark, BenchmarkVersion
 from leaderboard.front.charts import leaderboard_chart
 from leaderboard.front.forms import UploadForm
-from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions
+from leaderboard.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from leaderboard.rankings.queries import leaderboard_payload, public_scores
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.services import SubmissionRejected, submit_model, withdraw_submission
@@ -97,12 +98,31 @@ def compare(request: HttpRequest, slug: str, version: str) -> HttpResponse:
             context["error"] = "Pick two entries of this leaderboard."
         else:
             chosen = Submission.objects.in_bulk([int(a), int(b)])
+            first, second = chosen[int(a)], chosen[int(b)]
+            context["a"], context["b"] = entries[a], entries[b]
             try:
-                context["comparison"] = compare_submissions(version=found, a=chosen[int(a)], b=chosen[int(b)])
+                context["comparison"] = stored_comparison(version=found, a=first, b=second)
             except ComparisonUnavailable as error:
                 context["error"] = str(error)
-            context["a"], context["b"] = entries[a], entries[b]
+            else:
+                if context["comparison"] is None:
+                    # The same rate as the API's compare endpoint, counted together with it.
+                    wait = comparison_wait(request)
+                    if wait is not None:
+                        return _comparison_refused(request, context, wait)
+                    context["comparison"] = compare_submissions(version=found, a=first, b=second)
     return render(request, "front/compare.html", context)
+
+
+def _comparison_refused(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
+    context["error"] = (
+        f"These two entries have not been compared before, and too many new comparisons were computed for "
+        f"you recently. Try again in {wait} seconds; stored comparisons, such as those of neighbouring "
+        "ranks, still open at once."
+    )
+    response = render(request, "front/compare.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
 
 
 @login_required

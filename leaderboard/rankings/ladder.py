@@ -22,6 +22,25 @@ class TeamStanding:
     """The feedback score shown for the team, in the metric's own units, on the 1/sqrt(n) grid."""
 
 
+@dataclass(frozen=True)
+class Release:
+    """What the Ladder released when one submission was scored."""
+
+    released: float
+    """The team's shown score after this submission, in the metric's own units."""
+    improved: bool
+    """Whether this submission moved the team's shown score."""
+
+
+@dataclass(frozen=True)
+class LadderReplay:
+    """Every team's standing and every submission's release, from one replay of the ledger."""
+
+    standings: dict[str, TeamStanding]
+    releases: dict[int, Release]
+    """Submission id → its release; stored on the submission's row as the record of what was shown."""
+
+
 def ladder_group(submission: Submission) -> str:
     """Whose Ladder a submission climbs: its team's, or its own for a pinned baseline."""
     return f"baseline:{submission.pk}" if submission.is_baseline else f"team:{submission.team}"
@@ -29,29 +48,24 @@ def ladder_group(submission: Submission) -> str:
 
 def replay_ladders(
     submissions: list[Submission], probabilities: list[np.ndarray], labels: np.ndarray, *, metric: str
-) -> dict[str, TeamStanding]:
+) -> LadderReplay:
     """Run every team's Ladder over its submissions in the order they were scored.
 
     ``submissions`` must be in scoring order with ``probabilities`` restricted to the feedback
-    part. Each submission's released value is recorded on its row (the ledger of what was
-    shown); the result maps each group to its current standing.
+    part. Nothing is written: the caller stores the releases together with the leaderboard.
     """
     by_group: dict[str, list[int]] = defaultdict(list)
     for index, submission in enumerate(submissions):
         by_group[ladder_group(submission)].append(index)
-    standings = {}
+    standings: dict[str, TeamStanding] = {}
+    releases: dict[int, Release] = {}
     for group, indices in by_group.items():
         losses = [ladder_losses(probabilities[i], labels, metric) for i in indices]
-        best = None
+        best = submissions[indices[0]]
         for index, decision in zip(indices, ladder_replay(losses), strict=True):
             submission = submissions[index]
-            released = loss_to_metric(metric, decision.released_value)
+            releases[submission.pk] = Release(loss_to_metric(metric, decision.released_value), decision.improved)
             if decision.new_best_is_candidate:
                 best = submission
-            if (submission.ladder_released, submission.ladder_improved) != (released, decision.improved):
-                Submission.objects.filter(pk=submission.pk).update(
-                    ladder_released=released, ladder_improved=decision.improved
-                )
-                submission.ladder_released, submission.ladder_improved = released, decision.improved
-        standings[group] = TeamStanding(best=best, released=submissions[indices[-1]].ladder_released)
-    return standings
+        standings[group] = TeamStanding(best=best, released=releases[submissions[indices[-1]].pk].released)
+    return LadderReplay(standings=standings, releases=releases)

@@ -1,4 +1,4 @@
-"""Leaderboard statistics, computed once per new result and served from here."""
+"""Leaderboard statistics, computed when what they are computed from changes, served from here."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ class LeaderboardSnapshot(models.Model):
     n_resamples = models.PositiveIntegerField()
     seed = models.BigIntegerField()
     evaluator_version = models.CharField(max_length=40)
+    computed_generation = models.PositiveBigIntegerField(
+        default=0, help_text="The version's generation this leaderboard was computed from."
+    )
 
 
 class LeaderboardEntry(models.Model):

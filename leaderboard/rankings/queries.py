@@ -55,7 +55,9 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "metrics": entry.metrics,
             }
         )
-    part = "final" if version.reveals_final_scores else "feedback"
+    # The part of the board that is stored: in the seconds between a freeze and its final board,
+    # the feedback board is served as what it is rather than under the final part's labels.
+    part = snapshot.part if snapshot else ("final" if version.reveals_final_scores else "feedback")
     shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
     return {
         "benchmark": version.benchmark.slug,

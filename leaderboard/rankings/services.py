@@ -1,164 +1,142 @@
-"""Recomputing a version's stored leaderboard from the per-item outcomes in the ledger.
+"""Keeping a version's stored leaderboard current without holding a lock while computing it.
 
-Open versions are ranked on the feedback part by Ladder-released scores, one entry per team
-(each pinned baseline is its own entry); frozen versions on the final part, every public
-submission with every metric. Either way one joint bootstrap is shared by all entries.
+Whatever changes what a leaderboard is computed from (a result scored or withdrawn, a freeze)
+increments the version's ``generation`` in its own transaction and queues a recompute. A
+recompute reads its inputs in one short transaction, computes outside any (``boards``), and
+swaps the result in with a short transaction whose conditional UPDATE refuses a board computed
+from older inputs than the stored one. Uploads and results are therefore never kept waiting by
+a bootstrap, and a burst of results costs one or two recomputes: those queued behind the first
+find the board already at the current generation and do nothing.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from evaluation import EVALUATOR_VERSION
-from evaluation.metrics import METRICS, per_item_outcomes
-from evaluation.parts import hidden_parts, ladder_metric, round_metric_to_grid
-from evaluation.runner import bootstrap_seed
-from evaluation.spec import load_benchmark
-from evaluation.statistics import minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
-from evaluation.statistics.ranks import competition_ranks
 from leaderboard.benchmarks.models import BenchmarkVersion
-from leaderboard.rankings.ladder import replay_ladders
-from leaderboard.rankings.models import LeaderboardEntry, LeaderboardSnapshot
-from leaderboard.submissions.models import Submission
-from leaderboard.submissions.scoring import submission_outcomes
+from leaderboard.rankings.boards import Board, BoardInputs, compute_board
+from leaderboard.rankings.models import LeaderboardEntry, LeaderboardSnapshot, PairComparison
+from leaderboard.submissions.models import EvaluationRun, Submission
 
 
 def schedule_leaderboard_update(*, version_id: int) -> None:
-    """Queue a recomputation once the current transaction commits."""
+    """Mark the version's leaderboard out of date and queue a recompute once the transaction commits.
+
+    Call it inside the transaction that makes the change, so the generation moves exactly when
+    the change becomes visible.
+    """
     from leaderboard.rankings.tasks import recompute_leaderboard_task
 
+    BenchmarkVersion.objects.filter(pk=version_id).update(generation=F("generation") + 1)
     transaction.on_commit(lambda: recompute_leaderboard_task.delay(version_id))
 
 
-def _public_ledger(version: BenchmarkVersion, item_ids: np.ndarray) -> tuple[list[Submission], list[np.ndarray]]:
-    """Public scored submissions in scoring order, with their stored probabilities."""
-    submissions, probabilities = [], []
-    for submission in Submission.objects.filter(version=version).public().order_by("scored_at", "pk"):
-        if submission.scored_run() is None:
-            continue
-        outcomes = submission_outcomes(submission)
-        if not np.array_equal(outcomes["item_ids"], item_ids):
-            raise ValueError(f"outcomes of {submission} do not match the items of {version}")
-        submissions.append(submission)
-        probabilities.append(outcomes["probabilities"])
-    return submissions, probabilities
+def leaderboard_is_stale(*, version_id: int) -> bool:
+    """Whether something changed since the stored leaderboard was computed."""
+    generation = BenchmarkVersion.objects.filter(pk=version_id).values_list("generation", flat=True).get()
+    computed = LeaderboardSnapshot.objects.filter(version_id=version_id).values_list("computed_generation", flat=True)
+    stored = computed.first()
+    # A version nothing ever changed has nothing to show: no board to compute yet.
+    return generation > 0 if stored is None else stored < generation
 
 
-def _entry(version, submission, statistics, rank: int, metrics: dict) -> LeaderboardEntry:
-    return LeaderboardEntry(
-        version=version,
-        submission=submission,
-        rank=rank,
-        # The point rank always lies inside the interval shown beside it.
-        rank_lower=min(statistics.rank_lower, rank),
-        rank_upper=max(statistics.rank_upper, rank),
-        rank_lower_simultaneous=min(statistics.rank_lower_simultaneous, rank),
-        rank_upper_simultaneous=max(statistics.rank_upper_simultaneous, rank),
-        tier=statistics.tier,
-        p_value_vs_leader=statistics.p_value_vs_leader,
-        p_value_vs_next=statistics.p_value_vs_next,
-        metrics=metrics,
-    )
-
-
-def _feedback_entries(version, spec, submissions, probabilities, labels, clusters) -> list[LeaderboardEntry]:
-    metric = ladder_metric(spec.primary_metric)
-    standings = list(replay_ladders(submissions, probabilities, labels, metric=metric).values())
-    if not standings:
-        return []
-    chosen = [submissions.index(standing.best) for standing in standings]
-    statistics = rank_leaderboard(
-        [probabilities[i] for i in chosen], labels, metrics=[metric], primary=metric,
-        seed=bootstrap_seed(version.content_hash, "test", "feedback"), clusters=clusters,
-        n_resamples=settings.BOOTSTRAP_RESAMPLES,
-    )
-    released = np.array([standing.released for standing in standings])
-    ranks = competition_ranks(released, higher_is_better=METRICS[metric].higher_is_better)
-    n_items = len(labels)
-    entries = []
-    for standing, stats, rank in zip(standings, statistics, ranks, strict=True):
-        interval = stats.metrics[metric]
-        # Only grid-rounded numbers leave the feedback part, like the Ladder's released value.
-        shown = {"value": standing.released, "ci_low": round_metric_to_grid(metric, interval.ci_low, n_items),
-                 "ci_high": round_metric_to_grid(metric, interval.ci_high, n_items)}
-        entries.append(_entry(version, standing.best, stats, int(rank), {metric: shown}))
-    return entries
-
-
-def _final_entries(version, spec, submissions, probabilities, labels, clusters) -> list[LeaderboardEntry]:
-    statistics = rank_leaderboard(
-        probabilities, labels, metrics=list(spec.report_metrics), primary=spec.primary_metric,
-        seed=bootstrap_seed(version.content_hash, "test", "final"), clusters=clusters,
-        n_resamples=settings.BOOTSTRAP_RESAMPLES,
-    )
-    return [
-        _entry(version, submission, stats, stats.rank,
-               {name: {"value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high} for name, i in stats.metrics.items()})
-        for submission, stats in zip(submissions, statistics, strict=True)
-    ]
+def refresh_leaderboard(*, version_id: int) -> bool:
+    """Recompute the version's leaderboard unless the stored one is current; True if it computed."""
+    if not leaderboard_is_stale(version_id=version_id):
+        return False
+    recompute_leaderboard(version=BenchmarkVersion.objects.get(pk=version_id))
+    return True
 
 
 def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
-    """Rebuild and store the version's leaderboard; pages and the API only read the result.
+    """Compute the version's leaderboard now and store it unless a newer one is stored already.
 
-    The version's row is locked for the whole recomputation: two workers finishing at once
-    would otherwise replay the Ladder and rewrite the entries concurrently.
+    Returns the stored snapshot, which is a newer one when another recompute finished first
+    with later inputs. Pages and the API only ever read what is stored.
+    """
+    inputs = read_board_inputs(version_id=version.pk)
+    store_board(version_id=version.pk, board=compute_board(inputs))
+    return LeaderboardSnapshot.objects.get(version_id=version.pk)
+
+
+def read_board_inputs(*, version_id: int) -> BoardInputs:
+    """Everything a recompute needs from the database, read in one short transaction.
+
+    The version (its generation) is read before the ledger. On PostgreSQL each statement sees
+    what was committed when it started, so a result committed between the two reads is in the
+    ledger without being counted in the generation: the board then carries a generation older
+    than its contents, and the result's own recompute runs anyway. The other order could store
+    a board that misses a result yet claims its generation.
     """
     with transaction.atomic():
-        version = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
-        return _recompute(version)
+        version = BenchmarkVersion.objects.select_related("benchmark").get(pk=version_id)
+        public = Submission.objects.filter(version_id=version_id).public()
+        submissions = list(public.order_by("scored_at", "pk"))
+        runs = EvaluationRun.objects.filter(submission__in=public, outcome="scored").exclude(outcomes_path="")
+        # The latest scored run of each submission holds its outcomes (as Submission.scored_run).
+        latest = {run.submission_id: run.outcomes_path for run in runs.order_by("attempt")}
+        part = "final" if version.reveals_final_scores else "feedback"
+        pairs = PairComparison.objects.filter(version_id=version_id, part=part).values_list("a_id", "b_id")
+        return BoardInputs(
+            version=version,
+            generation=version.generation,
+            ledger=[(submission, latest[submission.pk]) for submission in submissions if submission.pk in latest],
+            stored_pairs=frozenset(pairs),
+        )
 
 
-def _recompute(version: BenchmarkVersion) -> LeaderboardSnapshot:
-    benchmark = load_benchmark(version.folder)
-    spec = benchmark.spec
-    test = benchmark.load_split("test")
-    masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=spec.feedback_fraction)
-    part = "final" if version.reveals_final_scores else "feedback"
-    mask = masks[part]
-    submissions, all_probabilities = _public_ledger(version, test.item_ids)
-    probabilities = [p[mask] for p in all_probabilities]
-    labels = test.labels[mask]
-    clusters = test.metadata.get("cluster")
-    clusters = None if clusters is None else clusters[mask]
-    build = _final_entries if part == "final" else _feedback_entries
-    entries = build(version, spec, submissions, probabilities, labels, clusters)
-    discordance = math.nan
-    if len(probabilities) >= 2:
-        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in probabilities], axis=1)
-        discordance = typical_discordance_rate(correct)
-    effect = minimum_detectable_effect(len(labels), discordance) if math.isfinite(discordance) else math.inf
-    LeaderboardEntry.objects.filter(version=version).delete()
-    LeaderboardEntry.objects.bulk_create(entries)
-    snapshot, _ = LeaderboardSnapshot.objects.update_or_create(
-        version=version,
-        defaults={
-            "computed_at": timezone.now(),
-            "part": part,
-            "n_items": int(mask.sum()),
-            "n_feedback_items": int(masks["feedback"].sum()),
-            "n_final_items": int(masks["final"].sum()),
-            "discordance_rate": discordance if math.isfinite(discordance) else None,
-            "minimum_detectable_effect": effect if math.isfinite(effect) else None,
-            "n_entries": len(entries),
-            "n_resamples": settings.BOOTSTRAP_RESAMPLES,
-            "seed": bootstrap_seed(version.content_hash, "test", part),
-            "evaluator_version": EVALUATOR_VERSION,
-        },
-    )
-    return snapshot
+def store_board(*, version_id: int, board: Board) -> bool:
+    """Swap a computed board in, unless the stored one was computed from newer inputs.
+
+    One short transaction; the conditional UPDATE of the snapshot decides. A board computed
+    from the same generation as the stored one replaces it (same inputs, same numbers). Returns
+    whether the board was stored.
+    """
+    fields = {**board.snapshot, "computed_generation": board.generation, "computed_at": timezone.now()}
+    with transaction.atomic():
+        not_newer = LeaderboardSnapshot.objects.filter(version_id=version_id, computed_generation__lte=board.generation)
+        if not not_newer.update(**fields):
+            if LeaderboardSnapshot.objects.filter(version_id=version_id).exists():
+                return False
+            try:
+                with transaction.atomic():
+                    LeaderboardSnapshot.objects.create(version_id=version_id, **fields)
+            except IntegrityError:
+                # Another recompute stored the version's first board meanwhile; ours replaces it
+                # only if it is not older.
+                if not not_newer.update(**fields):
+                    return False
+        LeaderboardEntry.objects.filter(version_id=version_id).delete()
+        LeaderboardEntry.objects.bulk_create(board.entries)
+        _record_releases(board)
+        part = board.snapshot["part"]
+        PairComparison.objects.bulk_create(
+            [PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
+             for a, b, result in board.comparisons],
+            ignore_conflicts=True,
+        )
+    return True
+
+
+def _record_releases(board: Board) -> None:
+    """Store what the Ladder released for each submission, the record of what was shown."""
+    for pk, release in board.releases.items():
+        Submission.objects.filter(pk=pk).update(ladder_released=release.released, ladder_improved=release.improved)
 
 
 def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
-    """Close a version to submissions and publish its final-part leaderboard."""
+    """Close a version to submissions and publish its final-part leaderboard.
+
+    The freeze commits first, in a short transaction with the version's row locked (an upload
+    checks the status under the same lock); the final leaderboard is then computed like any
+    recompute, here and now so that the caller can report it.
+    """
     with transaction.atomic():
         locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
         locked.freeze()
-        snapshot = _recompute(locked)
+        schedule_leaderboard_update(version_id=locked.pk)
+    snapshot = recompute_leaderboard(version=locked)
     version.refresh_from_db()
     return snapshot

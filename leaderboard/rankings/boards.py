@@ -179,6 +179,7 @@ def _final_entries(version, spec, probabilities, submissions, labels, clusters) 
     )
     return [
         _entry(version, submission, stats, stats.rank,
-               {name: {"value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high} for name, i in stats.metrics.items()})
+               {name: {"value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high}
+                for name, i in stats.metrics.items()})
         for submission, stats in zip(submissions, statistics, strict=True)
     ]

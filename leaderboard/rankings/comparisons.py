@@ -56,7 +56,8 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
     part = comparison_part(version)
     benchmark = load_benchmark(version.folder)
     test = benchmark.load_split("test")
-    mask = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction)[part]
+    masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction)
+    mask = masks[part]
     clusters = test.metadata.get("cluster")
     result = pair_result(
         version, a.pk, b.pk, part=part,
@@ -98,7 +99,8 @@ def pair_result(
         clusters=clusters, n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
     n_items = int(labels.shape[0])
-    difference = {"value": result.difference.value, "ci_low": result.difference.ci_low, "ci_high": result.difference.ci_high}
+    interval = result.difference
+    difference = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high}
     counts = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
     p_value = result.p_value
     if part == "feedback":

@@ -65,6 +65,13 @@ def capture_enqueued(monkeypatch) -> list[tuple[str, int]]:
     from leaderboard.submissions import services
 
     queued: list[tuple[str, int]] = []
-    monkeypatch.setattr(recompute_leaderboard_task, "delay", lambda version_id: queued.append(("recompute", version_id)))
-    monkeypatch.setattr(services, "enqueue_evaluation", lambda *, submission_id: queued.append(("evaluate", submission_id)))
+
+    def recompute(version_id: int) -> None:
+        queued.append(("recompute", version_id))
+
+    def evaluate(*, submission_id: int) -> None:
+        queued.append(("evaluate", submission_id))
+
+    monkeypatch.setattr(recompute_leaderboard_task, "delay", recompute)
+    monkeypatch.setattr(services, "enqueue_evaluation", evaluate)
     return queued

@@ -31,8 +31,11 @@ run: install
 	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PYTHON) -m gunicorn leaderboard.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
 
+# The whole suite on SQLite, then every test that uses Django's database again on a throwaway
+# PostgreSQL cluster, the production database (tests/databases.py).
 test: install-test
-	$(PYTHON) -m pytest
+	TOUCHSTONE_TEST_DATABASE=sqlite $(PYTHON) -m pytest
+	TOUCHSTONE_TEST_DATABASE=postgres $(PYTHON) -m pytest
 
 perf:
 	$(PYTHON) perf/bootstrap.py

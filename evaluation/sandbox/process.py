@@ -15,6 +15,7 @@ follow as secret: a failure on them is reported with a fixed message per error c
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -275,6 +276,9 @@ class SandboxedModel:
         name = f"input-{self._sequence:06d}.npy"
         input_path = scratch / "in" / name
         np.save(input_path, np.ascontiguousarray(chunk), allow_pickle=False)
+        # Readable by the sandbox account's group whatever the worker's umask (the folder's
+        # set-group-id bit gives the file that group); nobody else may read hidden inputs.
+        os.chmod(input_path, 0o640)
         batches = -(-len(chunk) // self.batch_size)
         began = time.monotonic()
         try:

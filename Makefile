@@ -26,10 +26,7 @@ sandbox-account:
 run: install
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py setup_site
-	@echo "Starting the worker and the web server at http://$(HOST):$(PORT) (Ctrl-C stops both)"
-	$(PYTHON) -m celery -A leaderboard worker --beat -Q evaluation,default --concurrency 1 --loglevel INFO & \
-	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(PYTHON) -m gunicorn leaderboard.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile -
+	$(PYTHON) scripts/run_site.py --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then every test that uses Django's database again on a throwaway
 # PostgreSQL cluster, the production database (tests/databases.py).
@@ -40,3 +37,4 @@ test: install-test
 perf:
 	$(PYTHON) perf/bootstrap.py
 	$(PYTHON) perf/sandbox_overhead.py
+	$(PYTHON) perf/broker.py

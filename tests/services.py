@@ -206,3 +206,49 @@ def running_site(folder: Path, *, database_url: str | None = None, broker_url: s
     finally:
         for process in site.processes:
             stop(process)
+
+
+@contextmanager
+def supervised_site(folder: Path, *, benchmarks: list[Path] = (), extra_env: dict[str, str] | None = None):
+    """``make run``'s processes (``scripts/run_site.py``: a worker with the periodic tasks, restarted
+    when it stops, and gunicorn) on its embedded defaults, SQLite and the filesystem broker.
+
+    The supervisor's output, the worker's and the web server's all go to ``site.log``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**site_environment(folder, database_url=None, broker_url=None), **(extra_env or {})}
+    port = free_port()
+    site = Site(url=f"http://127.0.0.1:{port}", env=env, folder=folder)
+    site.manage("migrate", "--noinput")
+    for benchmark in benchmarks:
+        site.manage("publish_benchmark", str(benchmark))
+    with open(folder / "site.log", "wb") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "scripts/run_site.py", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    site.processes.append(supervisor)
+    try:
+        try:
+            wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
+                     timeout=60, what="gunicorn", process=supervisor)
+            wait_for(lambda: worker_starts(site) >= 1, timeout=60, what="celery worker", process=supervisor)
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{error}\nsite log:\n{site.log('site')[-4000:]}")
+        yield site
+    finally:
+        stop(supervisor, timeout=60)
+
+
+def worker_starts(site: Site) -> int:
+    """How many times a worker of a supervised site has reported that it is ready."""
+    return site.log("site").count(" ready.")
+
+
+def worker_pid(site: Site) -> int:
+    """The process id of a supervised site's current worker, from the supervisor's log."""
+    marker = "[run_site] started the worker (pid "
+    lines = [line for line in site.log("site").splitlines() if line.startswith(marker)]
+    if not lines:
+        raise RuntimeError(f"the supervisor has not started a worker:\n{site.log('site')[-3000:]}")
+    return int(lines[-1][len(marker):].rstrip(")"))

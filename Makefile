@@ -38,3 +38,4 @@ perf:
 	$(PYTHON) perf/bootstrap.py
 	$(PYTHON) perf/sandbox_overhead.py
 	$(PYTHON) perf/broker.py
+	$(PYTHON) perf/upload_checks.py

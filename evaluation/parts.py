@@ -1,7 +1,7 @@
 """The hidden split's feedback and final parts, and the per-item losses the Ladder runs on.
 
 While a version is open, researchers see only Ladder-released scores on the feedback part
-(METHODS.md, "Live feedback without overfitting the hidden split"); the final part is scored
+(``docs/methods.md``, "Live feedback: the Ladder"); the final part is scored
 in secret and revealed when the version is frozen.
 """
 

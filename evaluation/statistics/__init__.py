@@ -1,27 +1,23 @@
 """Statistics for honest leaderboards: bootstrap intervals, rank intervals, tests, the Ladder.
 
 Pure functions of arrays; every random step takes a seed (see ``evaluation.seeds``). The
-methods and their parameters are described in METHODS.md ("Uncertainty of a score", "Ranks
-and ties", "Live feedback without overfitting the hidden split").
+methods and their parameters are described in ``docs/methods.md`` ("Uncertainty of a score",
+"Ranks, tiers and p-values", "Live feedback: the Ladder").
 """
 
 from __future__ import annotations
 
 from evaluation.statistics.bootstrap import (
     Interval,
-    accuracy_normal_interval,
-    accuracy_standard_error,
     bootstrap_intervals,
     bootstrap_weight_blocks,
     bootstrap_weights,
     joint_metric_samples,
     metric_samples,
     percentile_interval,
-    wilson_interval,
 )
 from evaluation.statistics.feedback import feedback_mask
 from evaluation.statistics.hypothesis_tests import (
-    benjamini_hochberg,
     discordant_counts,
     exact_mcnemar,
     holm,
@@ -44,10 +40,7 @@ __all__ = [
     "EntryStatistics",
     "Interval",
     "LadderDecision",
-    "accuracy_normal_interval",
-    "accuracy_standard_error",
     "assign_tiers",
-    "benjamini_hochberg",
     "bootstrap_intervals",
     "bootstrap_weight_blocks",
     "bootstrap_weights",
@@ -69,5 +62,4 @@ __all__ = [
     "rank_leaderboard",
     "round_to_grid",
     "typical_discordance_rate",
-    "wilson_interval",
 ]

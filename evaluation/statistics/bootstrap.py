@@ -1,4 +1,4 @@
-"""Uncertainty of a score: the joint item bootstrap and analytic intervals for accuracy.
+"""Uncertainty of a score: the joint item bootstrap and its percentile intervals.
 
 One bootstrap weight matrix ``W`` (``[B, n]``, resample ``b`` counts item ``i`` ``W_bi`` times)
 serves every entry and every metric of a benchmark version, so that all intervals, rank
@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from evaluation.metrics import METRICS, per_item_outcomes
 
@@ -217,52 +216,6 @@ def bootstrap_intervals(
         value = float(METRICS[m].function(probabilities, labels))
         result[m] = Interval(value, float(low), float(high))
     return result
-
-
-def accuracy_standard_error(correct: np.ndarray, clusters: np.ndarray | None = None) -> float:
-    """Analytic standard error of accuracy ``p = sum_i c_i / n``.
-
-    Without clusters: ``sqrt(p (1 - p) / n)``. With clusters (cluster-robust, linearised):
-    ``sqrt(sum_g e_g^2) / n`` with ``e_g = sum_{i in g} (c_i - p)``; singleton clusters give
-    back the plain form. No ``G / (G - 1)`` small-sample factor is applied, matching the
-    plug-in variance that the (cluster) bootstrap estimates.
-    """
-    correct = np.asarray(correct, dtype=np.float64)
-    n_items = correct.shape[0]
-    p = correct.mean()
-    if clusters is None:
-        return float(np.sqrt(p * (1.0 - p) / n_items))
-    _, cluster_of_item = np.unique(np.asarray(clusters), return_inverse=True)
-    residual_sums = np.bincount(cluster_of_item.ravel(), weights=correct - p)
-    return float(np.sqrt(np.square(residual_sums).sum()) / n_items)
-
-
-def accuracy_normal_interval(
-    correct: np.ndarray, clusters: np.ndarray | None = None, confidence: float = 0.95
-) -> Interval:
-    """Wald interval ``p ± z_{(1+c)/2} * SE`` with ``SE = accuracy_standard_error(...)``."""
-    z = stats.norm.ppf((1.0 + confidence) / 2.0)
-    p = float(np.mean(correct))
-    half = z * accuracy_standard_error(correct, clusters)
-    return Interval(p, p - half, p + half)
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion ``p = successes / n``.
-
-    With ``z = z_{(1+c)/2}``: ``center = (p + z^2 / 2n) / (1 + z^2 / n)`` and
-    ``half = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)``; returns
-    ``(center - half, center + half)``. Unlike the Wald interval it stays inside [0, 1] and
-    keeps its coverage near 0 and 1.
-    """
-    if n <= 0:
-        raise ValueError(f"Wilson interval needs n > 0; got {n}.")
-    z = stats.norm.ppf((1.0 + confidence) / 2.0)
-    p = successes / n
-    denominator = 1.0 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * np.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n))
-    return float(center - half), float(center + half)
 
 
 def _block_rows(n_items: int, n_resamples: int) -> int:

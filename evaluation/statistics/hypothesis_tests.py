@@ -92,24 +92,6 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (false discovery rate control).
-
-    With the ``m`` p-values sorted ascending: ``adj_(i) = min_{j >= i} min(1, m p_(j) / j)``,
-    returned in input order; rejecting ``adj_i <= q`` controls the FDR at ``q``. Equals
-    ``scipy.stats.false_discovery_control(p, method="bh")``.
-    """
-    p_values = np.asarray(p_values, dtype=np.float64)
-    m = p_values.shape[0]
-    if m == 0:
-        return p_values.copy()
-    order = np.argsort(p_values, kind="stable")
-    scaled = p_values[order] * m / np.arange(1, m + 1)
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
-    return adjusted
-
-
 def minimum_detectable_effect(
     n_items: int, discordance_rate: float, *, alpha: float = 0.05, power: float = 0.8
 ) -> float:

@@ -5,8 +5,8 @@ best by more than the noise of the comparison, so repeated submissions cannot cl
 leaderboard by fitting the feedback part's noise. Everything here is phrased in per-item
 losses (lower is better): pass ``1 - correct`` for accuracy and show ``1 - released``.
 
-The released value is rounded to a multiple of ``1/sqrt(n)`` as METHODS.md asks; the authors'
-reference implementation releases the unrounded loss. The coarser grid leaks less about the
+The released value is rounded to a multiple of ``1/sqrt(n)`` (``docs/methods.md``, "Live
+feedback: the Ladder"); the authors' reference implementation releases the unrounded loss. The coarser grid leaks less about the
 feedback items per release, at the price of hiding improvements smaller than one step.
 """
 

@@ -8,12 +8,14 @@ from scipy import stats
 
 from evaluation.metrics import macro_f1, softmax
 from evaluation.statistics import (
-    accuracy_normal_interval,
-    accuracy_standard_error,
     bootstrap_intervals,
     bootstrap_weights,
     percentile_interval,
     rank_leaderboard,
+)
+from tests.evaluation.oracles import (
+    accuracy_normal_interval,
+    accuracy_standard_error,
     wilson_interval,
 )
 

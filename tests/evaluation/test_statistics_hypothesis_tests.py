@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from evaluation.statistics import (
-    benjamini_hochberg,
     discordant_counts,
     exact_mcnemar,
     holm,
@@ -18,6 +17,7 @@ from evaluation.statistics import (
     pairwise_discordant_counts,
     typical_discordance_rate,
 )
+from tests.evaluation.oracles import benjamini_hochberg
 
 
 def test_it_counts_the_discordant_items():

@@ -6,8 +6,9 @@ leaderboard by fitting the feedback part's noise. Everything here is phrased in 
 losses (lower is better): pass ``1 - correct`` for accuracy and show ``1 - released``.
 
 The released value is rounded to a multiple of ``1/sqrt(n)`` (``docs/methods.md``, "Live
-feedback: the Ladder"); the authors' reference implementation releases the unrounded loss. The coarser grid leaks less about the
-feedback items per release, at the price of hiding improvements smaller than one step.
+feedback: the Ladder"); the authors' reference implementation releases the unrounded loss.
+The coarser grid leaks less about the feedback items per release, at the price of hiding
+improvements smaller than one step.
 """
 
 from __future__ import annotations

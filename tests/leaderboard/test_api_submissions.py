@@ -3,10 +3,15 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from leaderboard.benchmarks.models import BenchmarkVersion
+from leaderboard.rankings.models import LeaderboardEntry
+from leaderboard.rankings.services import leaderboard_is_stale
+from leaderboard.rankings.tasks import recompute_leaderboard_task
 from leaderboard.storage import private_root
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import score_submission
 from tests.leaderboard.conftest import api_client_for, upload
+from tests.leaderboard.ledger import capture_enqueued, record_result
 
 
 def post_model(client, version, content: bytes, name: str = "Centroids"):
@@ -73,7 +78,8 @@ def test_it_names_a_missing_field(version, researcher):
         "/api/v1/submissions/", {"benchmark": "digits", "version": version.version}, format="multipart"
     )
     assert response.status_code == 400
-    assert set(response.json()) >= {"model_file", "model_name"}
+    body = response.json()
+    assert set(body["errors"]) == {"model_file", "model_name"} and body["field"] in body["errors"]
 
 
 def test_it_rejects_an_unknown_version(version, researcher, good_model_bytes):
@@ -83,7 +89,8 @@ def test_it_rejects_an_unknown_version(version, researcher, good_model_bytes):
         format="multipart",
     )
     assert response.status_code == 400
-    assert "7.0.0" in response.json()["version"][0]
+    body = response.json()
+    assert body["field"] == "version" and "7.0.0" in body["detail"] and body["errors"]["version"] == [body["detail"]]
 
 
 def test_it_enforces_the_daily_quota(version, researcher, good_model_bytes, settings):
@@ -133,15 +140,38 @@ def test_the_provenance_record_is_public_and_its_private_part_is_for_maintainers
     assert staff["private"]["predictions_sha256"] != staff["predictions_hmac_sha256"]
 
 
-def test_only_the_owner_can_withdraw(version, researcher, other_researcher, good_model_bytes):
-    created = post_model(api_client_for(researcher), version, good_model_bytes).json()
-    score_submission(submission_id=created["id"])
-    url = f"/api/v1/submissions/{created['id']}/withdraw/"
+def test_only_the_owner_can_withdraw(version, researcher, other_researcher):
+    scored = record_result(version, researcher, accuracy=0.8, seed=1)
+    url = f"/api/v1/submissions/{scored.pk}/withdraw/"
     assert APIClient().post(url).status_code == 401
     assert api_client_for(other_researcher).post(url).status_code == 403
+    assert Submission.objects.get(pk=scored.pk).status == Submission.Status.SCORED
     response = api_client_for(researcher).post(url)
     assert response.status_code == 200
     assert response.json()["status"] == "withdrawn"
     # Withdrawn entries leave the public view but stay in the ledger.
-    assert APIClient().get(f"/api/v1/submissions/{created['id']}/").status_code == 404
-    assert Submission.objects.filter(pk=created["id"]).exists()
+    assert APIClient().get(f"/api/v1/submissions/{scored.pk}/").status_code == 404
+    assert Submission.objects.filter(pk=scored.pk).exists()
+
+
+def test_a_withdrawal_through_the_api_queues_the_recompute_that_drops_the_entry(
+    version, researcher, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = capture_enqueued(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        scored = record_result(version, researcher, accuracy=0.8, seed=1)
+    assert queued == [("recompute", version.pk)]
+    recompute_leaderboard_task(queued.pop()[1])
+    assert LeaderboardEntry.objects.filter(version=version, submission=scored).exists()
+    before = BenchmarkVersion.objects.get(pk=version.pk).generation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client_for(researcher).post(f"/api/v1/submissions/{scored.pk}/withdraw/")
+
+    assert response.status_code == 200, response.content
+    assert BenchmarkVersion.objects.get(pk=version.pk).generation == before + 1
+    assert leaderboard_is_stale(version_id=version.pk)
+    assert queued == [("recompute", version.pk)]
+    recompute_leaderboard_task(queued.pop()[1])
+    assert not LeaderboardEntry.objects.filter(version=version).exists()
+    assert not leaderboard_is_stale(version_id=version.pk)

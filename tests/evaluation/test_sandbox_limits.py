@@ -52,9 +52,28 @@ def test_it_rejects_limits_that_are_not_positive(field):
         SandboxLimits(**{field: 0})
 
 
-def test_the_address_space_cap_leaves_headroom_above_the_memory_cap():
-    assert LIMITS.address_space_bytes == LIMITS.memory_bytes + ADDRESS_SPACE_HEADROOM_BYTES
-    assert LIMITS.memory_mib == 1536
+def test_torch_starts_under_a_small_memory_cap_and_a_reservation_past_the_address_space_cap_fails():
+    # RLIMIT_AS counts mappings torch never touches; without the headroom above the memory cap
+    # a 256 MiB model could not even import torch. Past the address-space cap, nothing maps.
+    small = SandboxLimits(memory_bytes=256 * 1024**2)
+    code = (
+        "import mmap, sys\n"
+        "from evaluation.sandbox.limits import apply_rlimits, rlimits_for\n"
+        "from evaluation.sandbox import SandboxLimits\n"
+        f"apply_rlimits(rlimits_for(SandboxLimits(memory_bytes={small.memory_bytes})))\n"
+        "import torch\n"
+        "print(float((torch.ones(64, 64) @ torch.ones(64, 64))[0, 0]))\n"
+        "try:\n"
+        f"    mmap.mmap(-1, {small.address_space_bytes})\n"
+        "    print('mapped')\n"
+        "except OSError:\n"
+        "    print('refused')\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=False, cwd=ROOT, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.split() == ["64.0", "refused"]
+    assert small.memory_mib == 256
 
 
 def test_rlimits_cover_address_space_cpu_file_size_open_files_and_core_dumps():

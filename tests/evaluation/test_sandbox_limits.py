@@ -27,7 +27,7 @@ from evaluation.sandbox.replies import (
     ErrorReply,
     parse_error,
 )
-from evaluation.sandbox.limits import ADDRESS_SPACE_HEADROOM_BYTES, rlimits_for
+from evaluation.sandbox.limits import rlimits_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = SandboxLimits(memory_bytes=1536 * 1024**2, cpu_seconds=7, file_size_bytes=64 * 1024**2)

@@ -104,12 +104,18 @@ def test_it_enforces_the_daily_quota(version, researcher, good_model_bytes, sett
     assert Submission.objects.count() == 2
 
 
-def test_failures_caused_by_the_site_do_not_count_against_the_quota(version, researcher, good_model_bytes, settings):
+def test_failures_caused_by_the_site_do_not_count_against_the_quota(
+    version, researcher, good_model_bytes, settings, broken_bubblewrap
+):
     settings.SUBMISSIONS_PER_DAY = 1
     client = api_client_for(researcher)
     first = post_model(client, version, good_model_bytes).json()
-    Submission.objects.filter(pk=first["id"]).update(status="failed", counts_against_quota=False)
+    # A real sandbox start-up failure: bubblewrap cannot create its namespaces.
+    assert score_submission(submission_id=first["id"]) == "failed"
+    assert Submission.objects.get(pk=first["id"]).error_code == "sandbox_unavailable"
     assert post_model(client, version, good_model_bytes).status_code == 201
+    # The upload just accepted does count: the quota of one is used up now.
+    assert post_model(client, version, good_model_bytes).status_code == 429
 
 
 def test_a_queued_submission_is_private_to_its_owner(version, researcher, other_researcher, good_model_bytes):

@@ -9,3 +9,6 @@ urlpatterns = [
     path("accounts/", include("leaderboard.accounts.urls")),
     path("", include("leaderboard.front.urls")),
 ]
+
+# Scripts reading the API get JSON in its one error shape for an unknown URL too.
+handler404 = "leaderboard.api.errors.not_found"

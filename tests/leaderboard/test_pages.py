@@ -10,6 +10,7 @@ from leaderboard.submissions.models import Submission
 from leaderboard.submissions.scoring import score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
+from tests.leaderboard.ledger import capture_enqueued
 
 
 def scored(version, owner, content: bytes, name: str) -> Submission:
@@ -116,15 +117,20 @@ def test_the_upload_form_needs_a_login(version):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_the_upload_form_queues_a_model(version, researcher, good_model_bytes):
+def test_the_upload_form_queues_a_model(version, researcher, good_model_bytes, monkeypatch,
+                                        django_capture_on_commit_callbacks):
+    queued = capture_enqueued(monkeypatch)
     client = Client()
     client.force_login(researcher)
-    response = client.post(
-        f"/benchmarks/digits/{version.version}/submit/",
-        {"model_name": "From the form", "model_file": upload(good_model_bytes)},
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/benchmarks/digits/{version.version}/submit/",
+            {"model_name": "From the form", "model_file": upload(good_model_bytes)},
+        )
     submission = Submission.objects.get(model_name="From the form")
     assert response.status_code == 302 and response["Location"] == f"/submissions/{submission.pk}/"
+    assert submission.status == Submission.Status.QUEUED and submission.owner == researcher
+    assert queued == [("evaluate", submission.pk)]
 
 
 def test_the_upload_form_explains_a_bad_file_and_keeps_nothing(version, researcher):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import platform
@@ -145,7 +146,10 @@ def test_the_keyed_hash_differs_from_the_plain_one_and_from_other_keys():
     keyed = keyed_predictions_hash(predictions, b"site key")
     assert keyed != predictions_hash(predictions)
     assert keyed != keyed_predictions_hash(predictions, b"another key")
-    assert predictions_hash(predictions) == hashlib.sha256(predictions.astype(np.float32).tobytes()).hexdigest()
+    # Both hashes computed the documented way, independently of the module.
+    data = np.ascontiguousarray(predictions, dtype=np.float32).tobytes()
+    assert predictions_hash(predictions) == hashlib.sha256(data).hexdigest()
+    assert keyed == hmac.new(b"site key", data, hashlib.sha256).hexdigest()
 
 
 def test_the_keyed_hash_is_equal_for_equal_predictions_and_differs_for_others():

@@ -9,13 +9,15 @@ from evaluation.provenance import keyed_predictions_hash, predictions_hash
 from evaluation.spec import load_benchmark
 from leaderboard.rankings.models import LeaderboardEntry
 from evaluation.parts import hidden_parts
-from leaderboard.rankings.services import freeze_version, recompute_leaderboard
+from leaderboard.rankings.services import freeze_version, leaderboard_is_stale, recompute_leaderboard
 from leaderboard.submissions import scoring
 from leaderboard.submissions.models import Submission
 from leaderboard.submissions.provenance import predictions_key
 from leaderboard.submissions.scoring import load_outcomes, score_submission
 from leaderboard.submissions.services import submit_model
+from leaderboard.submissions.tasks import evaluate_submission
 from tests.leaderboard.conftest import upload
+from tests.leaderboard.ledger import capture_enqueued
 from tests.models import centroid_model
 from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
 
@@ -24,9 +26,16 @@ def submit(version, owner, content: bytes, name: str) -> Submission:
     return submit_model(owner=owner, version=version, uploaded_file=upload(content), model_name=name)
 
 
-def test_it_scores_a_model_on_both_parts_of_the_hidden_split(version, researcher, good_model_bytes, digits_folder):
+def test_it_scores_a_model_on_both_parts_of_the_hidden_split_and_queues_the_recompute(
+    version, researcher, good_model_bytes, digits_folder, monkeypatch, django_capture_on_commit_callbacks
+):
     submission = submit(version, researcher, good_model_bytes, "Centroids")
-    assert score_submission(submission_id=submission.pk) == "scored"
+    queued = capture_enqueued(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert evaluate_submission.run(submission.pk) == "scored"
+    # The new result makes the stored board out of date, and one recompute is on its way.
+    assert leaderboard_is_stale(version_id=version.pk)
+    assert queued == [("recompute", version.pk)]
     submission.refresh_from_db()
     assert submission.status == "scored" and submission.progress == 1.0
     benchmark = load_benchmark(digits_folder)

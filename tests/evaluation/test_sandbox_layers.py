@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -204,10 +205,7 @@ _MUST_BE_DENIED = ("socket", "connect", "bind", "listen", "ptrace", "mount", "um
 
 
 def _syscalls_under(seccomp_fd: int | None, names: tuple[str, ...]) -> dict[str, int]:
-    import json
-    import subprocess
-
-    import pyseccomp
+    import pyseccomp  # optional: seccomp_available() says whether it is installed
 
     numbers = {name: pyseccomp.resolve_syscall(pyseccomp.system_arch(), name)
                for name in (*names, "getpid", "clone3")}

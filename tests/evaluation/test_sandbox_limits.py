@@ -15,7 +15,6 @@ from evaluation.errors import (
     ModelLoadError,
     ModelRaisedError,
     OutOfMemoryError,
-    SandboxUnavailableError,
     SandboxViolationError,
 )
 from evaluation.sandbox import SandboxLimits

@@ -139,3 +139,136 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_url(self, submission: Submission) -> str:
         return absolute_url(self.context, submission.get_absolute_url())
+
+
+# Responses built from stored records ---------------------------------------------------------
+#
+# The leaderboard, a comparison and a provenance record are dicts, not model instances. The views
+# render them through these serializers, so the OpenAPI schema and the JSON cannot drift apart:
+# a key that is not described here is not served.
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (see ``leaderboard.api.errors``)."""
+
+    detail = serializers.CharField(help_text="What was wrong and what to do, for a person.")
+    field = serializers.CharField(allow_null=True, help_text="The request field at fault, or null.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Validation errors only: every field at fault with all of its messages.",
+    )
+
+
+class IntervalSerializer(serializers.Serializer):
+    value = serializers.FloatField(help_text="The point value, computed on all the items of the part.")
+    ci_low = serializers.FloatField(help_text="Lower end of the bootstrap confidence interval.")
+    ci_high = serializers.FloatField(help_text="Upper end of the bootstrap confidence interval.")
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    rank_lower = serializers.IntegerField(help_text="Best rank within the 95% rank interval.")
+    rank_upper = serializers.IntegerField(help_text="Worst rank within the 95% rank interval.")
+    rank_lower_simultaneous = serializers.IntegerField(allow_null=True)
+    rank_upper_simultaneous = serializers.IntegerField(allow_null=True)
+    tier = serializers.IntegerField(help_text="Entries in one tier cannot be told apart.")
+    p_value_vs_leader = serializers.FloatField(allow_null=True)
+    p_value_vs_next = serializers.FloatField(allow_null=True)
+    submission = serializers.IntegerField(help_text="The submission's id.")
+    model_name = serializers.CharField()
+    team = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    team_submissions = serializers.IntegerField(help_text="Every submission the team made to the version.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the uploaded model file.")
+    metrics = serializers.DictField(child=IntervalSerializer(), help_text="Metric name → value and interval.")
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    benchmark = serializers.CharField()
+    version = serializers.CharField()
+    status = serializers.CharField()
+    part = serializers.ChoiceField(choices=["feedback", "final"], help_text="The part of the hidden split ranked.")
+    primary_metric = serializers.CharField()
+    metrics = serializers.ListField(child=serializers.CharField(), help_text="Metrics shown, in column order.")
+    n_items = serializers.IntegerField(allow_null=True)
+    n_feedback_items = serializers.IntegerField(allow_null=True)
+    n_final_items = serializers.IntegerField(allow_null=True)
+    minimum_detectable_effect = serializers.FloatField(allow_null=True)
+    discordance_rate = serializers.FloatField(allow_null=True)
+    n_resamples = serializers.IntegerField(allow_null=True)
+    computed_at = serializers.CharField(allow_null=True, help_text="ISO 8601 time the board was computed.")
+    entries = LeaderboardEntrySerializer(many=True)
+
+
+class ComparisonSerializer(serializers.Serializer):
+    part = serializers.ChoiceField(choices=["feedback", "final"])
+    n_items = serializers.IntegerField()
+    metric = serializers.CharField()
+    a = serializers.IntegerField(help_text="Submission A's id.")
+    b = serializers.IntegerField(help_text="Submission B's id.")
+    difference = IntervalSerializer(help_text="A − B of the metric, with its paired bootstrap interval.")
+    p_value = serializers.FloatField()
+    method = serializers.CharField(help_text="The test that gave the p-value.")
+    # Open versions publish no discordant counts: with n they would give the exact difference.
+    a_only_correct = serializers.IntegerField(allow_null=True, required=False)
+    b_only_correct = serializers.IntegerField(allow_null=True, required=False)
+
+
+class ProvenanceArtifactSerializer(serializers.Serializer):
+    sha256 = serializers.CharField(required=False)
+    format = serializers.CharField(required=False)
+    parameter_count = serializers.IntegerField(allow_null=True, required=False)
+
+
+class ProvenanceBenchmarkSerializer(serializers.Serializer):
+    slug = serializers.CharField(required=False)
+    version = serializers.CharField(required=False)
+    content_hash = serializers.CharField(required=False)
+    file_hashes = serializers.DictField(child=serializers.CharField(), required=False)
+    split = serializers.CharField(required=False)
+
+
+class ProvenanceEvaluatorSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False)
+    revision = serializers.CharField(allow_null=True, required=False)
+
+
+class ProvenancePlatformSerializer(serializers.Serializer):
+    system = serializers.CharField(required=False)
+    machine = serializers.CharField(required=False)
+
+
+class ProvenanceSandboxSerializer(serializers.Serializer):
+    layers = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ProvenanceInferenceSerializer(serializers.Serializer):
+    items = serializers.IntegerField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+
+
+class ProvenanceCostSerializer(serializers.Serializer):
+    median_batch_seconds = serializers.FloatField(allow_null=True, required=False)
+    peak_memory_bytes = serializers.IntegerField(allow_null=True, required=False)
+    startup_seconds = serializers.FloatField(allow_null=True, required=False)
+
+
+class ProvenanceSerializer(serializers.Serializer):
+    """The public provenance record (``leaderboard.submissions.provenance.PUBLIC_FIELDS``)."""
+
+    submission = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    artifact = ProvenanceArtifactSerializer(required=False)
+    benchmark = ProvenanceBenchmarkSerializer(required=False)
+    evaluator = ProvenanceEvaluatorSerializer(required=False)
+    packages = serializers.DictField(child=serializers.CharField(), required=False,
+                                     help_text="Package → version in the evaluating environment.")
+    platform = ProvenancePlatformSerializer(required=False)
+    seeds = serializers.DictField(child=serializers.IntegerField(), required=False)
+    sandbox = ProvenanceSandboxSerializer(required=False)
+    inference = ProvenanceInferenceSerializer(required=False)
+    cost = ProvenanceCostSerializer(required=False, help_text="Rounded to two significant figures.")
+    predictions_hmac_sha256 = serializers.CharField(
+        required=False, help_text="Keyed hash of the predictions: equal predictions give equal hashes."
+    )
+    private = serializers.DictField(required=False, help_text="Maintainers only: exact figures and the worker.")

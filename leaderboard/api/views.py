@@ -16,6 +16,10 @@ from rest_framework.views import APIView
 from leaderboard.api.renderers import LeaderboardCSVRenderer
 from leaderboard.api.serializers import (
     BenchmarkSerializer,
+    ComparisonSerializer,
+    ErrorSerializer,
+    LeaderboardSerializer,
+    ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
     VersionSerializer,
@@ -87,7 +91,8 @@ class Spec(APIView):
 
 class Compare(APIView):
     @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
-                   responses=dict)
+                   responses={200: ComparisonSerializer, 400: ErrorSerializer, 404: ErrorSerializer,
+                              429: ErrorSerializer})
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
         try:
@@ -109,16 +114,16 @@ class Compare(APIView):
             if wait is not None:
                 raise Throttled(wait=wait)
             comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
-        return Response(comparison)
+        return Response(ComparisonSerializer(comparison).data)
 
 
 class Leaderboard(APIView):
     renderer_classes = [JSONRenderer, LeaderboardCSVRenderer]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
-        response = Response(leaderboard_payload(found))
+        response = Response(LeaderboardSerializer(leaderboard_payload(found)).data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
         return response
@@ -155,7 +160,7 @@ class SubmissionDetail(APIView):
 
 
 class SubmissionProvenance(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: ProvenanceSerializer, 404: ErrorSerializer})
     def get(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
         run = submission.scored_run()
@@ -166,7 +171,7 @@ class SubmissionProvenance(APIView):
         # them; the submission's owner is exactly who must not.
         if request.user.is_staff:
             payload["private"] = {"worker": run.worker, **run.private_record}
-        return Response(payload)
+        return Response(ProvenanceSerializer(payload).data)
 
 
 class SubmissionWithdraw(APIView):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,43 @@ def numpy_equal_files(a: Path, b: Path) -> bool:
         return sorted(left.files) == sorted(right.files) and all(
             np.array_equal(left[name], right[name]) for name in left.files
         )
+
+
+def _fingerprint(value: object) -> object:
+    """A hashable stand-in for one argument of ``evaluate_model``."""
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(), value.shape, str(value.dtype)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _fingerprint(item)) for key, item in value.items()))
+    return repr(value)
+
+
+@pytest.fixture(scope="session")
+def _sandbox_reports() -> dict:
+    return {}
+
+
+@pytest.fixture
+def reused_sandbox_runs(monkeypatch, _sandbox_reports):
+    """Run each distinct model once per session in the real sandbox and reuse its report.
+
+    For tests of what pages and the API show from scored submissions: the same model on the
+    same published split with the same settings gives the same report, so repeating the run in
+    every test only costs time. Tests of scoring and of the sandbox itself do not use this.
+    """
+    from leaderboard.submissions import scoring
+
+    real = scoring.evaluate_model
+
+    def evaluate_once(model_path, dataset, **keywords):
+        key = (
+            hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
+            dataset.content_hash,
+            dataset.split,
+            tuple(sorted((name, _fingerprint(value)) for name, value in keywords.items() if name != "progress")),
+        )
+        if key not in _sandbox_reports:
+            _sandbox_reports[key] = real(model_path, dataset, **keywords)
+        return _sandbox_reports[key]
+
+    monkeypatch.setattr(scoring, "evaluate_model", evaluate_once)

@@ -17,6 +17,10 @@ from leaderboard.benchmarks.models import BenchmarkVersion
 from leaderboard.submissions.services import SubmissionRejected, submit_model
 from tests.leaderboard.conftest import upload
 
+# These tests are about what is shown: each distinct model runs once per session in the real
+# sandbox and its report is reused (see reused_sandbox_runs).
+pytestmark = pytest.mark.usefixtures("reused_sandbox_runs")
+
 
 def scored(version, owner, content: bytes, name: str) -> Submission:
     submission = submit_model(owner=owner, version=version, uploaded_file=upload(content), model_name=name)

@@ -23,6 +23,10 @@ from leaderboard.submissions.scoring import score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
 
+# These tests are about what is shown: each distinct model runs once per session in the real
+# sandbox and its report is reused (see reused_sandbox_runs).
+pytestmark = pytest.mark.usefixtures("reused_sandbox_runs")
+
 
 class LeaderboardTable(HTMLParser):
     """The metric each column header names, and each row's cells by column."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -11,6 +12,10 @@ from leaderboard.submissions.scoring import score_submission
 from leaderboard.submissions.services import submit_model
 from tests.leaderboard.conftest import upload
 from tests.leaderboard.ledger import capture_enqueued
+
+# These tests are about what is shown: each distinct model runs once per session in the real
+# sandbox and its report is reused (see reused_sandbox_runs).
+pytestmark = pytest.mark.usefixtures("reused_sandbox_runs")
 
 
 def scored(version, owner, content: bytes, name: str) -> Submission:

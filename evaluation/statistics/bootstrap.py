@@ -10,7 +10,7 @@ entries at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,15 @@ class Interval:
     """Lower end of the confidence interval."""
     ci_high: float
     """Upper end of the confidence interval."""
+
+    def to_dict(self) -> dict[str, float]:
+        """The interval as the site stores and serves it: ``{"value", "ci_low", "ci_high"}``."""
+        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> Interval:
+        """The interval ``to_dict`` wrote; a missing bound is an error rather than a silent ``None``."""
+        return cls(value=float(data["value"]), ci_low=float(data["ci_low"]), ci_high=float(data["ci_high"]))
 
 
 def bootstrap_weights(

@@ -21,7 +21,7 @@ from evaluation.metrics import METRICS, per_item_outcomes
 from evaluation.parts import hidden_parts, ladder_metric, round_metric_to_grid
 from evaluation.runner import bootstrap_seed
 from evaluation.spec import load_benchmark
-from evaluation.statistics import minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
+from evaluation.statistics import Interval, minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
 from evaluation.statistics.ranks import competition_ranks
 from leaderboard.benchmarks.models import BenchmarkVersion
 from leaderboard.rankings.comparisons import pair_result
@@ -165,9 +165,9 @@ def _feedback_entries(
     for standing, stats, rank in zip(standings, statistics, ranks, strict=True):
         interval = stats.metrics[metric]
         # Only grid-rounded numbers leave the feedback part, like the Ladder's released value.
-        shown = {"value": standing.released, "ci_low": round_metric_to_grid(metric, interval.ci_low, n_items),
-                 "ci_high": round_metric_to_grid(metric, interval.ci_high, n_items)}
-        entries.append(_entry(version, standing.best, stats, int(rank), {metric: shown}))
+        shown = Interval(standing.released, round_metric_to_grid(metric, interval.ci_low, n_items),
+                         round_metric_to_grid(metric, interval.ci_high, n_items))
+        entries.append(_entry(version, standing.best, stats, int(rank), {metric: shown.to_dict()}))
     return entries, replay.releases
 
 
@@ -179,7 +179,6 @@ def _final_entries(version, spec, probabilities, submissions, labels, clusters) 
     )
     return [
         _entry(version, submission, stats, stats.rank,
-               {name: {"value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high}
-                for name, i in stats.metrics.items()})
+               {name: interval.to_dict() for name, interval in stats.metrics.items()})
         for submission, stats in zip(submissions, statistics, strict=True)
     ]

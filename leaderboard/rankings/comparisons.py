@@ -100,7 +100,7 @@ def pair_result(
     )
     n_items = int(labels.shape[0])
     interval = result.difference
-    difference = {"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high}
+    difference = interval.to_dict()
     counts = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
     p_value = result.p_value
     if part == "feedback":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 
 from evaluation.parts import ladder_metric, round_metric_to_grid
+from evaluation.statistics import Interval
 from leaderboard.benchmarks.models import BenchmarkVersion
 from leaderboard.rankings.models import LeaderboardEntry
 from leaderboard.submissions.models import Submission
@@ -90,7 +91,7 @@ def public_scores(submission: Submission) -> dict:
     results = {(r.part, r.metric): r for r in submission.metric_results.all() if r.condition == "clean"}
     if version.reveals_final_scores:
         metrics = {
-            name: {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high}
+            name: Interval(r.value, r.ci_low, r.ci_high).to_dict()
             for name in version.report_metrics
             if (r := results.get(("final", name)))
         }
@@ -104,9 +105,9 @@ def public_scores(submission: Submission) -> dict:
         feedback = results.get(("feedback", metric))
         n_feedback = getattr(getattr(version, "snapshot", None), "n_feedback_items", None)
         if part == "feedback" and submission.ladder_improved and feedback is not None and n_feedback:
-            metrics = {metric: {"value": submission.ladder_released,
-                                "ci_low": round_metric_to_grid(metric, feedback.ci_low, n_feedback),
-                                "ci_high": round_metric_to_grid(metric, feedback.ci_high, n_feedback)}}
+            shown = Interval(submission.ladder_released, round_metric_to_grid(metric, feedback.ci_low, n_feedback),
+                             round_metric_to_grid(metric, feedback.ci_high, n_feedback))
+            metrics = {metric: shown.to_dict()}
     return {"part": part, "metrics": metrics, "ladder": ladder}
 
 

@@ -131,7 +131,7 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
                     part=part,
                     condition="clean",
                     metric=name,
-                    defaults={"value": interval.value, "ci_low": interval.ci_low, "ci_high": interval.ci_high},
+                    defaults=interval.to_dict(),
                 )
         EvaluationRun.objects.filter(pk=run.pk).update(
             finished_at=timezone.now(),

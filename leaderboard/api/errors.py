@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
@@ -69,6 +69,14 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
         response.data = error_body(f"Too many requests from this client: try again {wait}.")
     elif isinstance(error, ValidationError):
         response.data = validation_body(error.detail)
+    elif isinstance(error, Http404):
+        # Django's own message names a model class ("No BenchmarkVersion matches the given
+        # query"), which says nothing to the person holding the URL.
+        path = context["request"].path if context.get("request") is not None else "this URL"
+        response.data = error_body(
+            f"Nothing public at {path}: check the benchmark, version or submission id (submissions "
+            "that are not scored yet are visible only to their owner)."
+        )
     else:
         # Not found, authentication, permission, method, parse and media-type errors all carry a
         # single message in ``detail``.

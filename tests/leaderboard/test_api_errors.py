@@ -35,7 +35,8 @@ def test_a_form_with_several_wrong_fields_names_the_first_and_lists_every_one(ve
 def test_a_version_that_does_not_exist_is_named_as_the_field_at_fault(version, researcher, good_model_bytes):
     response = api_client_for(researcher).post(
         "/api/v1/submissions/",
-        {"benchmark": "digits", "version": "no-such-version", "model_name": "m", "model_file": upload(good_model_bytes)},
+        {"benchmark": "digits", "version": "no-such-version", "model_name": "m",
+         "model_file": upload(good_model_bytes)},
         format="multipart",
     )
     body = assert_one_shape(response, 400)
@@ -77,6 +78,8 @@ def test_a_session_post_without_the_csrf_token_is_a_403_in_the_one_shape(researc
 def test_an_unknown_benchmark_is_a_404_in_the_one_shape(db):
     body = assert_one_shape(APIClient().get("/api/v1/benchmarks/no-such-benchmark/"), 404)
     assert set(body) == ONE_SHAPE and body["field"] is None
+    # The message names what the person asked for, not the model class Django looked in.
+    assert "/api/v1/benchmarks/no-such-benchmark/" in body["detail"] and "Benchmark matches" not in body["detail"]
 
 
 def test_a_url_no_route_matches_under_the_api_is_a_404_in_the_one_shape(db):

@@ -22,6 +22,7 @@ import io
 import json
 import re
 import tokenize
+from collections.abc import Callable
 from typing import Any
 
 from .archive_zip import ParseBudget
@@ -103,50 +104,44 @@ def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
                                                 tokenize.ENDMARKER)]
 
 
+def _only_allowed_tokens(
+    text: str, *, name_allowed: Callable[[str], bool], operators: frozenset[str] | set[str]
+) -> bool:
+    """Whether ``text`` tokenizes into allowed names, allowed operators, numbers and plain strings."""
+    tokens = _tokens(text)
+    if tokens is None:
+        return False
+    for token in tokens:
+        if token.type == tokenize.NAME:
+            if not name_allowed(token.string):
+                return False
+        elif token.type == tokenize.OP:
+            if token.string not in operators:
+                return False
+        elif token.type == tokenize.STRING:
+            if not _STRING_LITERAL.fullmatch(token.string):
+                return False
+        elif token.type != tokenize.NUMBER:
+            return False
+    return True
+
+
+def _expression_name(name: str) -> bool:
+    return bool(name in _SYMPY_NAMES or _SYMBOL_NAME.fullmatch(name) or _OPAQUE_FUNCTION.fullmatch(name))
+
+
 def is_safe_expression(text: str) -> bool:
     """Whether a symbolic shape expression uses only sympy constructors, numbers and symbols.
 
     Without attribute access, subscripts, keywords or unknown names, ``eval`` of such an
     expression can only build sympy objects.
     """
-    tokens = _tokens(text)
-    if tokens is None:
-        return False
-    for token in tokens:
-        if token.type == tokenize.NAME:
-            name = token.string
-            if not (name in _SYMPY_NAMES or _SYMBOL_NAME.fullmatch(name)
-                    or _OPAQUE_FUNCTION.fullmatch(name)):
-                return False
-        elif token.type == tokenize.OP:
-            if token.string not in _EXPRESSION_OPERATORS:
-                return False
-        elif token.type == tokenize.STRING:
-            if not _STRING_LITERAL.fullmatch(token.string):
-                return False
-        elif token.type != tokenize.NUMBER:
-            return False
-    return True
+    return _only_allowed_tokens(text, name_allowed=_expression_name, operators=_EXPRESSION_OPERATORS)
 
 
 def is_safe_guard(text: str) -> bool:
     """Whether a guard only compares sizes, strides and offsets of the inputs."""
-    tokens = _tokens(text)
-    if tokens is None:
-        return False
-    for token in tokens:
-        if token.type == tokenize.NAME:
-            if token.string not in _GUARD_NAMES:
-                return False
-        elif token.type == tokenize.OP:
-            if token.string not in _GUARD_OPERATORS:
-                return False
-        elif token.type == tokenize.STRING:
-            if not _STRING_LITERAL.fullmatch(token.string):
-                return False
-        elif token.type != tokenize.NUMBER:
-            return False
-    return True
+    return _only_allowed_tokens(text, name_allowed=_GUARD_NAMES.__contains__, operators=_GUARD_OPERATORS)
 
 
 def is_allowed_target(target: str) -> bool:

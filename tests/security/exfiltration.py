@@ -25,46 +25,29 @@ def leaked_digits(inputs: np.ndarray, count: int = 8) -> list[str]:
     return [str(int(value * 1000)) for value in values]
 
 
-class LeaksThroughError(torch.nn.Module):
-    """Raises an exception whose message lists the batch's first input values."""
+class Leaks(torch.nn.Module):
+    """Behaves for ``honest_calls`` batches, then writes the batch's first input values into an
+    exception message (``through_shape`` False) or into the number of columns it returns."""
 
-    def __init__(self, honest_calls: int, n_classes: int) -> None:
+    def __init__(self, honest_calls: int, n_classes: int, through_shape: bool) -> None:
         super().__init__()
         self.honest_calls = honest_calls
         self.calls = 0
         self.n_classes = n_classes
+        self.through_shape = through_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         if self.calls > self.honest_calls:
             values: List[int] = (x.flatten(1)[0][:8] * 1000).to(torch.int64).tolist()
+            if self.through_shape:
+                return torch.zeros(x.shape[0], values[0] + 1000)
             raise RuntimeError("hidden inputs: " + " ".join([str(v) for v in values]))
-        return torch.zeros(x.shape[0], self.n_classes)
-
-
-class LeaksThroughShape(torch.nn.Module):
-    """Returns logits with one column per unit of the first input value (× 1000)."""
-
-    def __init__(self, honest_calls: int, n_classes: int) -> None:
-        super().__init__()
-        self.honest_calls = honest_calls
-        self.calls = 0
-        self.n_classes = n_classes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls > self.honest_calls:
-            columns = int((x.flatten(1)[0][0] * 1000).item()) + 1000
-            return torch.zeros(x.shape[0], columns)
         return torch.zeros(x.shape[0], self.n_classes)
 
 
 def build_leaking_model(directory: Path, channel: str, *, honest_calls: int) -> Path:
     """An exfiltrating model for ``channel``: "error" or "shape"."""
-    if channel == "error":
-        module: torch.nn.Module = LeaksThroughError(honest_calls, N_CLASSES)
-    elif channel == "shape":
-        module = LeaksThroughShape(honest_calls, N_CLASSES)
-    else:
+    if channel not in ("error", "shape"):
         raise ValueError(f"unknown channel {channel!r}")
-    return _save(module, directory / f"leaks-through-{channel}.pt")
+    return _save(Leaks(honest_calls, N_CLASSES, channel == "shape"), directory / f"leaks-through-{channel}.pt")

@@ -80,9 +80,7 @@ class SandboxedModel:
         self._child_peak_rss: int | None = None
         self._failure: EvaluationError | None = None
         self._sequence = 0
-        self._opened = False
         self._hidden = False
-        self._wall_seconds = 0.0
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -153,7 +151,6 @@ class SandboxedModel:
             lines = first.get("traceback")
             tail = [str(line)[:500] for line in lines[-10:]] if isinstance(lines, list) else []
             raise self._fail(startup_failure("the sandbox's interpreter could not import numpy and torch", stderr_tail=tail))
-        self._opened = True
 
     def _exit_stderr(self) -> list[str]:
         """The last lines of stderr once the child is gone (trusted only before opening)."""
@@ -297,7 +294,6 @@ class SandboxedModel:
         finally:
             input_path.unlink(missing_ok=True)
         elapsed = time.monotonic() - began
-        self._wall_seconds += elapsed
         try:
             reply = parse_predict_reply(raw, batches=batches, wall_seconds=elapsed)
         except ProtocolViolation as violation:

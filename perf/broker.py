@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kombu import Connection  # noqa: E402
 from kombu.transport import filesystem  # noqa: E402
 
-from leaderboard.broker import Transport as AtomicTransport  # noqa: E402
+from touchstone.broker import Transport as AtomicTransport  # noqa: E402
 
 TRANSPORTS = {"kombu filesystem": filesystem.Transport, "embedded (atomic)": AtomicTransport}
-PAYLOAD = {"task": "leaderboard.submissions.tasks.evaluate_submission", "padding": "x" * 900}
+PAYLOAD = {"task": "touchstone.submissions.tasks.evaluate_submission", "padding": "x" * 900}
 
 
 def connect(transport: str, folder: Path) -> Connection:

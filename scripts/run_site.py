@@ -28,12 +28,12 @@ STOP_SECONDS = 30.0
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "leaderboard", "worker", "--beat", "-Q", "evaluation,default",
+    return [sys.executable, "-m", "celery", "-A", "touchstone", "worker", "--beat", "-Q", "evaluation,default",
             "--concurrency", "1", "--loglevel", "INFO"]
 
 
 def web_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "leaderboard.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
+    return [sys.executable, "-m", "gunicorn", "touchstone.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
             "--threads", "4", "--access-logfile", "-"]
 
 

@@ -49,7 +49,7 @@ def point_django_at(database_url: str) -> None:
     from django.conf import settings
     from django.db import DEFAULT_DB_ALIAS, connections
 
-    from leaderboard.env import database_from_url
+    from touchstone.env import database_from_url
 
     settings.DATABASES[DEFAULT_DB_ALIAS].update(database_from_url(database_url, base_dir=settings.BASE_DIR))
     for connection in connections.all(initialized_only=True):

@@ -156,7 +156,7 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOUCHSTONE_"))}
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "leaderboard.settings",
+            "DJANGO_SETTINGS_MODULE": "touchstone.settings",
             "TOUCHSTONE_DATA_DIR": str(folder / "data"),
             "TOUCHSTONE_BOOTSTRAP_RESAMPLES": "500",
             "TOUCHSTONE_SANDBOX_WALL_SECONDS": "60",
@@ -183,10 +183,10 @@ def running_site(folder: Path, *, database_url: str | None = None, broker_url: s
     for benchmark in benchmarks:
         site.manage("publish_benchmark", str(benchmark))
     commands = {
-        "worker": [sys.executable, "-m", "celery", "-A", "leaderboard", "worker", "-Q", "evaluation,default",
+        "worker": [sys.executable, "-m", "celery", "-A", "touchstone", "worker", "-Q", "evaluation,default",
                    "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                    "--without-heartbeat"],
-        "web": [sys.executable, "-m", "gunicorn", "leaderboard.wsgi", "--bind", f"127.0.0.1:{port}",
+        "web": [sys.executable, "-m", "gunicorn", "touchstone.wsgi", "--bind", f"127.0.0.1:{port}",
                 "--workers", "1", "--threads", "4"],
     }
     try:

@@ -11,7 +11,7 @@ def test_evaluation_imports_without_django_in_a_fresh_interpreter():
     code = (
         "import sys, evaluation, evaluation.cli, evaluation.runner, evaluation.spec, evaluation.metrics, "
         "evaluation.statistics, evaluation.sandbox, evaluation.archive, evaluation.provenance, evaluation.client; "
-        "leaked = sorted(m for m in sys.modules if m == 'django' or m.startswith(('django.', 'leaderboard'))); "
+        "leaked = sorted(m for m in sys.modules if m == 'django' or m.startswith(('django.', 'touchstone'))); "
         "print(leaked); sys.exit(1 if leaked else 0)"
     )
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

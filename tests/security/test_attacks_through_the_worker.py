@@ -57,7 +57,7 @@ def site(service_folder, digits_folder):
         private = running.folder / "data" / "private"
         running.hidden_split = next(private.glob("benchmarks/digits/*/test.npz"))
         running.database = running.folder / "data" / "touchstone.sqlite3"
-        running.settings_module = ROOT / "leaderboard" / "settings.py"
+        running.settings_module = ROOT / "touchstone" / "settings.py"
         running.write_target = private / "written-by-model"
         yield running
 

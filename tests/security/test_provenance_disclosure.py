@@ -26,10 +26,10 @@ from evaluation.runner import EvaluationReport
 from evaluation.sandbox.limits import SandboxReport
 from evaluation.spec import load_benchmark
 from evaluation.statistics import Interval
-from leaderboard.benchmarks.services import publish_benchmark
-from leaderboard.submissions.models import EvaluationRun, Submission
-from leaderboard.submissions.provenance import predictions_key
-from leaderboard.submissions.scoring import _record_success
+from touchstone.benchmarks.services import publish_benchmark
+from touchstone.submissions.models import EvaluationRun, Submission
+from touchstone.submissions.provenance import predictions_key
+from touchstone.submissions.scoring import _record_success
 from tests.evaluation.test_provenance import significant_figures
 
 WORKER = "eval-worker-7c1e.internal"
@@ -216,7 +216,7 @@ def test_a_record_stored_with_private_fields_shows_only_the_public_ones(version,
 
 
 def test_the_migration_moves_private_fields_of_stored_records_out_of_public_view():
-    migration = importlib.import_module("leaderboard.submissions.migrations.0002_evaluationrun_private_record")
+    migration = importlib.import_module("touchstone.submissions.migrations.0002_evaluationrun_private_record")
     old = {
         "artifact": {"sha256": "a" * 64},
         "benchmark": {"slug": "digits", "version": "1.0.0", "content_hash": "b" * 64, "file_hashes": {},

@@ -27,14 +27,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.safestring import mark_safe
 from rest_framework.throttling import SimpleRateThrottle
 
-from leaderboard.accounts.forms import USERNAME_REJECTED
-from leaderboard.accounts.throttling import client_address
-from leaderboard.api.renderers import LeaderboardCSVRenderer
-from leaderboard.env import env_rate, secret_key_from_file
-from leaderboard.front.charts import leaderboard_chart
-from leaderboard.security import check_shared_cache
-from tests.leaderboard.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
-from tests.leaderboard.test_pages import scored
+from touchstone.accounts.forms import USERNAME_REJECTED
+from touchstone.accounts.throttling import client_address
+from touchstone.api.renderers import LeaderboardCSVRenderer
+from touchstone.env import env_rate, secret_key_from_file
+from touchstone.front.charts import leaderboard_chart
+from touchstone.security import check_shared_cache
+from tests.touchstone.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
+from tests.touchstone.test_pages import scored
 from tests.services import ROOT, redis_server
 
 # The key the site used to ship in its source: anyone could sign cookies with it.
@@ -61,7 +61,7 @@ def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def site_env(tmp_path: Path, **values: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOUCHSTONE_"))}
-    return {**env, "DJANGO_SETTINGS_MODULE": "leaderboard.settings", "TOUCHSTONE_DATA_DIR": str(tmp_path / "data"),
+    return {**env, "DJANGO_SETTINGS_MODULE": "touchstone.settings", "TOUCHSTONE_DATA_DIR": str(tmp_path / "data"),
             **values}
 
 
@@ -129,14 +129,14 @@ def test_production_refuses_to_start_with_an_unsafe_setting(tmp_path, change, na
     env.update(change)
     if change.get("DJANGO_SECRET_KEY") == "":
         del env["DJANGO_SECRET_KEY"]
-    result = python("import leaderboard.settings", env)
+    result = python("import touchstone.settings", env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and named in result.stderr.splitlines()[-1]
     assert not (tmp_path / "data" / "secret_key").exists()
 
 
 def test_production_turns_on_https_only_settings_by_default(tmp_path):
-    code = ("import json; from leaderboard import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS, "
+    code = ("import json; from touchstone import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS, "
             "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SECURE_SSL_REDIRECT, "
             "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER]))")
     production = python(code, production_env(tmp_path, TOUCHSTONE_PROXY_SSL_HEADER="X-Forwarded-Proto"))
@@ -166,7 +166,7 @@ def test_the_deployment_check_warns_while_throttle_counters_are_per_process():
 def test_throttle_counters_in_redis_are_shared_between_processes(service_folder, tmp_path):
     with redis_server(service_folder / "web-layer-redis") as url:
         env = site_env(tmp_path, TOUCHSTONE_CACHE_URL=url)
-        code = "import django; django.setup(); from leaderboard.accounts.throttling import Limit; "
+        code = "import django; django.setup(); from touchstone.accounts.throttling import Limit; "
         counted = python(code + "Limit('shared', 2, 60).count('198.51.100.7')", env)
         assert counted.returncode == 0, counted.stderr
         python(code + "Limit('shared', 2, 60).count('198.51.100.7')", env)

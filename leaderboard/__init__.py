@@ -1,5 +1,0 @@
-"""Touchstone: the Django site (settings, URLs, the Celery app and the apps)."""
-
-from leaderboard.celery import app as celery_app
-
-__all__ = ["celery_app"]

@@ -1,0 +1,111 @@
+"""Fixtures for the site's tests: a published benchmark, researchers, uploads."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from evaluation.spec import load_benchmark
+from touchstone.benchmarks.services import publish_benchmark
+from tests.models import centroid_model
+
+
+@pytest.fixture
+def version(db, digits_folder):
+    return publish_benchmark(folder=digits_folder)
+
+
+@pytest.fixture(scope="session")
+def digits_dev(digits_folder):
+    return load_benchmark(digits_folder).load_split("dev")
+
+
+@pytest.fixture(scope="session")
+def good_model_bytes(digits_dev, tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("models") / "centroid.pt"
+    return centroid_model(digits_dev.inputs, digits_dev.labels, 10, path).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def weak_model_bytes(digits_dev, tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("models") / "weak.pt"
+    return centroid_model(digits_dev.inputs, digits_dev.labels, 10, path, noise=0.9, seed=3).read_bytes()
+
+
+def upload(content: bytes, name: str = "model.pt") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+@pytest.fixture
+def researcher(db):
+    return get_user_model().objects.create_user("ada", "ada@example.org", "a-long-password-1")
+
+
+@pytest.fixture
+def other_researcher(db):
+    return get_user_model().objects.create_user("grace", "grace@example.org", "a-long-password-2")
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def numpy_equal_files(a: Path, b: Path) -> bool:
+    with np.load(a) as left, np.load(b) as right:
+        return sorted(left.files) == sorted(right.files) and all(
+            np.array_equal(left[name], right[name]) for name in left.files
+        )
+
+
+def _fingerprint(value: object) -> object:
+    """A hashable stand-in for one argument of ``evaluate_model``."""
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest(), value.shape, str(value.dtype)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _fingerprint(item)) for key, item in value.items()))
+    return repr(value)
+
+
+@pytest.fixture(scope="session")
+def _sandbox_reports() -> dict:
+    return {}
+
+
+@pytest.fixture
+def reused_sandbox_runs(monkeypatch, _sandbox_reports):
+    """Run each distinct model once per session in the real sandbox and reuse its report.
+
+    For tests of what pages and the API show from scored submissions: the same model on the
+    same published split with the same settings gives the same report, so repeating the run in
+    every test only costs time. Tests of scoring and of the sandbox itself do not use this.
+    """
+    from touchstone.submissions import scoring
+
+    real = scoring.evaluate_model
+
+    def evaluate_once(model_path, dataset, **keywords):
+        key = (
+            hashlib.sha256(Path(model_path).read_bytes()).hexdigest(),
+            dataset.content_hash,
+            dataset.split,
+            tuple(sorted((name, _fingerprint(value)) for name, value in keywords.items() if name != "progress")),
+        )
+        if key not in _sandbox_reports:
+            _sandbox_reports[key] = real(model_path, dataset, **keywords)
+        return _sandbox_reports[key]
+
+    monkeypatch.setattr(scoring, "evaluate_model", evaluate_once)

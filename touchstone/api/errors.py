@@ -1,0 +1,93 @@
+"""One error shape for the whole API: ``{"detail": message, "field": name-or-null}``.
+
+Every refusal under ``/api/`` answers with this body, whatever raised it: a form that did not
+validate, an unknown id or URL, missing or wrong credentials, a method the resource does not
+have, a body that could not be parsed, or too many requests. A script therefore needs one
+branch for errors: show ``detail`` to the person and, when ``field`` is set, point at that field.
+
+A validation error can be about several fields at once. Its ``detail`` and ``field`` are the
+first message and the field it names (``null`` for a problem with the request as a whole), and
+``errors`` maps every field at fault to all of its messages, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from touchstone.submissions.services import SubmissionRejected
+
+API_PREFIX = "/api/"
+
+
+def error_body(detail: str, field: str | None = None) -> dict[str, Any]:
+    """The API's error body: a message for a person and the request field it is about, if any."""
+    return {"detail": detail, "field": field}
+
+
+def _messages(value: Any) -> list[str]:
+    """Every message in a DRF error value, which nests lists and dicts for list and nested fields."""
+    if isinstance(value, dict):
+        return [message for nested in value.values() for message in _messages(nested)]
+    if isinstance(value, (list, tuple)):
+        return [message for nested in value for message in _messages(nested)]
+    return [str(value)]
+
+
+def validation_body(detail: Any) -> dict[str, Any]:
+    """``ValidationError.detail`` (a dict of fields, or a list for the request as a whole) in the one shape."""
+    non_field = api_settings.NON_FIELD_ERRORS_KEY
+    if not isinstance(detail, dict):
+        detail = {non_field: detail}
+    errors = {name: _messages(value) for name, value in detail.items()}
+    errors = {name: messages for name, messages in errors.items() if messages}
+    if not errors:
+        return {**error_body("The request is not valid."), "errors": {}}
+    first_name, first_messages = next(iter(errors.items()))
+    field = None if first_name == non_field else first_name
+    return {**error_body(first_messages[0], field), "errors": errors}
+
+
+def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler with every response it builds rewritten into the one error shape."""
+    if isinstance(error, SubmissionRejected):
+        return Response(error_body(error.message, error.field), status=error.status)
+    response = drf_exception_handler(error, context)
+    if response is None:
+        # Not an API error (a bug): Django answers 500 and reports it as usual.
+        return None
+    if isinstance(error, Throttled):
+        # DRF has already set Retry-After; the message says the same in words.
+        wait = f"in {math.ceil(error.wait)} seconds" if error.wait is not None else "later"
+        response.data = error_body(f"Too many requests from this client: try again {wait}.")
+    elif isinstance(error, ValidationError):
+        response.data = validation_body(error.detail)
+    elif isinstance(error, Http404):
+        # Django's own message names a model class ("No BenchmarkVersion matches the given
+        # query"), which says nothing to the person holding the URL.
+        path = context["request"].path if context.get("request") is not None else "this URL"
+        response.data = error_body(
+            f"Nothing public at {path}: check the benchmark, version or submission id (submissions "
+            "that are not scored yet are visible only to their owner)."
+        )
+    else:
+        # Not found, authentication, permission, method, parse and media-type errors all carry a
+        # single message in ``detail``.
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        response.data = error_body(str(detail) if detail is not None else _messages(response.data)[0])
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 for a URL no route matches: JSON in the one shape under ``/api/``, the page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        body = error_body(f"There is no API resource at {request.path}; the list of resources is at /api/v1/docs/.")
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

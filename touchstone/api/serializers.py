@@ -1,0 +1,274 @@
+"""Serializers: validation of uploads and the public shape of every resource."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.rankings.queries import public_scores
+from touchstone.submissions.models import Submission
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BenchmarkVersion
+        fields = ["version", "status", "content_hash", "published_at", "n_test_items"]
+
+
+def absolute_url(context: dict, path: str) -> str:
+    """``path`` made absolute for the request being answered (left relative without one)."""
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request else path
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    benchmark = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    classes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    primary_metric = serializers.CharField(read_only=True)
+    report_metrics = serializers.ListField(child=serializers.CharField(), read_only=True)
+    dev_split_url = serializers.SerializerMethodField()
+    leaderboard_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BenchmarkVersion
+        fields = [
+            "benchmark", "version", "title", "description", "status", "content_hash", "file_hashes", "changelog",
+            "published_at", "n_dev_items", "n_test_items", "classes", "primary_metric", "report_metrics", "spec",
+            "dev_split_url", "leaderboard_url",
+        ]
+
+    def _url(self, name: str, version: BenchmarkVersion) -> str:
+        return absolute_url(self.context, reverse(name, args=[version.benchmark.slug, version.version]))
+
+    def get_dev_split_url(self, version: BenchmarkVersion) -> str:
+        return self._url("api:dev-split", version)
+
+    def get_leaderboard_url(self, version: BenchmarkVersion) -> str:
+        return self._url("api:leaderboard", version)
+
+
+class BenchmarkSerializer(serializers.ModelSerializer):
+    latest_version = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Benchmark
+        fields = ["slug", "title", "description", "latest_version", "versions"]
+
+    def get_latest_version(self, benchmark: Benchmark) -> str | None:
+        latest = benchmark.latest_version
+        return latest.version if latest else None
+
+    def get_versions(self, benchmark: Benchmark) -> list[dict]:
+        return VersionSummarySerializer(benchmark.versions.visible().order_by("-published_at"), many=True).data
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    benchmark = serializers.SlugField()
+    version = serializers.CharField(max_length=40)
+    model_file = serializers.FileField(allow_empty_file=False)
+    model_name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    paper_url = serializers.URLField(required=False, allow_blank=True, default="")
+    code_url = serializers.URLField(required=False, allow_blank=True, default="")
+
+    def validate(self, data: dict) -> dict:
+        version = (
+            BenchmarkVersion.objects.visible()
+            .filter(benchmark__slug=data["benchmark"], version=data["version"])
+            .select_related("benchmark")
+            .first()
+        )
+        if version is None:
+            raise serializers.ValidationError(
+                {"version": f"no published version {data['version']!r} of benchmark {data['benchmark']!r}"}
+            )
+        data["version_object"] = version
+        return data
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    benchmark = serializers.CharField(source="version.benchmark.slug")
+    version = serializers.CharField(source="version.version")
+    error = serializers.SerializerMethodField()
+    metrics = serializers.SerializerMethodField()
+    scores_part = serializers.SerializerMethodField()
+    ladder = serializers.SerializerMethodField()
+    ranking = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id", "benchmark", "version", "model_name", "team", "description", "paper_url", "code_url",
+            "is_baseline", "model_format", "sha256", "size_bytes", "status", "progress", "progress_message",
+            "error", "metrics", "scores_part", "ladder", "ranking", "created_at", "scored_at", "withdrawn_at", "url",
+        ]
+
+    def get_error(self, submission: Submission) -> dict | None:
+        if not submission.error_code:
+            return None
+        return {"code": submission.error_code, "message": submission.error_message}
+
+    def _scores(self, submission: Submission) -> dict:
+        # Computed once per serialisation; three fields read it.
+        cache = self.context.setdefault("_scores", {})
+        if submission.pk not in cache:
+            cache[submission.pk] = public_scores(submission)
+        return cache[submission.pk]
+
+    def get_metrics(self, submission: Submission) -> dict:
+        """Metric → value, ci_low, ci_high: final-part scores once frozen, the Ladder's while open."""
+        return self._scores(submission)["metrics"]
+
+    def get_scores_part(self, submission: Submission) -> str | None:
+        return self._scores(submission)["part"]
+
+    def get_ladder(self, submission: Submission) -> dict | None:
+        return self._scores(submission)["ladder"]
+
+    def get_ranking(self, submission: Submission) -> dict | None:
+        entry = getattr(submission, "entry", None)
+        if entry is None or submission.status != Submission.Status.SCORED:
+            return None
+        return {
+            "rank": entry.rank, "rank_lower": entry.rank_lower, "rank_upper": entry.rank_upper, "tier": entry.tier,
+            "p_value_vs_leader": entry.p_value_vs_leader,
+        }
+
+    def get_url(self, submission: Submission) -> str:
+        return absolute_url(self.context, submission.get_absolute_url())
+
+
+# Responses built from stored records ---------------------------------------------------------
+#
+# The leaderboard, a comparison and a provenance record are dicts, not model instances. The views
+# render them through these serializers, so the OpenAPI schema and the JSON cannot drift apart:
+# a key that is not described here is not served.
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (see ``touchstone.api.errors``)."""
+
+    detail = serializers.CharField(help_text="What was wrong and what to do, for a person.")
+    field = serializers.CharField(allow_null=True, help_text="The request field at fault, or null.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Validation errors only: every field at fault with all of its messages.",
+    )
+
+
+class IntervalSerializer(serializers.Serializer):
+    value = serializers.FloatField(help_text="The point value, computed on all the items of the part.")
+    ci_low = serializers.FloatField(help_text="Lower end of the bootstrap confidence interval.")
+    ci_high = serializers.FloatField(help_text="Upper end of the bootstrap confidence interval.")
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    rank_lower = serializers.IntegerField(help_text="Best rank within the 95% rank interval.")
+    rank_upper = serializers.IntegerField(help_text="Worst rank within the 95% rank interval.")
+    rank_lower_simultaneous = serializers.IntegerField(allow_null=True)
+    rank_upper_simultaneous = serializers.IntegerField(allow_null=True)
+    tier = serializers.IntegerField(help_text="Entries in one tier cannot be told apart.")
+    p_value_vs_leader = serializers.FloatField(allow_null=True)
+    p_value_vs_next = serializers.FloatField(allow_null=True)
+    submission = serializers.IntegerField(help_text="The submission's id.")
+    model_name = serializers.CharField()
+    team = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    team_submissions = serializers.IntegerField(help_text="Every submission the team made to the version.")
+    sha256 = serializers.CharField(help_text="SHA-256 of the uploaded model file.")
+    metrics = serializers.DictField(child=IntervalSerializer(), help_text="Metric name → value and interval.")
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    benchmark = serializers.CharField()
+    version = serializers.CharField()
+    status = serializers.CharField()
+    part = serializers.ChoiceField(choices=["feedback", "final"], help_text="The part of the hidden split ranked.")
+    primary_metric = serializers.CharField()
+    metrics = serializers.ListField(child=serializers.CharField(), help_text="Metrics shown, in column order.")
+    n_items = serializers.IntegerField(allow_null=True)
+    n_feedback_items = serializers.IntegerField(allow_null=True)
+    n_final_items = serializers.IntegerField(allow_null=True)
+    minimum_detectable_effect = serializers.FloatField(allow_null=True)
+    discordance_rate = serializers.FloatField(allow_null=True)
+    n_resamples = serializers.IntegerField(allow_null=True)
+    computed_at = serializers.CharField(allow_null=True, help_text="ISO 8601 time the board was computed.")
+    entries = LeaderboardEntrySerializer(many=True)
+
+
+class ComparisonSerializer(serializers.Serializer):
+    part = serializers.ChoiceField(choices=["feedback", "final"])
+    n_items = serializers.IntegerField()
+    metric = serializers.CharField()
+    a = serializers.IntegerField(help_text="Submission A's id.")
+    b = serializers.IntegerField(help_text="Submission B's id.")
+    difference = IntervalSerializer(help_text="A − B of the metric, with its paired bootstrap interval.")
+    p_value = serializers.FloatField()
+    method = serializers.CharField(help_text="The test that gave the p-value.")
+    # Open versions publish no discordant counts: with n they would give the exact difference.
+    a_only_correct = serializers.IntegerField(allow_null=True, required=False)
+    b_only_correct = serializers.IntegerField(allow_null=True, required=False)
+
+
+class ProvenanceArtifactSerializer(serializers.Serializer):
+    sha256 = serializers.CharField(required=False)
+    format = serializers.CharField(required=False)
+    parameter_count = serializers.IntegerField(allow_null=True, required=False)
+
+
+class ProvenanceBenchmarkSerializer(serializers.Serializer):
+    slug = serializers.CharField(required=False)
+    version = serializers.CharField(required=False)
+    content_hash = serializers.CharField(required=False)
+    file_hashes = serializers.DictField(child=serializers.CharField(), required=False)
+    split = serializers.CharField(required=False)
+
+
+class ProvenanceEvaluatorSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False)
+    revision = serializers.CharField(allow_null=True, required=False)
+
+
+class ProvenancePlatformSerializer(serializers.Serializer):
+    system = serializers.CharField(required=False)
+    machine = serializers.CharField(required=False)
+
+
+class ProvenanceSandboxSerializer(serializers.Serializer):
+    layers = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ProvenanceInferenceSerializer(serializers.Serializer):
+    items = serializers.IntegerField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+
+
+class ProvenanceCostSerializer(serializers.Serializer):
+    median_batch_seconds = serializers.FloatField(allow_null=True, required=False)
+    peak_memory_bytes = serializers.IntegerField(allow_null=True, required=False)
+    startup_seconds = serializers.FloatField(allow_null=True, required=False)
+
+
+class ProvenanceSerializer(serializers.Serializer):
+    """The public provenance record (``touchstone.submissions.provenance.PUBLIC_FIELDS``)."""
+
+    submission = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    artifact = ProvenanceArtifactSerializer(required=False)
+    benchmark = ProvenanceBenchmarkSerializer(required=False)
+    evaluator = ProvenanceEvaluatorSerializer(required=False)
+    packages = serializers.DictField(child=serializers.CharField(), required=False,
+                                     help_text="Package → version in the evaluating environment.")
+    platform = ProvenancePlatformSerializer(required=False)
+    seeds = serializers.DictField(child=serializers.IntegerField(), required=False)
+    sandbox = ProvenanceSandboxSerializer(required=False)
+    inference = ProvenanceInferenceSerializer(required=False)
+    cost = ProvenanceCostSerializer(required=False, help_text="Rounded to two significant figures.")
+    predictions_hmac_sha256 = serializers.CharField(
+        required=False, help_text="Keyed hash of the predictions: equal predictions give equal hashes."
+    )
+    private = serializers.DictField(required=False, help_text="Maintainers only: exact figures and the worker.")

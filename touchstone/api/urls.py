@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from touchstone.api import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("benchmarks/", views.BenchmarkList.as_view(), name="benchmarks"),
+    path("benchmarks/<slug:slug>/", views.BenchmarkDetail.as_view(), name="benchmark"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/", views.VersionDetail.as_view(), name="version"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/dev-split", views.DevSplit.as_view(), name="dev-split"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/spec", views.Spec.as_view(), name="spec"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/leaderboard/", views.Leaderboard.as_view(), name="leaderboard"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/compare/", views.Compare.as_view(), name="compare"),
+    path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),
+    path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
+    path("submissions/<int:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,187 @@
+"""The public REST API (``/api/v1/``): plain APIViews with hand-written URLs."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status
+from rest_framework.exceptions import Throttled
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from touchstone.api.renderers import LeaderboardCSVRenderer
+from touchstone.api.serializers import (
+    BenchmarkSerializer,
+    ComparisonSerializer,
+    ErrorSerializer,
+    LeaderboardSerializer,
+    ProvenanceSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+    VersionSerializer,
+)
+from touchstone.api.throttles import UPLOAD_THROTTLES, comparison_wait
+from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
+from touchstone.rankings.queries import leaderboard_payload
+from touchstone.submissions.models import Submission
+from touchstone.submissions.services import submit_model, withdraw_submission
+
+
+def _version(slug: str, version: str) -> BenchmarkVersion:
+    return get_object_or_404(
+        BenchmarkVersion.objects.visible().select_related("benchmark"), benchmark__slug=slug, version=version
+    )
+
+
+def _visible_submission(request: Request, pk: int) -> Submission:
+    """A submission the caller may read; others get 404 so ids do not leak what exists."""
+    queryset = Submission.objects.select_related("version__benchmark", "owner").prefetch_related("metric_results")
+    submission = get_object_or_404(queryset, pk=pk)
+    if not submission.is_visible_to(request.user):
+        raise Http404
+    return submission
+
+
+class BenchmarkList(APIView):
+    @extend_schema(responses=BenchmarkSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        benchmarks = Benchmark.objects.filter(versions__status__in=["published", "frozen", "deprecated"]).distinct()
+        return Response(BenchmarkSerializer(benchmarks, many=True).data)
+
+
+class BenchmarkDetail(APIView):
+    @extend_schema(responses=BenchmarkSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        benchmark = get_object_or_404(Benchmark, slug=slug)
+        return Response(BenchmarkSerializer(benchmark).data)
+
+
+class VersionDetail(APIView):
+    @extend_schema(responses=VersionSerializer)
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        return Response(VersionSerializer(_version(slug, version), context={"request": request}).data)
+
+
+class DevSplit(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, slug: str, version: str) -> FileResponse:
+        found = _version(slug, version)
+        # Only the public dev split is ever served; the hidden test split has no route at all.
+        return FileResponse(
+            open(found.folder / "dev.npz", "rb"),
+            as_attachment=True,
+            filename=f"{slug}-{found.version}-dev.npz",
+            content_type="application/octet-stream",
+        )
+
+
+class Spec(APIView):
+    @extend_schema(responses={(200, "application/toml"): bytes})
+    def get(self, request: Request, slug: str, version: str) -> FileResponse:
+        found = _version(slug, version)
+        # The spec is public: with dev.npz it makes a folder `python -m evaluation evaluate` accepts.
+        return FileResponse(open(found.folder / "benchmark.toml", "rb"), as_attachment=True,
+                            filename="benchmark.toml", content_type="application/toml")
+
+
+class Compare(APIView):
+    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+                   responses={200: ComparisonSerializer, 400: ErrorSerializer, 404: ErrorSerializer,
+                              429: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        try:
+            a, b = (int(request.query_params[key]) for key in ("a", "b"))
+        except (KeyError, ValueError):
+            return Response({"detail": "give two submission ids as ?a=ID&b=ID", "field": "a"}, status=400)
+        submissions = {s.pk: s for s in Submission.objects.filter(pk__in=[a, b]).public()}
+        missing = [pk for pk in (a, b) if pk not in submissions]
+        if missing:
+            return Response({"detail": f"submission {missing[0]} is not a public scored entry", "field": None},
+                            status=404)
+        try:
+            comparison = stored_comparison(version=found, a=submissions[a], b=submissions[b])
+        except ComparisonUnavailable as error:
+            return Response({"detail": str(error), "field": None}, status=400)
+        if comparison is None:
+            # A pair nobody compared yet runs a bootstrap in this process: at its own rate.
+            wait = comparison_wait(request, self)
+            if wait is not None:
+                raise Throttled(wait=wait)
+            comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
+        return Response(ComparisonSerializer(comparison).data)
+
+
+class Leaderboard(APIView):
+    renderer_classes = [JSONRenderer, LeaderboardCSVRenderer]
+
+    @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        response = Response(LeaderboardSerializer(leaderboard_payload(found)).data)
+        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
+        return response
+
+
+class SubmissionCreate(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = UPLOAD_THROTTLES
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = SubmissionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        submission = submit_model(
+            owner=request.user,
+            version=data["version_object"],
+            uploaded_file=data["model_file"],
+            model_name=data["model_name"],
+            description=data["description"],
+            paper_url=data["paper_url"],
+            code_url=data["code_url"],
+        )
+        body = SubmissionSerializer(submission, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+
+class SubmissionDetail(APIView):
+    @extend_schema(responses=SubmissionSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class SubmissionProvenance(APIView):
+    @extend_schema(responses={200: ProvenanceSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        run = submission.scored_run()
+        if run is None:
+            return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
+        payload = {"submission": submission.pk, "attempt": run.attempt, **run.public_provenance()}
+        # Exact and per-batch figures could carry what the model saw, so only maintainers get
+        # them; the submission's owner is exactly who must not.
+        if request.user.is_staff:
+            payload["private"] = {"worker": run.worker, **run.private_record}
+        return Response(ProvenanceSerializer(payload).data)
+
+
+class SubmissionWithdraw(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=SubmissionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        if submission.owner_id != request.user.pk:
+            return Response({"detail": "only the researcher who submitted it can withdraw it", "field": None},
+                            status=status.HTTP_403_FORBIDDEN)
+        withdrawn = withdraw_submission(submission=submission)
+        return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from touchstone.benchmarks.models import BenchmarkVersion, ImmutableVersionError
+from touchstone.rankings.services import freeze_version
+
+
+class Command(BaseCommand):
+    help = "Freeze a benchmark version: close it to submissions and reveal final-part scores and ranks."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("slug")
+        parser.add_argument("version")
+
+    def handle(self, *args, slug: str, version: str, **options) -> None:
+        found = BenchmarkVersion.objects.filter(benchmark__slug=slug, version=version).first()
+        if found is None:
+            raise CommandError(f"no version {version!r} of benchmark {slug!r}")
+        try:
+            snapshot = freeze_version(version=found)
+        except ImmutableVersionError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"froze {found}: {snapshot.n_entries} entries ranked on {snapshot.n_items} final items")

@@ -1,0 +1,150 @@
+"""Benchmarks and their immutable, versioned definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from touchstone.storage import private_path
+
+
+class Benchmark(models.Model):
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:benchmark", args=[self.slug])
+
+    @property
+    def latest_version(self) -> BenchmarkVersion | None:
+        return self.versions.visible().order_by("-published_at", "-id").first()
+
+
+class VersionQuerySet(models.QuerySet):
+    def visible(self) -> VersionQuerySet:
+        """Versions a visitor may see: published, frozen or deprecated, never drafts."""
+        return self.exclude(status=BenchmarkVersion.Status.DRAFT)
+
+
+class ImmutableVersionError(Exception):
+    pass
+
+
+class BenchmarkVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+        FROZEN = "frozen"
+        DEPRECATED = "deprecated"
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    spec = models.JSONField()
+    content_hash = models.CharField(max_length=64, unique=True)
+    file_hashes = models.JSONField(default=dict)
+    changelog = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    storage_path = models.CharField(max_length=300)
+    n_dev_items = models.PositiveIntegerField()
+    n_test_items = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    # Counts the changes to what the version's leaderboard is computed from (a result scored or
+    # withdrawn, a freeze). The stored leaderboard records the count it was computed at, so a
+    # recompute that finds it current does nothing and a stale one cannot replace a newer board.
+    generation = models.PositiveBigIntegerField(default=0, editable=False)
+
+    objects = VersionQuerySet.as_manager()
+
+    # Fields that define what a score means; they can never change once published.
+    FROZEN_FIELDS = ("spec", "content_hash", "file_hashes", "storage_path", "version", "benchmark_id")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "version"], name="unique_benchmark_version")
+        ]
+        ordering = ["benchmark__slug", "-published_at"]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark.slug} {self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:version", args=[self.benchmark.slug, self.version])
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            stored = BenchmarkVersion.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS, "status").first()
+            if stored and stored["status"] != self.Status.DRAFT:
+                changed = [f for f in self.FROZEN_FIELDS if stored[f] != getattr(self, f)]
+                if changed:
+                    raise ImmutableVersionError(
+                        f"{self} is published and immutable; publish a new version instead "
+                        f"(tried to change {', '.join(changed)})"
+                    )
+            if kwargs.get("update_fields") is None and not self._state.adding:
+                # The generation only moves by UPDATE ... SET generation = generation + 1; saving
+                # every field of an instance read earlier (the admin's form does) would write back
+                # an older count, and the next recompute would take a stale board for current.
+                kwargs["update_fields"] = [
+                    f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "generation"
+                ]
+        super().save(*args, **kwargs)
+
+    def publish(self) -> None:
+        if self.status != self.Status.DRAFT:
+            raise ImmutableVersionError(f"{self} is already {self.status}")
+        self.status = self.Status.PUBLISHED
+        self.published_at = timezone.now()
+        self.save(update_fields=["status", "published_at"])
+
+    def freeze(self) -> None:
+        """Close the version to submissions and reveal final-part scores and final ranks."""
+        if self.status != self.Status.PUBLISHED:
+            raise ImmutableVersionError(f"only a published version can be frozen; {self} is {self.status}")
+        self.status = self.Status.FROZEN
+        self.frozen_at = timezone.now()
+        self.save(update_fields=["status", "frozen_at"])
+
+    @property
+    def reveals_final_scores(self) -> bool:
+        """Frozen and deprecated versions show final-part scores; open ones only the Ladder's."""
+        return self.status in {self.Status.FROZEN, self.Status.DEPRECATED}
+
+    @property
+    def feedback_fraction(self) -> float:
+        return float(self.spec.get("hidden", {}).get("feedback_fraction", 0.3))
+
+    @property
+    def is_open(self) -> bool:
+        """Open versions accept submissions."""
+        return self.status == self.Status.PUBLISHED
+
+    @property
+    def folder(self) -> Path:
+        return private_path(self.storage_path)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec["classes"])
+
+    @property
+    def primary_metric(self) -> str:
+        return self.spec["metrics"]["primary"]
+
+    @property
+    def report_metrics(self) -> list[str]:
+        return list(self.spec["metrics"]["report"])

@@ -1,0 +1,83 @@
+"""Prepare a local site: publish the shipped benchmarks, queue the baselines, create ``demo``."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+from catalog import BUILDERS
+from catalog.baselines import train_baselines
+from evaluation.spec import load_benchmark
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.benchmarks.services import publish_benchmark
+from touchstone.submissions.models import Submission
+from touchstone.submissions.services import submit_model
+
+BASELINE_OWNER = "touchstone"
+BASELINE_TEAM = "Touchstone baselines"
+
+
+class Command(BaseCommand):
+    help = "Publish the shipped benchmarks, submit their baseline models and create the demo researcher."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--only", nargs="*", choices=sorted(BUILDERS), help="only these benchmarks")
+        parser.add_argument("--no-baselines", action="store_true", help="publish without training baselines")
+
+    def handle(self, *args, only: list[str] | None, no_baselines: bool, **options) -> None:
+        workspace = Path(settings.DATA_DIR) / "catalog"
+        for slug in only or BUILDERS:
+            folder = workspace / slug
+            BUILDERS[slug](folder)
+            version = self._published(folder)
+            if not no_baselines:
+                self._submit_baselines(version, workspace / "baselines" / slug)
+        self._demo_researcher()
+
+    def _published(self, folder: Path) -> BenchmarkVersion:
+        content_hash = load_benchmark(folder).content_hash
+        version = BenchmarkVersion.objects.filter(content_hash=content_hash).first()
+        if version is not None:
+            self.stdout.write(f"{version} is already published")
+            return version
+        version = publish_benchmark(folder=folder)
+        self.stdout.write(f"published {version} ({version.n_test_items} hidden items)")
+        return version
+
+    def _submit_baselines(self, version: BenchmarkVersion, folder: Path) -> None:
+        if Submission.objects.filter(version=version, is_baseline=True).exists():
+            return
+        owner, _ = get_user_model().objects.get_or_create(username=BASELINE_OWNER)
+        folder.mkdir(parents=True, exist_ok=True)
+        for baseline in train_baselines(version.folder, folder):
+            with open(baseline.path, "rb") as handle:
+                submission = submit_model(
+                    owner=owner,
+                    version=version,
+                    uploaded_file=File(handle, name=baseline.path.name),
+                    model_name=baseline.name,
+                    description=baseline.description,
+                    team=BASELINE_TEAM,
+                    is_baseline=True,
+                )
+            self.stdout.write(f"queued baseline {submission.model_name!r} on {version}")
+
+    def _demo_researcher(self) -> None:
+        users = get_user_model()
+        demo = users.objects.filter(username="demo").first()
+        password_note = "unchanged (python manage.py changepassword demo to reset it)"
+        if demo is None:
+            password = secrets.token_urlsafe(9)
+            demo = users.objects.create_user("demo", "demo@example.org", password)
+            password_note = password
+        token, _ = Token.objects.get_or_create(user=demo)
+        self.stdout.write(
+            "\nDemo researcher\n"
+            f"  username:  demo\n  password:  {password_note}\n  API token: {token.key}\n"
+        )

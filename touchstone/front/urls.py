@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from touchstone.front import views
+
+app_name = "front"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("benchmarks/<slug:slug>/", views.benchmark_detail, name="benchmark"),
+    path("benchmarks/<slug:slug>/<str:version>/", views.version_detail, name="version"),
+    path("benchmarks/<slug:slug>/<str:version>/submit/", views.upload, name="upload"),
+    path("benchmarks/<slug:slug>/<str:version>/compare/", views.compare, name="compare"),
+    path("submissions/", views.my_submissions, name="my-submissions"),
+    path("submissions/<int:pk>/", views.submission_detail, name="submission"),
+    path("submissions/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+]

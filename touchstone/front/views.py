@@ -1,0 +1,165 @@
+"""The public pages: short function views, data from the stored leaderboards."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from evaluation.metrics import METRICS
+from touchstone.api.throttles import comparison_wait
+from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.front.charts import leaderboard_chart
+from touchstone.front.forms import UploadForm
+from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
+from touchstone.rankings.queries import leaderboard_payload, public_scores
+from touchstone.submissions.models import Submission
+from touchstone.submissions.services import SubmissionRejected, submit_model, withdraw_submission
+
+
+def _version(slug: str, version: str) -> BenchmarkVersion:
+    return get_object_or_404(
+        BenchmarkVersion.objects.visible().select_related("benchmark"), benchmark__slug=slug, version=version
+    )
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    cards = []
+    for benchmark in Benchmark.objects.all():
+        latest = benchmark.latest_version
+        if latest is None:
+            continue
+        payload = leaderboard_payload(latest)
+        cards.append({"benchmark": benchmark, "version": latest, "leaders": payload["entries"][:3],
+                      "primary": payload["primary_metric"]})
+    return render(request, "front/home.html", {"cards": cards})
+
+
+def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    benchmark = get_object_or_404(Benchmark, slug=slug)
+    latest = benchmark.latest_version
+    if latest is None:
+        raise Http404
+    return redirect(latest)
+
+
+def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    found = _version(slug, version)
+    payload = leaderboard_payload(found)
+    metric_titles = {name: METRICS[name].title if name in METRICS else name for name in payload["metrics"]}
+    context = {
+        "version": found,
+        "benchmark": found.benchmark,
+        "versions": found.benchmark.versions.visible().order_by("-published_at"),
+        "payload": payload,
+        "metric_titles": metric_titles,
+        "higher_is_better": {name: METRICS[name].higher_is_better for name in payload["metrics"] if name in METRICS},
+        "chart": leaderboard_chart(payload) if payload["entries"] else "",
+        "pending": Submission.objects.filter(version=found, status__in=["queued", "running"]).count(),
+    }
+    return render(request, "front/version.html", context)
+
+
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = get_object_or_404(
+        Submission.objects.select_related("version__benchmark", "owner").prefetch_related("metric_results"), pk=pk
+    )
+    if not submission.is_visible_to(request.user):
+        raise Http404
+    scores = public_scores(submission)
+    metrics = [
+        {"name": name, "title": METRICS[name].title if name in METRICS else name, **interval}
+        for name, interval in scores["metrics"].items()
+    ]
+    entry = getattr(submission, "entry", None)
+    run = submission.scored_run()
+    context = {
+        "submission": submission,
+        "metrics": metrics,
+        "scores": scores,
+        "entry": entry if submission.status == Submission.Status.SCORED else None,
+        "run": run,
+        "is_owner": request.user.is_authenticated and request.user.pk == submission.owner_id,
+    }
+    return render(request, "front/submission.html", context)
+
+
+def compare(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    found = _version(slug, version)
+    payload = leaderboard_payload(found)
+    choices = [(e["submission"], f"#{e['rank']} {e['model_name']} ({e['team']})") for e in payload["entries"]]
+    context = {"version": found, "benchmark": found.benchmark, "choices": choices, "comparison": None, "error": None}
+    a, b = request.GET.get("a"), request.GET.get("b")
+    if a and b:
+        entries = {str(e["submission"]): e for e in payload["entries"]}
+        if a not in entries or b not in entries:
+            context["error"] = "Pick two entries of this leaderboard."
+        else:
+            chosen = Submission.objects.in_bulk([int(a), int(b)])
+            first, second = chosen[int(a)], chosen[int(b)]
+            context["a"], context["b"] = entries[a], entries[b]
+            try:
+                context["comparison"] = stored_comparison(version=found, a=first, b=second)
+            except ComparisonUnavailable as error:
+                context["error"] = str(error)
+            else:
+                if context["comparison"] is None:
+                    # The same rate as the API's compare endpoint, counted together with it.
+                    wait = comparison_wait(request)
+                    if wait is not None:
+                        return _comparison_refused(request, context, wait)
+                    context["comparison"] = compare_submissions(version=found, a=first, b=second)
+    return render(request, "front/compare.html", context)
+
+
+def _comparison_refused(request: HttpRequest, context: dict, wait: int) -> HttpResponse:
+    context["error"] = (
+        f"These two entries have not been compared before, and too many new comparisons were computed for "
+        f"you recently. Try again in {wait} seconds; stored comparisons, such as those of neighbouring "
+        "ranks, still open at once."
+    )
+    response = render(request, "front/compare.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    found = _version(slug, version)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            submission = submit_model(
+                owner=request.user,
+                version=found,
+                uploaded_file=data["model_file"],
+                model_name=data["model_name"],
+                description=data["description"],
+                paper_url=data["paper_url"],
+                code_url=data["code_url"],
+            )
+        except SubmissionRejected as rejection:
+            form.add_error(rejection.field if rejection.field in form.fields else None, rejection.message)
+        else:
+            messages.success(request, f"Submission #{submission.pk} is queued for evaluation.")
+            return redirect(submission)
+    return render(request, "front/upload.html", {"form": form, "version": found, "benchmark": found.benchmark})
+
+
+@login_required
+def my_submissions(request: HttpRequest) -> HttpResponse:
+    submissions = Submission.objects.filter(owner=request.user).select_related("version__benchmark")
+    return render(request, "front/my_submissions.html", {"submissions": submissions})
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    withdraw_submission(submission=submission)
+    messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
+    return redirect(submission)

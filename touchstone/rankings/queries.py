@@ -1,0 +1,125 @@
+"""Reads of stored leaderboards shared by the pages and the API."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from evaluation.parts import ladder_metric, round_metric_to_grid
+from evaluation.statistics import Interval
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings.models import LeaderboardEntry
+from touchstone.submissions.models import Submission
+
+
+def leaderboard_entries(version: BenchmarkVersion) -> QuerySet[LeaderboardEntry]:
+    """Stored entries in rank order; only still-public submissions."""
+    return (
+        LeaderboardEntry.objects.filter(version=version, submission__status=Submission.Status.SCORED)
+        .select_related("submission", "submission__owner")
+        .order_by("rank", "submission_id")
+    )
+
+
+def submission_counts(version: BenchmarkVersion) -> dict[str, int]:
+    """Every submission each team made to the version, withdrawn and failed ones included."""
+    rows = (
+        Submission.objects.filter(version=version, is_baseline=False)
+        .values("team")
+        .annotate(n=Count("pk"))
+    )
+    return {row["team"]: row["n"] for row in rows}
+
+
+def leaderboard_payload(version: BenchmarkVersion) -> dict:
+    """The public leaderboard of a version, as served by the API and drawn by the page."""
+    snapshot = getattr(version, "snapshot", None)
+    counts = submission_counts(version)
+    entries = []
+    for entry in leaderboard_entries(version):
+        submission = entry.submission
+        entries.append(
+            {
+                "rank": entry.rank,
+                "rank_lower": entry.rank_lower,
+                "rank_upper": entry.rank_upper,
+                "rank_lower_simultaneous": entry.rank_lower_simultaneous,
+                "rank_upper_simultaneous": entry.rank_upper_simultaneous,
+                "tier": entry.tier,
+                "p_value_vs_leader": entry.p_value_vs_leader,
+                "p_value_vs_next": entry.p_value_vs_next,
+                "submission": submission.pk,
+                "model_name": submission.model_name,
+                "team": submission.team,
+                "is_baseline": submission.is_baseline,
+                "team_submissions": counts.get(submission.team, 0),
+                "sha256": submission.sha256,
+                "metrics": entry.metrics,
+            }
+        )
+    # The part of the board that is stored: in the seconds between a freeze and its final board,
+    # the feedback board is served as what it is rather than under the final part's labels.
+    part = snapshot.part if snapshot else ("final" if version.reveals_final_scores else "feedback")
+    shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
+    return {
+        "benchmark": version.benchmark.slug,
+        "version": version.version,
+        "status": version.status,
+        "part": part,
+        "primary_metric": shown_metrics[0] if part == "feedback" else version.primary_metric,
+        "metrics": shown_metrics,
+        "n_items": snapshot.n_items if snapshot else None,
+        "n_feedback_items": snapshot.n_feedback_items if snapshot else None,
+        "n_final_items": snapshot.n_final_items if snapshot else None,
+        "minimum_detectable_effect": snapshot.minimum_detectable_effect if snapshot else None,
+        "discordance_rate": snapshot.discordance_rate if snapshot else None,
+        "n_resamples": snapshot.n_resamples if snapshot else None,
+        "computed_at": snapshot.computed_at.isoformat() if snapshot else None,
+        "entries": entries,
+    }
+
+
+def public_scores(submission: Submission) -> dict:
+    """What anyone may see of a submission's scores.
+
+    Frozen versions: every metric on the final part. Open versions: only what the Ladder
+    released on the feedback part; a submission that did not improve its team's shown score
+    reveals nothing beyond that fact.
+    """
+    version = submission.version
+    if submission.status != Submission.Status.SCORED:
+        return {"part": None, "metrics": {}, "ladder": None}
+    results = {(r.part, r.metric): r for r in submission.metric_results.all() if r.condition == "clean"}
+    if version.reveals_final_scores:
+        metrics = {
+            name: Interval(r.value, r.ci_low, r.ci_high).to_dict()
+            for name in version.report_metrics
+            if (r := results.get(("final", name)))
+        }
+        part = "final"
+    else:
+        metrics, part = {}, "feedback"
+    ladder = None
+    if submission.ladder_released is not None:
+        metric = ladder_metric(version.primary_metric)
+        ladder = {"metric": metric, "released": submission.ladder_released, "improved": submission.ladder_improved}
+        feedback = results.get(("feedback", metric))
+        n_feedback = getattr(getattr(version, "snapshot", None), "n_feedback_items", None)
+        if part == "feedback" and submission.ladder_improved and feedback is not None and n_feedback:
+            shown = Interval(submission.ladder_released, round_metric_to_grid(metric, feedback.ci_low, n_feedback),
+                             round_metric_to_grid(metric, feedback.ci_high, n_feedback))
+            metrics = {metric: shown.to_dict()}
+    return {"part": part, "metrics": metrics, "ladder": ladder}
+
+
+def leaderboard_rows(payload: dict) -> list[dict]:
+    """Flat rows (one per entry, one column per metric bound) for CSV downloads."""
+    rows = []
+    for entry in payload["entries"]:
+        row = {key: entry[key] for key in ("rank", "rank_lower", "rank_upper", "tier", "submission", "model_name",
+                                           "team", "is_baseline", "team_submissions", "sha256")}
+        for name in payload["metrics"]:
+            interval = entry["metrics"].get(name, {})
+            for bound in ("value", "ci_low", "ci_high"):
+                row[f"{name}_{bound}"] = interval.get(bound)
+        rows.append(row)
+    return rows

@@ -1,0 +1,142 @@
+"""Keeping a version's stored leaderboard current without holding a lock while computing it.
+
+Whatever changes what a leaderboard is computed from (a result scored or withdrawn, a freeze)
+increments the version's ``generation`` in its own transaction and queues a recompute. A
+recompute reads its inputs in one short transaction, computes outside any (``boards``), and
+swaps the result in with a short transaction whose conditional UPDATE refuses a board computed
+from older inputs than the stored one. Uploads and results are therefore never kept waiting by
+a bootstrap, and a burst of results costs one or two recomputes: those queued behind the first
+find the board already at the current generation and do nothing.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings.boards import Board, BoardInputs, compute_board
+from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot, PairComparison
+from touchstone.submissions.models import EvaluationRun, Submission
+
+
+def schedule_leaderboard_update(*, version_id: int) -> None:
+    """Mark the version's leaderboard out of date and queue a recompute once the transaction commits.
+
+    Call it inside the transaction that makes the change, so the generation moves exactly when
+    the change becomes visible.
+    """
+    from touchstone.rankings.tasks import recompute_leaderboard_task
+
+    BenchmarkVersion.objects.filter(pk=version_id).update(generation=F("generation") + 1)
+    transaction.on_commit(lambda: recompute_leaderboard_task.delay(version_id))
+
+
+def leaderboard_is_stale(*, version_id: int) -> bool:
+    """Whether something changed since the stored leaderboard was computed."""
+    generation = BenchmarkVersion.objects.filter(pk=version_id).values_list("generation", flat=True).get()
+    computed = LeaderboardSnapshot.objects.filter(version_id=version_id).values_list("computed_generation", flat=True)
+    stored = computed.first()
+    # A version nothing ever changed has nothing to show: no board to compute yet.
+    return generation > 0 if stored is None else stored < generation
+
+
+def refresh_leaderboard(*, version_id: int) -> bool:
+    """Recompute the version's leaderboard unless the stored one is current; True if it computed."""
+    if not leaderboard_is_stale(version_id=version_id):
+        return False
+    recompute_leaderboard(version=BenchmarkVersion.objects.get(pk=version_id))
+    return True
+
+
+def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
+    """Compute the version's leaderboard now and store it unless a newer one is stored already.
+
+    Returns the stored snapshot, which is a newer one when another recompute finished first
+    with later inputs. Pages and the API only ever read what is stored.
+    """
+    inputs = read_board_inputs(version_id=version.pk)
+    store_board(version_id=version.pk, board=compute_board(inputs))
+    return LeaderboardSnapshot.objects.get(version_id=version.pk)
+
+
+def read_board_inputs(*, version_id: int) -> BoardInputs:
+    """Everything a recompute needs from the database, read in one short transaction.
+
+    The version (its generation) is read before the ledger. On PostgreSQL each statement sees
+    what was committed when it started, so a result committed between the two reads is in the
+    ledger without being counted in the generation: the board then carries a generation older
+    than its contents, and the result's own recompute runs anyway. The other order could store
+    a board that misses a result yet claims its generation.
+    """
+    with transaction.atomic():
+        version = BenchmarkVersion.objects.select_related("benchmark").get(pk=version_id)
+        public = Submission.objects.filter(version_id=version_id).public()
+        submissions = list(public.order_by("scored_at", "pk"))
+        runs = EvaluationRun.objects.filter(submission__in=public, outcome="scored").exclude(outcomes_path="")
+        # The latest scored run of each submission holds its outcomes (as Submission.scored_run).
+        latest = {run.submission_id: run.outcomes_path for run in runs.order_by("attempt")}
+        part = "final" if version.reveals_final_scores else "feedback"
+        pairs = PairComparison.objects.filter(version_id=version_id, part=part).values_list("a_id", "b_id")
+        return BoardInputs(
+            version=version,
+            generation=version.generation,
+            ledger=[(submission, latest[submission.pk]) for submission in submissions if submission.pk in latest],
+            stored_pairs=frozenset(pairs),
+        )
+
+
+def store_board(*, version_id: int, board: Board) -> bool:
+    """Swap a computed board in, unless the stored one was computed from newer inputs.
+
+    One short transaction; the conditional UPDATE of the snapshot decides. A board computed
+    from the same generation as the stored one replaces it (same inputs, same numbers). Returns
+    whether the board was stored.
+    """
+    fields = {**board.snapshot, "computed_generation": board.generation, "computed_at": timezone.now()}
+    with transaction.atomic():
+        not_newer = LeaderboardSnapshot.objects.filter(version_id=version_id, computed_generation__lte=board.generation)
+        if not not_newer.update(**fields):
+            if LeaderboardSnapshot.objects.filter(version_id=version_id).exists():
+                return False
+            try:
+                with transaction.atomic():
+                    LeaderboardSnapshot.objects.create(version_id=version_id, **fields)
+            except IntegrityError:
+                # Another recompute stored the version's first board meanwhile; ours replaces it
+                # only if it is not older.
+                if not not_newer.update(**fields):
+                    return False
+        LeaderboardEntry.objects.filter(version_id=version_id).delete()
+        LeaderboardEntry.objects.bulk_create(board.entries)
+        _record_releases(board)
+        part = board.snapshot["part"]
+        PairComparison.objects.bulk_create(
+            [PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
+             for a, b, result in board.comparisons],
+            ignore_conflicts=True,
+        )
+    return True
+
+
+def _record_releases(board: Board) -> None:
+    """Store what the Ladder released for each submission, the record of what was shown."""
+    for pk, release in board.releases.items():
+        Submission.objects.filter(pk=pk).update(ladder_released=release.released, ladder_improved=release.improved)
+
+
+def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
+    """Close a version to submissions and publish its final-part leaderboard.
+
+    The freeze commits first, in a short transaction with the version's row locked (an upload
+    checks the status under the same lock); the final leaderboard is then computed like any
+    recompute, here and now so that the caller can report it.
+    """
+    with transaction.atomic():
+        locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
+        locked.freeze()
+        schedule_leaderboard_update(version_id=locked.pk)
+    snapshot = recompute_leaderboard(version=locked)
+    version.refresh_from_db()
+    return snapshot

@@ -1,0 +1,302 @@
+"""Touchstone settings: one file, every value from the environment.
+
+The defaults are the embedded mode (SQLite, the filesystem Celery broker, local storage under
+``var/``) so that ``make run`` works on a fresh machine. Production sets ``DATABASE_URL`` to
+PostgreSQL, ``CELERY_BROKER_URL`` to Redis and ``DJANGO_SECRET_KEY``; see the README.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from touchstone.env import (
+    cache_from_url,
+    check_secret_key_strength,
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    secret_key_from_file,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# One switch for a public deployment: it refuses unsafe values below and turns on HTTPS-only
+# cookies, HSTS and the redirect to HTTPS unless their own variables say otherwise.
+PRODUCTION = env_bool("TOUCHSTONE_PRODUCTION", False)
+if "TOUCHSTONE_REQUIRE_SECRET_KEY" in os.environ:
+    raise ImproperlyConfigured(
+        "TOUCHSTONE_REQUIRE_SECRET_KEY was replaced by TOUCHSTONE_PRODUCTION=1, which also requires "
+        "DJANGO_SECRET_KEY and turns on HTTPS-only settings (see the README): set that instead."
+    )
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DATA_DIR = Path(env_str("TOUCHSTONE_DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+# Old keys still accepted when checking signatures, so that rotating the key logs nobody out.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is on while TOUCHSTONE_PRODUCTION=1: debug pages show settings and code to "
+            "anyone; unset DJANGO_DEBUG."
+        )
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when TOUCHSTONE_PRODUCTION=1 (50 or more random characters)."
+        )
+    if "DJANGO_ALLOWED_HOSTS" not in os.environ:
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS must be set when TOUCHSTONE_PRODUCTION=1: the site's host names, "
+            "comma-separated."
+        )
+    check_secret_key_strength("DJANGO_SECRET_KEY", SECRET_KEY)
+    for fallback in SECRET_KEY_FALLBACKS:
+        check_secret_key_strength("Each key of DJANGO_SECRET_KEY_FALLBACKS", fallback)
+elif not SECRET_KEY:
+    # A local site signs sessions and messages with a key of its own, made once and kept under
+    # the data folder: a key written in the source would let anyone forge them.
+    SECRET_KEY = secret_key_from_file(DATA_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "touchstone.benchmarks",
+    "touchstone.submissions",
+    "touchstone.rankings",
+    "touchstone.accounts",
+    "touchstone.api",
+    "touchstone.front",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "touchstone.security.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+# HTTPS and browser defences. Each is on by default in production and can be set on its own;
+# SECURITY.md says what each one stops.
+SECURE_HSTS_SECONDS = env_int("TOUCHSTONE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TOUCHSTONE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("TOUCHSTONE_HSTS_PRELOAD", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("TOUCHSTONE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TOUCHSTONE_SECURE_COOKIES", PRODUCTION)
+# Only trust the proxy's word that a request came over HTTPS when told to: a client could send
+# the header itself to a server that is reached directly.
+_PROXY_SSL_HEADER = env_str("TOUCHSTONE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts only from our own files; plotly.js sets inline styles on the chart it draws.
+CONTENT_SECURITY_POLICY = env_str(
+    "TOUCHSTONE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("TOUCHSTONE_CSP_REPORT_ONLY", False)
+
+# Throttling counters live in this cache. The default is per process: give every web process
+# the same Redis in production, or each one counts on its own.
+CACHES = {"default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://"))}
+# How many reverse proxies append to X-Forwarded-For in front of the site. With 0 the client's
+# address is the connection's, and a client cannot pick its own by sending the header.
+TRUSTED_PROXIES = env_int("TOUCHSTONE_TRUSTED_PROXIES", 0, minimum=0)
+# Failed log-ins per address and per username in 15 minutes; sign-up attempts per address per hour.
+LOGIN_FAILURES_PER_15_MINUTES = env_int("TOUCHSTONE_LOGIN_FAILURES", 10, minimum=1)
+SIGNUPS_PER_HOUR = env_int("TOUCHSTONE_SIGNUPS_PER_HOUR", 10, minimum=1)
+
+ROOT_URLCONF = "touchstone.urls"
+WSGI_APPLICATION = "touchstone.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "touchstone.front.context_processors.site_status",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'touchstone.sqlite3'}"), base_dir=BASE_DIR
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The worker and the web server write to the same file: wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "front:home"
+LOGOUT_REDIRECT_URL = "front:home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+# whitenoise looks here at start-up even when serving from the finders.
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "touchstone.front.finders.PlotlyFinder",
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# With DEBUG off and no collectstatic run, whitenoise still serves from the finders.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_ROOT = DATA_DIR / "media"
+# Hidden splits, model files and per-item outcomes live here; nothing under it is ever served.
+PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "private")))
+
+MAX_UPLOAD_BYTES = env_int("TOUCHSTONE_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
+BOOTSTRAP_RESAMPLES = env_int("TOUCHSTONE_BOOTSTRAP_RESAMPLES", 2000, minimum=100)
+
+# The sandbox: see SECURITY.md for what each limit stops.
+ALLOW_UNSANDBOXED_MODELS = env_bool("TOUCHSTONE_ALLOW_UNSANDBOXED_MODELS", False)
+SANDBOX_MEMORY_BYTES = env_int("TOUCHSTONE_SANDBOX_MEMORY_MB", 3072, minimum=1024) * 1024 * 1024
+SANDBOX_WALL_SECONDS = env_float("TOUCHSTONE_SANDBOX_WALL_SECONDS", 600.0, minimum=1.0)
+SANDBOX_CPU_SECONDS = env_int("TOUCHSTONE_SANDBOX_CPU_SECONDS", 1200, minimum=1)
+SANDBOX_FILE_BYTES = env_int("TOUCHSTONE_SANDBOX_FILE_MB", 256, minimum=1) * 1024 * 1024
+EVALUATION_BATCH_SIZE = env_int("TOUCHSTONE_EVALUATION_BATCH_SIZE", 256, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "touchstone.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # The command-line client polls a submission twice a second while it waits, so the rates
+    # leave room for that; uploads are expensive to check and have their own, lower rate.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("TOUCHSTONE_THROTTLE_ANON", "300/minute"),
+        "user": env_rate("TOUCHSTONE_THROTTLE_USER", "600/minute"),
+        "uploads": env_rate("TOUCHSTONE_THROTTLE_UPLOADS", "100/hour"),
+        # Comparisons that are not stored yet run a bootstrap in the web process.
+        "compare": env_rate("TOUCHSTONE_THROTTLE_COMPARE", "120/hour"),
+        "compare_anon": env_rate("TOUCHSTONE_THROTTLE_COMPARE_ANON", "30/hour"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXIES,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Touchstone API",
+    "DESCRIPTION": "Benchmarks, leaderboards with intervals, and model submissions.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page is served from our own static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Celery. The embedded default is a folder of message files (touchstone/broker.py: kombu's
+# filesystem transport with messages written atomically), polled every 50 ms (the default
+# polling interval of one second makes every task wait about a second).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
+BROKER_DIR = Path(env_str("TOUCHSTONE_BROKER_DIR", str(DATA_DIR / "broker")))
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT = "touchstone.broker:Transport"
+    for folder in ("queue", "processed", "control", "error"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "error_folder": str(BROKER_DIR / "error"),
+        "store_processed": False,
+        "polling_interval": 0.05,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": int(SANDBOX_WALL_SECONDS) * 3}
+)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "touchstone.submissions.tasks.evaluate_submission": {"queue": "evaluation"},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# The sweep publishes again the message of a submission queued this long ago (it may have
+# been lost); a message that was not lost meets a row another message already claimed.
+REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-runs": {
+        "task": "touchstone.submissions.tasks.requeue_stalled_submissions",
+        "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
+    },
+    "check-sandbox-health": {
+        "task": "touchstone.submissions.tasks.check_sandbox_health",
+        "schedule": env_float("TOUCHSTONE_SANDBOX_HEALTH_SECONDS", 600.0, minimum=30.0),
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("TOUCHSTONE_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
+
+
+class RunInline(admin.TabularInline):
+    model = EvaluationRun
+    fields = ("attempt", "worker", "started_at", "finished_at", "outcome", "error_code")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class MetricInline(admin.TabularInline):
+    model = MetricResult
+    fields = ("part", "condition", "metric", "value", "ci_low", "ci_high")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "model_name", "team", "version", "status", "is_baseline", "created_at")
+    list_filter = ("status", "is_baseline", "version__benchmark")
+    search_fields = ("model_name", "team", "sha256")
+    readonly_fields = ("sha256", "size_bytes", "model_format", "model_path", "created_at", "scored_at", "withdrawn_at")
+    inlines = [MetricInline, RunInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The ledger is append-only: withdraw a submission instead.
+        return False
+
+
+@admin.register(EvaluationRun)
+class EvaluationRunAdmin(admin.ModelAdmin):
+    """Maintainers see everything a run recorded, the private record included."""
+
+    list_display = ("submission", "attempt", "worker", "outcome", "started_at", "finished_at")
+    list_filter = ("outcome",)
+    fields = (
+        "submission", "attempt", "worker", "started_at", "finished_at", "outcome", "error_code", "outcomes_path",
+        "provenance", "private_record",
+    )
+    # Runs are records of what happened: nobody edits them after the fact.
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,176 @@
+"""Submissions, their evaluation runs and their scores."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.submissions.provenance import cost_summary, public_provenance
+
+
+class SubmissionQuerySet(models.QuerySet):
+    def public(self) -> SubmissionQuerySet:
+        """Scored and not withdrawn: what visitors see on leaderboards."""
+        return self.filter(status=Submission.Status.SCORED)
+
+    def visible_to(self, user) -> SubmissionQuerySet:
+        if user.is_authenticated:
+            return self.filter(models.Q(status=Submission.Status.SCORED) | models.Q(owner=user))
+        return self.public()
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SCORED = "scored"
+        FAILED = "failed"
+        WITHDRAWN = "withdrawn"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    version = models.ForeignKey(BenchmarkVersion, on_delete=models.PROTECT, related_name="submissions")
+    model_name = models.CharField(max_length=120)
+    team = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    paper_url = models.URLField(blank=True)
+    code_url = models.URLField(blank=True)
+    is_baseline = models.BooleanField(default=False)
+
+    model_path = models.CharField(max_length=300, help_text="Relative to private storage.")
+    model_format = models.CharField(max_length=20)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    counts_against_quota = models.BooleanField(default=True)
+    # What the Ladder released for this submission on the feedback part (metric units), and
+    # whether it moved the team's shown score. Kept as the record of what was shown.
+    ladder_released = models.FloatField(null=True, blank=True)
+    ladder_improved = models.BooleanField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SubmissionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["version", "status"]), models.Index(fields=["owner", "version", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model_name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:submission", args=[self.pk])
+
+    def is_visible_to(self, user) -> bool:
+        return self.status == self.Status.SCORED or (user.is_authenticated and user.pk == self.owner_id)
+
+    def claim(self) -> bool:
+        """Move queued → running with a conditional UPDATE; only one worker can win.
+
+        A redelivered message (late acks, a worker that died) finds the row no longer queued
+        and does nothing, so a model is never scored twice.
+        """
+        claimed = Submission.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
+            status=self.Status.RUNNING, progress=0.0, progress_message="starting", updated_at=timezone.now()
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def report_progress(self, fraction: float, message: str) -> None:
+        # Only a running row takes progress: a withdrawal mid-run must not be overwritten.
+        Submission.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            progress=max(0.0, min(1.0, fraction)), progress_message=message[:200], updated_at=timezone.now()
+        )
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("submissions form an append-only ledger: withdraw them instead of deleting")
+
+    def withdraw(self) -> None:
+        """Hide from leaderboards; the row and its scores stay in the ledger."""
+        self.status = self.Status.WITHDRAWN
+        self.withdrawn_at = timezone.now()
+        self.save(update_fields=["status", "withdrawn_at", "updated_at"])
+
+    def scored_run(self) -> EvaluationRun | None:
+        """The latest run that scored this submission, the one its stored outcomes come from."""
+        return self.runs.filter(outcome="scored").exclude(outcomes_path="").order_by("-attempt").first()
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SCORED, self.Status.FAILED, self.Status.WITHDRAWN}
+
+
+class EvaluationRun(models.Model):
+    """One attempt by one worker to score a submission; kept even when it fails.
+
+    ``provenance`` is the public record (shown through ``public_provenance``); ``worker`` and
+    ``private_record`` are for maintainers only: a model influences its own timings and memory,
+    so the exact figures could carry what it saw, and host details help nobody reproduce a score.
+    """
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
+    attempt = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200, help_text="Host name of the worker; private.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    provenance = models.JSONField(default=dict, help_text="What reproduction needs and the coarse cost; public.")
+    private_record = models.JSONField(
+        default=dict, blank=True,
+        help_text="Exact and per-batch timings, peak memory, host details, plain predictions hash; private.",
+    )
+    outcomes_path = models.CharField(max_length=300, blank=True, help_text="Per-item outcomes, private.")
+
+    class Meta:
+        ordering = ["submission", "attempt"]
+        constraints = [models.UniqueConstraint(fields=["submission", "attempt"], name="unique_run_attempt")]
+
+    def __str__(self) -> str:
+        return f"run {self.attempt} of {self.submission}"
+
+    def public_provenance(self) -> dict:
+        """The part of the provenance record anyone may see."""
+        return public_provenance(self.provenance)
+
+    def cost_summary(self) -> str:
+        """The run's public cost in one sentence."""
+        return cost_summary(self.public_provenance())
+
+
+class MetricResult(models.Model):
+    """A metric of a submission on one part of the hidden split and one condition, with its
+    bootstrap interval. Final-part results stay private until the version is frozen."""
+
+    class Part(models.TextChoices):
+        FEEDBACK = "feedback"
+        FINAL = "final"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="metric_results")
+    part = models.CharField(max_length=10, choices=Part.choices)
+    condition = models.CharField(max_length=60, default="clean")
+    metric = models.CharField(max_length=40)
+    value = models.FloatField()
+    ci_low = models.FloatField()
+    ci_high = models.FloatField()
+
+    class Meta:
+        ordering = ["part", "condition", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "part", "condition", "metric"], name="unique_metric_result")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part} {self.metric}={self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"

@@ -1,0 +1,150 @@
+"""Accepting uploads and withdrawing submissions."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from evaluation.archive import inspect_model_file
+from evaluation.errors import ModelFileError
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.storage import private_path
+from touchstone.submissions.models import Submission
+
+MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
+
+
+class SubmissionRejected(Exception):
+    """An upload was refused; ``field`` names the form field at fault, if any."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def submissions_today(*, owner, version: BenchmarkVersion) -> int:
+    """Submissions in the last 24 hours that count against the quota (infrastructure failures don't)."""
+    since = timezone.now() - timedelta(days=1)
+    return Submission.objects.filter(
+        owner=owner, version=version, created_at__gte=since, counts_against_quota=True, is_baseline=False
+    ).count()
+
+
+def _store_upload(uploaded_file: UploadedFile) -> tuple[str, object]:
+    """Stream the upload into private storage and check it; returns (relative path, file info)."""
+    if uploaded_file.size is not None and uploaded_file.size > settings.MAX_UPLOAD_BYTES:
+        raise SubmissionRejected(
+            f"the model file is {uploaded_file.size / 1e6:.1f} MB; the limit is "
+            f"{settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB",
+            field="model_file",
+            status=413,
+        )
+    folder = f"submissions/{timezone.now():%Y/%m}/{secrets.token_hex(16)}"
+    staging = private_path(f"{folder}/upload.partial")
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        written = 0
+        with open(staging, "wb") as output:
+            for chunk in uploaded_file.chunks():
+                written += len(chunk)
+                if written > settings.MAX_UPLOAD_BYTES:
+                    raise SubmissionRejected(
+                        f"the model file is larger than the {settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB limit",
+                        field="model_file",
+                        status=413,
+                    )
+                output.write(chunk)
+        try:
+            info = inspect_model_file(staging, max_bytes=settings.MAX_UPLOAD_BYTES)
+        except ModelFileError as error:
+            raise SubmissionRejected(str(error), field="model_file") from None
+        relative = f"{folder}/model{MODEL_SUFFIXES.get(info.format, '.bin')}"
+        staging.rename(private_path(relative))
+    except BaseException:
+        shutil.rmtree(staging.parent, ignore_errors=True)
+        raise
+    return relative, info
+
+
+def submit_model(
+    *,
+    owner,
+    version: BenchmarkVersion,
+    uploaded_file: UploadedFile,
+    model_name: str,
+    description: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    team: str = "",
+    is_baseline: bool = False,
+) -> Submission:
+    """Check and store an uploaded model, create its row and queue its evaluation on commit."""
+    if not version.is_open:
+        raise SubmissionRejected(f"{version} is {version.status} and no longer accepts submissions", field="version")
+    relative, info = _store_upload(uploaded_file)
+    try:
+        with transaction.atomic():
+            # Lock the version (a freeze may have just closed it) and the researcher's row, so
+            # two parallel uploads cannot both slip under the quota.
+            current = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
+            if not current.is_open:
+                raise SubmissionRejected(f"{current} is {current.status} and no longer accepts submissions",
+                                         field="version")
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            if not is_baseline:
+                used = submissions_today(owner=owner, version=version)
+                if used >= settings.SUBMISSIONS_PER_DAY:
+                    raise SubmissionRejected(
+                        f"daily quota reached: {used} of {settings.SUBMISSIONS_PER_DAY} submissions to {version} "
+                        "in the last 24 hours (failures caused by the site do not count)",
+                        status=429,
+                    )
+            submission = Submission.objects.create(
+                owner=owner,
+                version=version,
+                model_name=model_name,
+                team=team or owner.get_username(),
+                description=description,
+                paper_url=paper_url,
+                code_url=code_url,
+                is_baseline=is_baseline,
+                model_path=relative,
+                model_format=info.format,
+                sha256=info.sha256,
+                size_bytes=info.size_bytes,
+            )
+            transaction.on_commit(lambda: enqueue_evaluation(submission_id=submission.pk))
+    except BaseException:
+        shutil.rmtree(private_path(relative).parent, ignore_errors=True)
+        raise
+    return submission
+
+
+def enqueue_evaluation(*, submission_id: int) -> None:
+    from touchstone.submissions.tasks import evaluate_submission
+
+    evaluate_submission.delay(submission_id)
+
+
+def withdraw_submission(*, submission: Submission) -> Submission:
+    """Hide a submission from leaderboards (it stays in the ledger) and re-rank its version."""
+    from touchstone.rankings.services import schedule_leaderboard_update
+
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        if locked.status == Submission.Status.WITHDRAWN:
+            return locked
+        was_ranked = locked.status == Submission.Status.SCORED
+        locked.withdraw()
+        if was_ranked:
+            schedule_leaderboard_update(version_id=locked.version_id)
+    return locked

@@ -200,9 +200,7 @@ def fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, recipe: Re
 
         optimizer.step(closure)
     else:
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay
-        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         # The shuffling has its own generator so it does not depend on how many random
         # numbers the model's initialisation drew.
         generator = torch.Generator().manual_seed(seed)

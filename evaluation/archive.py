@@ -77,14 +77,10 @@ def _reject_not_zip(head: bytes) -> None:
             "example from pickle.dump or an old torch.save). Pickles can run arbitrary code "
             f"and are never loaded. {_SAVE_HINT}"
         )
-    raise ModelFileError(
-        f"The file is not a TorchScript or torch.export archive (not a zip file). {_SAVE_HINT}"
-    )
+    raise ModelFileError(f"The file is not a TorchScript or torch.export archive (not a zip file). {_SAVE_HINT}")
 
 
-def _check_bomb(
-    infos: list[zipfile.ZipInfo], size_bytes: int, max_compression_ratio: float
-) -> int:
+def _check_bomb(infos: list[zipfile.ZipInfo], size_bytes: int, max_compression_ratio: float) -> int:
     uncompressed = sum(info.file_size for info in infos)
     if uncompressed > max_compression_ratio * max(size_bytes, 1):
         raise ModelFileError(
@@ -105,13 +101,9 @@ def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> tuple[str, str]
         )
     root = roots.pop()
     inner = {name[len(root) + 1 :] for name in names}
-    if {"data.pkl", "constants.pkl", "version"} <= inner and any(
-        name.startswith("code/") for name in inner
-    ):
+    if {"data.pkl", "constants.pkl", "version"} <= inner and any(name.startswith("code/") for name in inner):
         return "torchscript", root
-    if "archive_format" in inner and any(
-        name.startswith("models/") and name.endswith(".json") for name in inner
-    ):
+    if "archive_format" in inner and any(name.startswith("models/") and name.endswith(".json") for name in inner):
         info = archive.getinfo(f"{root}/archive_format")
         if info.file_size <= 64:
             with archive.open(info) as handle:
@@ -122,9 +114,7 @@ def _sniff_format(archive: zipfile.ZipFile, names: list[str]) -> tuple[str, str]
             "The file is a torch.save checkpoint (pickled weights or a pickled module), not a "
             f"TorchScript or torch.export archive. {_SAVE_HINT}"
         )
-    raise ModelFileError(
-        f"The archive's layout matches neither TorchScript nor torch.export. {_SAVE_HINT}"
-    )
+    raise ModelFileError(f"The archive's layout matches neither TorchScript nor torch.export. {_SAVE_HINT}")
 
 
 def inspect_model_file(
@@ -168,7 +158,11 @@ def inspect_model_file(
             # and Python's zipfile could disagree on where such an archive starts.
             _reject_not_zip(head)
         archive, infos = open_checked_zip(
-            handle, size_bytes, max_members=max_members, budget=budget, hint=_SAVE_HINT,
+            handle,
+            size_bytes,
+            max_members=max_members,
+            budget=budget,
+            hint=_SAVE_HINT,
             kind="TorchScript or torch.export archive",
         )
         with archive:
@@ -176,13 +170,10 @@ def inspect_model_file(
                 uncompressed = _check_bomb(infos, size_bytes, max_compression_ratio)
                 model_format, root = _sniff_format(archive, [info.filename for info in infos])
                 if model_format == "torch.export":
-                    check_export_archive(
-                        archive, infos, root, handle=handle, size=size_bytes, budget=budget
-                    )
+                    check_export_archive(archive, infos, root, handle=handle, size=size_bytes, budget=budget)
             except (zipfile.BadZipFile, EOFError, ValueError) as error:
                 raise ModelFileError(
-                    f"The file is not a valid TorchScript or torch.export archive ({error}). "
-                    f"{_SAVE_HINT}"
+                    f"The file is not a valid TorchScript or torch.export archive ({error}). {_SAVE_HINT}"
                 ) from error
     budget.check()
     return ModelFileInfo(

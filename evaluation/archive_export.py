@@ -89,8 +89,7 @@ class _Span(io.RawIOBase):
         return len(data)
 
 
-def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: ParseBudget,
-               allowance: list[int]) -> Any:
+def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: ParseBudget, allowance: list[int]) -> Any:
     if info.file_size > allowance[0]:
         raise ModelFileError(
             f"The archive's JSON members are larger than the {MAX_JSON_BYTES // 1024**2} MiB "
@@ -124,13 +123,17 @@ def _pickled_and_raw(config: Any, folder: str, member: str) -> tuple[set[str], s
     return pickled, raw
 
 
-def _check_nested_archive(handle: BinaryIO, size: int, info: zipfile.ZipInfo, where: str,
-                          budget: ParseBudget) -> None:
+def _check_nested_archive(handle: BinaryIO, size: int, info: zipfile.ZipInfo, where: str, budget: ParseBudget) -> None:
     """Check a member torch loads with torch.load: a torch.save archive of tensors only."""
     start, length = stored_member_span(handle, size, info)
     nested, infos = open_checked_zip(
-        _Span(handle, start, length), length, max_members=MAX_NESTED_MEMBERS, budget=budget,
-        hint=_HINT, label=where, kind="torch.save archive",
+        _Span(handle, start, length),
+        length,
+        max_members=MAX_NESTED_MEMBERS,
+        budget=budget,
+        hint=_HINT,
+        label=where,
+        kind="torch.save archive",
     )
     with nested:
         for nested_info in infos:
@@ -209,10 +212,7 @@ def check_export_archive(
                 check_pickle(member, budget=budget, where=f"{where}, which")
 
 
-_TEXT_MEMBERS = frozenset(
-    ["archive_format", "archive_version", "byteorder", ".data/version",
-     ".data/serialization_id"]
-)
+_TEXT_MEMBERS = frozenset(["archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id"])
 
 
 def _is_text(inner: str) -> bool:

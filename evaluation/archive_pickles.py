@@ -70,8 +70,7 @@ ALLOWED_GLOBALS: frozenset[str] = frozenset(
 )
 
 _STRING_PUSHES = frozenset(
-    ["SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING",
-     "BINSTRING", "STRING"]
+    ["SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"]
 )
 _MEMO_PUTS = frozenset(["PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"])
 _MEMO_GETS = frozenset(["GET", "BINGET", "LONG_BINGET"])
@@ -133,8 +132,7 @@ def _name_of(opcode: str, argument: object, pushed: list[object]) -> str | None:
     return None
 
 
-def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str,
-                   max_bytes: int = MAX_PICKLE_BYTES) -> set[str]:
+def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES) -> set[str]:
     """Return the ``module.name`` of every global the first pickle in ``stream`` loads.
 
     Raises ModelFileError, naming ``where``, when the pickle is longer than ``max_bytes``, is
@@ -188,8 +186,7 @@ def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str,
     raise ModelFileError(f"{where} is a malformed pickle (it has no STOP opcode).")
 
 
-def check_pickle(stream: BinaryIO, *, budget: ParseBudget, where: str,
-                 max_bytes: int = MAX_PICKLE_BYTES) -> None:
+def check_pickle(stream: BinaryIO, *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES) -> None:
     """Refuse the first pickle in ``stream`` unless it loads only ``ALLOWED_GLOBALS``.
 
     The message names ``where`` and the first refused global, so a researcher sees which

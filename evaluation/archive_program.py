@@ -51,30 +51,41 @@ _SYMPY_NAMES = frozenset(
 )
 _OPAQUE_FUNCTION = re.compile(r"(OpaqueUnaryFn|BitwiseFn)_[a-z_]+", re.ASCII)
 _EXPRESSION_OPERATORS = frozenset("+ - * / // % ** ( ) , = < > <= >= == !=".split())
-_GUARD_NAMES = frozenset(
-    "L size stride storage_offset dim numel math isnan isinf inf and or not True False".split()
-)
+_GUARD_NAMES = frozenset("L size stride storage_offset dim numel math isnan isinf inf and or not True False".split())
 _GUARD_OPERATORS = _EXPRESSION_OPERATORS - {"="} | {"[", "]", "."}
 
 _OPERATOR_TARGETS = frozenset(
-    [f"_operator.{name}" for name in (
-        "add sub mul truediv floordiv mod pow neg pos abs eq ne lt le gt ge and_ or_ xor not_ "
-        "invert lshift rshift getitem".split())]
+    [
+        f"_operator.{name}"
+        for name in (
+            "add sub mul truediv floordiv mod pow neg pos abs eq ne lt le gt ge and_ or_ xor not_ "
+            "invert lshift rshift getitem".split()
+        )
+    ]
     + [f"math.{name}" for name in ("ceil", "floor", "trunc", "sqrt")]
     + [f"torch.sym_{name}" for name in ("float int max min not ite sqrt sum".split())]
-    + [f"torch.ops.higher_order.{name}" for name in (
-        "cond while_loop map_impl scan associative_scan wrap_with_set_grad_enabled "
-        "wrap_with_autocast".split())]
+    + [
+        f"torch.ops.higher_order.{name}"
+        for name in (
+            "cond while_loop map_impl scan associative_scan wrap_with_set_grad_enabled wrap_with_autocast".split()
+        )
+    ]
 )
 _TREE_TYPES = frozenset(
-    [None, "builtins.tuple", "builtins.list", "builtins.dict", "collections.OrderedDict",
-     "torch.Size", "torch.fx.immutable_collections.immutable_list",
-     "torch.fx.immutable_collections.immutable_dict"]
+    [
+        None,
+        "builtins.tuple",
+        "builtins.list",
+        "builtins.dict",
+        "collections.OrderedDict",
+        "torch.Size",
+        "torch.fx.immutable_collections.immutable_list",
+        "torch.fx.immutable_collections.immutable_dict",
+    ]
 )
 
 _NAME_KEYS = frozenset(
-    "as_name buffer_name custom_obj_name fqn name parameter_name tensor_constant_name "
-    "user_input_name".split()
+    "as_name buffer_name custom_obj_name fqn name parameter_name tensor_constant_name user_input_name".split()
 )
 _NAME_LIST_KEYS = frozenset(["forward_arg_names", "field_names"])
 _NAMED_DICT_KEYS = frozenset(
@@ -100,8 +111,7 @@ def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError):
         return None
-    return [t for t in tokens if t.type not in (tokenize.NEWLINE, tokenize.NL,
-                                                tokenize.ENDMARKER)]
+    return [t for t in tokens if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
 
 
 def _only_allowed_tokens(
@@ -212,8 +222,7 @@ def check_program(program: Any, *, where: str, budget: ParseBudget) -> None:
             if key in _NAMED_DICT_KEYS:
                 for name in value:
                     _check_name(name, where)
-            stack.extend((child_key, child) for child_key, child in value.items()
-                         if child_key != "metadata")
+            stack.extend((child_key, child) for child_key, child in value.items() if child_key != "metadata")
         elif isinstance(value, list):
             if key in _NAME_LIST_KEYS:
                 for name in value:

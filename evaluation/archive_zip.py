@@ -90,9 +90,7 @@ def _read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     return handle.read(length)
 
 
-def _locate_end_record(
-    handle: BinaryIO, size: int, label: str, kind: str
-) -> tuple[int, bytes]:
+def _locate_end_record(handle: BinaryIO, size: int, label: str, kind: str) -> tuple[int, bytes]:
     """Find the end-of-central-directory record that ends the file exactly."""
     tail_length = min(size, _END.size + _MAX_COMMENT_BYTES)
     tail = _read_at(handle, size - tail_length, tail_length)
@@ -100,9 +98,7 @@ def _locate_end_record(
     # reach exactly to the end of the file, or the readers could disagree on where it ends.
     position = tail.rfind(_END_SIGNATURE)
     if position < 0 or position + _END.size > len(tail):
-        raise _broken(
-            label, kind, "its end-of-central-directory record is missing (truncated file?)"
-        )
+        raise _broken(label, kind, "its end-of-central-directory record is missing (truncated file?)")
     record = tail[position : position + _END.size]
     comment_length = _END.unpack(record)[7]
     if position + _END.size + comment_length != len(tail):
@@ -127,9 +123,7 @@ def read_zip_directory(
     begin (offsets outside the file, gaps, or data prepended to the archive).
     """
     end_offset, record = _locate_end_record(handle, size, label, kind)
-    _, disk, directory_disk, disk_entries, entries, directory_size, directory_offset, _ = (
-        _END.unpack(record)
-    )
+    _, disk, directory_disk, disk_entries, entries, directory_size, directory_offset, _ = _END.unpack(record)
     if disk != 0 or directory_disk != 0 or disk_entries != entries:
         raise _broken(label, kind, "it is split across several disks")
     directory_end = end_offset
@@ -140,13 +134,15 @@ def read_zip_directory(
         if locator[:4] == _ZIP64_LOCATOR_SIGNATURE:
             zip64 = True
             entries, directory_size, directory_offset, directory_end = _read_zip64(
-                handle, locator, locator_offset, (entries, directory_size, directory_offset),
-                label, kind,
+                handle,
+                locator,
+                locator_offset,
+                (entries, directory_size, directory_offset),
+                label,
+                kind,
             )
     if entries > max_members:
-        raise ModelFileError(
-            f"{label} has {entries:,} members, more than the {max_members:,} allowed."
-        )
+        raise ModelFileError(f"{label} has {entries:,} members, more than the {max_members:,} allowed.")
     if entries == 0:
         raise _broken(label, kind, "it has no members")
     if directory_size > entries * MAX_ENTRY_BYTES:
@@ -179,14 +175,16 @@ def _read_zip64(
     record = _read_at(handle, record_offset, _ZIP64_END.size)
     if len(record) != _ZIP64_END.size or record[:4] != _ZIP64_END_SIGNATURE:
         raise _broken(label, kind, "its zip64 end record is missing")
-    (_, record_size, _, _, disk, directory_disk, disk_entries, entries, directory_size,
-     directory_offset) = _ZIP64_END.unpack(record)
+    (_, record_size, _, _, disk, directory_disk, disk_entries, entries, directory_size, directory_offset) = (
+        _ZIP64_END.unpack(record)
+    )
     if record_size != _ZIP64_END.size - 12 or disk != 0 or directory_disk != 0:
         raise _broken(label, kind, "its zip64 end record is inconsistent")
     if disk_entries != entries:
         raise _broken(label, kind, "it is split across several disks")
-    for value, value64, sentinel in zip(classic, (entries, directory_size, directory_offset),
-                                        (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)):
+    for value, value64, sentinel in zip(
+        classic, (entries, directory_size, directory_offset), (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    ):
         if value not in (value64, sentinel):
             raise _broken(label, kind, "its zip64 end record disagrees with its end record")
     return entries, directory_size, directory_offset, record_offset
@@ -208,15 +206,10 @@ def _check_member_name(info: zipfile.ZipInfo, hint: str) -> None:
             f"'..' are not allowed. {hint}"
         )
     if len(name.encode()) > MAX_NAME_BYTES:
-        raise ModelFileError(
-            f"The archive contains a member whose name is longer than {MAX_NAME_BYTES} bytes. "
-            f"{hint}"
-        )
+        raise ModelFileError(f"The archive contains a member whose name is longer than {MAX_NAME_BYTES} bytes. {hint}")
     mode = info.external_attr >> 16
     if info.create_system == 3 and stat.S_ISLNK(mode):
-        raise ModelFileError(
-            f"The archive contains a symbolic link ({name!r}); links are not allowed. {hint}"
-        )
+        raise ModelFileError(f"The archive contains a symbolic link ({name!r}); links are not allowed. {hint}")
     if info.flag_bits & 0x1:
         raise ModelFileError(f"The archive member {name!r} is encrypted. {hint}")
 
@@ -228,8 +221,7 @@ def _check_overlaps(infos: list[zipfile.ZipInfo], hint: str) -> None:
     for (offset, length), (next_offset, _) in zip(spans, spans[1:]):
         if next_offset < offset + length or next_offset == offset:
             raise ModelFileError(
-                f"The archive's members overlap each other, a zip-bomb construction; it is "
-                f"refused. {hint}"
+                f"The archive's members overlap each other, a zip-bomb construction; it is refused. {hint}"
             )
 
 
@@ -250,9 +242,7 @@ def open_checked_zip(
     and safe name, and be neither a symbolic link nor encrypted. ``hint`` ends each message.
     The caller closes the returned ZipFile (the handle stays open).
     """
-    directory = read_zip_directory(
-        handle, size, max_members=max_members, label=label, kind=kind
-    )
+    directory = read_zip_directory(handle, size, max_members=max_members, label=label, kind=kind)
     budget.check()
     try:
         archive = zipfile.ZipFile(handle)
@@ -263,9 +253,9 @@ def open_checked_zip(
         budget.check()
         if len(infos) != directory.entries:
             raise _broken(
-                label, kind,
-                "its central directory holds another number of members than its end record "
-                "declares",
+                label,
+                kind,
+                "its central directory holds another number of members than its end record declares",
             )
         if min(info.header_offset for info in infos) != 0:
             raise _broken(label, kind, "data precedes its first member")
@@ -292,8 +282,7 @@ def stored_member_span(handle: BinaryIO, size: int, info: zipfile.ZipInfo) -> tu
     """
     if info.compress_type != zipfile.ZIP_STORED:
         raise ModelFileError(
-            f"The archive member {info.filename!r} is compressed; torch stores its nested "
-            "archives uncompressed."
+            f"The archive member {info.filename!r} is compressed; torch stores its nested archives uncompressed."
         )
     header = _read_at(handle, info.header_offset, _LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_SIGNATURE:
@@ -301,9 +290,7 @@ def stored_member_span(handle: BinaryIO, size: int, info: zipfile.ZipInfo) -> tu
     name_length, extra_length = _LOCAL_HEADER.unpack(header)[9:11]
     name = _read_at(handle, info.header_offset + _LOCAL_HEADER.size, name_length)
     if name != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"):
-        raise ModelFileError(
-            f"The archive member {info.filename!r} has another name in its local header."
-        )
+        raise ModelFileError(f"The archive member {info.filename!r} has another name in its local header.")
     start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
     if start + info.compress_size > size or info.compress_size != info.file_size:
         raise ModelFileError(f"The archive member {info.filename!r} runs past the archive.")

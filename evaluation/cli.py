@@ -60,8 +60,10 @@ def _fetch(arguments: argparse.Namespace) -> int:
     client = TouchstoneClient(arguments.server)
     client.fetch_public_files(benchmark=arguments.benchmark, version=arguments.version, folder=arguments.folder)
     dataset = load_for_evaluation(arguments.folder, "dev")
-    print(f"{arguments.folder}: {dataset.spec.slug} {dataset.spec.version}, {len(dataset.data.labels)} dev items, "
-          f"content hash {dataset.content_hash} (verified)")
+    print(
+        f"{arguments.folder}: {dataset.spec.slug} {dataset.spec.version}, {len(dataset.data.labels)} dev items, "
+        f"content hash {dataset.content_hash} (verified)"
+    )
     return 0
 
 
@@ -93,7 +95,9 @@ def _submit(arguments: argparse.Namespace) -> int:
         return 1
     ladder = final.get("ladder")
     if ladder:
-        verdict = "improved your team's shown score" if ladder["improved"] else "did not improve your team's shown score"
+        verdict = (
+            "improved your team's shown score" if ladder["improved"] else "did not improve your team's shown score"
+        )
         print(f"feedback {ladder['metric']} (Ladder): {ladder['released']:.4f}; this submission {verdict}")
     for name, interval in final["metrics"].items():
         print(f"{name:>16}: {interval['value']:.4f}  95% CI [{interval['ci_low']:.4f}, {interval['ci_high']:.4f}]")

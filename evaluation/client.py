@@ -39,9 +39,7 @@ def _encode_multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[b
     boundary = f"touchstone-{secrets.token_hex(12)}"
     parts: list[bytes] = []
     for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, path in files.items():
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         parts.append(
@@ -123,15 +121,23 @@ class TouchstoneClient:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "benchmark.toml").write_bytes(self._download(base + "spec"))
         (folder / "dev.npz").write_bytes(self._download(base + "dev-split"))
-        identity = {"benchmark": benchmark, "version": version, "content_hash": detail["content_hash"],
-                    "file_hashes": detail["file_hashes"]}
+        identity = {
+            "benchmark": benchmark,
+            "version": version,
+            "content_hash": detail["content_hash"],
+            "file_hashes": detail["file_hashes"],
+        }
         (folder / "version.json").write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
     def submission(self, submission_id: int) -> dict:
         return self._request("GET", f"submissions/{submission_id}/")
 
     def wait(
-        self, submission_id: int, *, poll_seconds: float = 0.5, timeout: float = 3600.0,
+        self,
+        submission_id: int,
+        *,
+        poll_seconds: float = 0.5,
+        timeout: float = 3600.0,
         on_update: Callable[[dict], None] | None = None,
     ) -> dict:
         """Poll until the submission is scored, failed or withdrawn."""

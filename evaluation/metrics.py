@@ -75,9 +75,7 @@ def per_item_outcomes(probabilities: np.ndarray, labels: np.ndarray) -> dict[str
     }
 
 
-def accuracy(
-    probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-) -> float | np.ndarray:
+def accuracy(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Share of items whose predicted class is the true one (higher is better).
 
     ``accuracy = sum_i w_i [argmax_c p_ic == y_i] / sum_i w_i``.
@@ -85,9 +83,7 @@ def accuracy(
     return _weighted_mean(per_item_outcomes(probabilities, labels)["correct"], weights)
 
 
-def nll(
-    probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-) -> float | np.ndarray:
+def nll(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Mean negative log-likelihood of the true class, in nats (lower is better).
 
     ``nll = sum_i w_i * -log(max(p_{i,y_i}, 1e-12)) / sum_i w_i``.
@@ -95,9 +91,7 @@ def nll(
     return _weighted_mean(per_item_outcomes(probabilities, labels)["nll"], weights)
 
 
-def brier(
-    probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-) -> float | np.ndarray:
+def brier(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Multi-class Brier score (lower is better), between 0 and 2.
 
     ``brier = sum_i w_i * sum_c (p_ic - [c == y_i])^2 / sum_i w_i``.
@@ -105,9 +99,7 @@ def brier(
     return _weighted_mean(per_item_outcomes(probabilities, labels)["brier"], weights)
 
 
-def macro_f1(
-    probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-) -> float | np.ndarray:
+def macro_f1(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Unweighted mean over classes of the per-class F1 score (higher is better).
 
     With ``TP_c = sum_i w_i [ŷ_i = c][y_i = c]``, ``P_c = sum_i w_i [ŷ_i = c]`` (predicted)
@@ -128,15 +120,11 @@ def macro_f1(
     true_positives = _weighted_sum(hits, weights)
     denominators = _weighted_sum(predicted_onehot, weights) + _weighted_sum(true_onehot, weights)
     present = denominators > 0
-    scores = np.divide(
-        2.0 * true_positives, denominators, out=np.zeros_like(denominators), where=present
-    )
+    scores = np.divide(2.0 * true_positives, denominators, out=np.zeros_like(denominators), where=present)
     return _as_result(scores.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1))
 
 
-def ece(
-    probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-) -> float | np.ndarray:
+def ece(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Expected calibration error over 15 equal-width confidence bins (lower is better).
 
     Bin ``b`` (``b = 0..14``) holds the items with confidence in ``(b/15, (b+1)/15]`` (a
@@ -206,15 +194,11 @@ METRICS: dict[str, Metric] = {
     "nll": Metric("nll", "Negative log-likelihood", False, True, nll, "nll"),
     "brier": Metric("brier", "Brier score", False, True, brier, "brier"),
     "ece": Metric("ece", "Expected calibration error", False, False, ece),
-    "ece_equal_mass": Metric(
-        "ece_equal_mass", "Expected calibration error (equal mass)", False, False, ece_equal_mass
-    ),
+    "ece_equal_mass": Metric("ece_equal_mass", "Expected calibration error (equal mass)", False, False, ece_equal_mass),
 }
 
 
-def compute_metrics(
-    probabilities: np.ndarray, labels: np.ndarray, names: Sequence[str]
-) -> dict[str, float]:
+def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict[str, float]:
     """Point values of the named metrics: ``{name: METRICS[name].function(p, y)}``.
 
     Raises ``KeyError`` naming the unknown metric and the known ones.
@@ -235,10 +219,7 @@ def _validated(
         probabilities = probabilities.astype(np.float64, copy=False)
     labels = np.asarray(labels)
     if probabilities.ndim != 2 or labels.ndim != 1 or probabilities.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"Expected probabilities [n, C] and labels [n]; got {probabilities.shape} and "
-            f"{labels.shape}."
-        )
+        raise ValueError(f"Expected probabilities [n, C] and labels [n]; got {probabilities.shape} and {labels.shape}.")
     return probabilities, labels.astype(np.int64, copy=False)
 
 
@@ -280,17 +261,13 @@ def _equal_mass_block(item_weights: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     mass_end = np.cumsum(item_weights, axis=1)
     gap_end = np.cumsum(item_weights * gaps, axis=1)
     total = mass_end[:, -1]
-    boundaries = np.ceil(
-        np.arange(CALIBRATION_BINS + 1)[None, :] * total[:, None] / CALIBRATION_BINS
-    )
+    boundaries = np.ceil(np.arange(CALIBRATION_BINS + 1)[None, :] * total[:, None] / CALIBRATION_BINS)
     positions = np.minimum(boundaries, total[:, None])
     gap_at_boundary = _cumulative_at(mass_end, gap_end, gaps, positions)
     return np.abs(np.diff(gap_at_boundary, axis=1)).sum(axis=1) / total
 
 
-def _cumulative_at(
-    mass_end: np.ndarray, gap_end: np.ndarray, gaps: np.ndarray, positions: np.ndarray
-) -> np.ndarray:
+def _cumulative_at(mass_end: np.ndarray, gap_end: np.ndarray, gaps: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Sum of the gaps over the first ``positions[b, k]`` units of mass of resample ``b``.
 
     ``full`` counts the items whose whole mass lies before the position; the next item

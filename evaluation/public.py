@@ -38,7 +38,9 @@ class EvaluationData:
 
     @classmethod
     def from_folder(cls, benchmark: BenchmarkFolder, split: str) -> EvaluationData:
-        return cls(benchmark.spec, split, benchmark.load_split(split), benchmark.content_hash, dict(benchmark.file_hashes))
+        return cls(
+            benchmark.spec, split, benchmark.load_split(split), benchmark.content_hash, dict(benchmark.file_hashes)
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -14,9 +14,9 @@ from evaluation.archive import inspect_model_file
 from evaluation.errors import EvaluationError
 from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance
+from evaluation.public import EvaluationData
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
-from evaluation.public import EvaluationData
 from evaluation.spec import BenchmarkSpec, Split
 from evaluation.statistics import Interval, rank_leaderboard
 
@@ -158,7 +158,10 @@ def evaluate_model(
     metrics = score_parts(
         probabilities, data, spec, content_hash=dataset.content_hash, split=split, parts=masks, n_resamples=n_resamples
     )
-    timings = {"inference_seconds": round(inference_seconds, 4), "total_seconds": round(time.perf_counter() - started, 4)}
+    timings = {
+        "inference_seconds": round(inference_seconds, 4),
+        "total_seconds": round(time.perf_counter() - started, 4),
+    }
     records = build_provenance(
         model_sha256=info.sha256,
         model_format=info.format,

@@ -143,9 +143,7 @@ class BenchmarkSpec:
 
 def canonical_spec_json(spec: BenchmarkSpec) -> str:
     """``spec.as_dict()`` as JSON with sorted keys, compact separators and ASCII escapes."""
-    return json.dumps(
-        spec.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    )
+    return json.dumps(spec.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def parse_spec(text: str) -> BenchmarkSpec:
@@ -262,8 +260,7 @@ def _spec_text(data: bytes) -> str:
 def _parse_perturbations(value: Any, shape: tuple[int, ...], width: float) -> tuple[PerturbationSpec, ...]:
     if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
         raise SpecError(
-            f"{SPEC_FILE}: perturbations must be an array of tables ([[perturbations]] "
-            f"entries), got {_shown(value)}"
+            f"{SPEC_FILE}: perturbations must be an array of tables ([[perturbations]] entries), got {_shown(value)}"
         )
     result: list[PerturbationSpec] = []
     for index, entry in enumerate(value):
@@ -271,8 +268,7 @@ def _parse_perturbations(value: Any, shape: tuple[int, ...], width: float) -> tu
         name = entry.get("name")
         if not isinstance(name, str) or name not in KNOWN_PERTURBATIONS:
             raise SpecError(
-                f"{SPEC_FILE}: {where}.name must be one of {', '.join(KNOWN_PERTURBATIONS)}, "
-                f"got {_shown(name)}"
+                f"{SPEC_FILE}: {where}.name must be one of {', '.join(KNOWN_PERTURBATIONS)}, got {_shown(name)}"
             )
         if any(earlier.name == name for earlier in result):
             raise SpecError(f"{SPEC_FILE}: {where}.name {name!r} is declared twice")

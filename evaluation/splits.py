@@ -137,8 +137,7 @@ def read_split(data: bytes, filename: str, spec: BenchmarkSpec) -> Split:
     low, high = float(inputs.min()), float(inputs.max())
     if low < lo or high > hi:
         raise SpecError(
-            f"{filename}: array 'inputs' has values in [{low:g}, {high:g}], outside "
-            f"[input].range [{lo:g}, {hi:g}]"
+            f"{filename}: array 'inputs' has values in [{low:g}, {high:g}], outside [input].range [{lo:g}, {hi:g}]"
         )
 
     if labels.dtype != np.int64 or labels.shape != (n_items,):
@@ -201,8 +200,7 @@ def check_cross_split(dev: Split, test: Split, spec: BenchmarkSpec) -> None:
         missing = [era for era in spec.era_order if era not in present]
         if missing:
             raise SpecError(
-                f"test.npz: era column {spec.era_column!r} has no item of era {missing[0]!r} "
-                "listed in [drift].order"
+                f"test.npz: era column {spec.era_column!r} has no item of era {missing[0]!r} listed in [drift].order"
             )
 
 

@@ -21,9 +21,9 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluation.metrics import softmax  # noqa: E402
-from evaluation.seeds import derive_seed  # noqa: E402
-from evaluation.statistics import rank_leaderboard  # noqa: E402
+from evaluation.metrics import softmax
+from evaluation.seeds import derive_seed
+from evaluation.statistics import rank_leaderboard
 
 N_ENTRIES = 100
 N_ITEMS = 10_000

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kombu import Connection  # noqa: E402
-from kombu.transport import filesystem  # noqa: E402
+from kombu import Connection
+from kombu.transport import filesystem
 
-from touchstone.broker import Transport as AtomicTransport  # noqa: E402
+from touchstone.broker import Transport as AtomicTransport
 
 TRANSPORTS = {"kombu filesystem": filesystem.Transport, "embedded (atomic)": AtomicTransport}
 PAYLOAD = {"task": "touchstone.submissions.tasks.evaluate_submission", "padding": "x" * 900}
@@ -35,9 +35,14 @@ PAYLOAD = {"task": "touchstone.submissions.tasks.evaluate_submission", "padding"
 def connect(transport: str, folder: Path) -> Connection:
     for name in ("queue", "processed", "control"):
         (folder / name).mkdir(exist_ok=True)
-    options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-               "processed_folder": str(folder / "processed"), "control_folder": str(folder / "control"),
-               "error_folder": str(folder / "error"), "polling_interval": 0.01}
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
+        "error_folder": str(folder / "error"),
+        "polling_interval": 0.01,
+    }
     return Connection("filesystem://", transport=TRANSPORTS[transport], transport_options=options)
 
 
@@ -83,8 +88,13 @@ def measure(transport: str, messages: int, concurrent: int) -> dict[str, float]:
         whole, failed, _ = consume(transport, Path(folder), 2 * concurrent, timeout=60)
         for writer in writers:
             writer.join()
-    return {"publish": messages / published, "consume": delivered / consumed, "whole": whole, "failed": failed,
-            "sent": 2 * concurrent}
+    return {
+        "publish": messages / published,
+        "consume": delivered / consumed,
+        "whole": whole,
+        "failed": failed,
+        "sent": 2 * concurrent,
+    }
 
 
 def main() -> None:
@@ -96,8 +106,10 @@ def main() -> None:
     results = {name: measure(name, arguments.messages, arguments.concurrent) for name in TRANSPORTS}
     print(f"{'transport':<20} {'publish msg/s':>14} {'consume msg/s':>14}   two writers, one reader")
     for name, result in results.items():
-        print(f"{name:<20} {result['publish']:>14.0f} {result['consume']:>14.0f}   "
-              f"{result['whole']:.0f} of {result['sent']} delivered whole, {result['failed']:.0f} failed reads")
+        print(
+            f"{name:<20} {result['publish']:>14.0f} {result['consume']:>14.0f}   "
+            f"{result['whole']:.0f} of {result['sent']} delivered whole, {result['failed']:.0f} failed reads"
+        )
     ratio = results["embedded (atomic)"]["publish"] / results["kombu filesystem"]["publish"]
     print(f"publish ratio {ratio:.2f}")
 

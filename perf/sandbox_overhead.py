@@ -32,8 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.sandbox import SandboxedModel, SandboxLimits  # noqa: E402
-from evaluation.sandbox.limits import inference_threads  # noqa: E402
+from evaluation.sandbox import SandboxedModel, SandboxLimits
+from evaluation.sandbox.limits import inference_threads
 
 BATCH_SIZE = 256
 N_CLASSES = 10
@@ -45,12 +45,20 @@ class MidSizeCNN(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(1, 16, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
         )
         self.head = torch.nn.Sequential(
-            torch.nn.Flatten(), torch.nn.Linear(64 * 3 * 3, 128), torch.nn.ReLU(),
+            torch.nn.Flatten(),
+            torch.nn.Linear(64 * 3 * 3, 128),
+            torch.nn.ReLU(),
             torch.nn.Linear(128, N_CLASSES),
         )
 
@@ -128,8 +136,11 @@ def run_interleaved(path: Path, conditions: list[np.ndarray]) -> dict[str, objec
         fixed_seconds += time.perf_counter() - began
         sandbox_seconds += time.perf_counter() - began
     return {
-        "plain": plain_seconds, "sandbox": sandbox_seconds, "report": report,
-        "fixed": fixed_seconds, "load": load_seconds,
+        "plain": plain_seconds,
+        "sandbox": sandbox_seconds,
+        "report": report,
+        "fixed": fixed_seconds,
+        "load": load_seconds,
     }
 
 
@@ -149,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         parameters = build_model(path)
         conditions = build_conditions(arguments.conditions, arguments.items)
         total = sum(len(inputs) for inputs in conditions)
-        print(f"model: {parameters:,} parameters; {arguments.conditions} conditions x "
-              f"{arguments.items:,} inputs [1, 28, 28] = {total:,} items; batch {BATCH_SIZE}; "
-              f"{threads} threads")
+        print(
+            f"model: {parameters:,} parameters; {arguments.conditions} conditions x "
+            f"{arguments.items:,} inputs [1, 28, 28] = {total:,} items; batch {BATCH_SIZE}; "
+            f"{threads} threads"
+        )
 
         plain_times: list[float] = []
         sandbox_times: list[float] = []
@@ -164,12 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             plain_inference.append(result["plain"] - result["load"])
             sandbox_inference.append(result["sandbox"] - result["fixed"])
             report = result["report"]
-            print(f"plain process: {result['plain']:.2f} s "
-                  f"({total / result['plain']:,.0f} items/s)")
-            print(f"sandbox:       {result['sandbox']:.2f} s "
-                  f"({total / result['sandbox']:,.0f} items/s; start-up "
-                  f"{report.startup_seconds:.2f} s; peak memory "
-                  f"{(report.peak_memory_bytes or 0) / 1024**2:.0f} MiB)")
+            print(f"plain process: {result['plain']:.2f} s ({total / result['plain']:,.0f} items/s)")
+            print(
+                f"sandbox:       {result['sandbox']:.2f} s "
+                f"({total / result['sandbox']:,.0f} items/s; start-up "
+                f"{report.startup_seconds:.2f} s; peak memory "
+                f"{(report.peak_memory_bytes or 0) / 1024**2:.0f} MiB)"
+            )
             print(f"fixed cost:    {result['fixed']:.2f} s (start-up and clean-up)")
         print(f"sandbox layers: {', '.join(report.layers)}")
         print(f"ratio without fixed cost {min(sandbox_inference) / min(plain_inference):.2f}")

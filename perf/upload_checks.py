@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation.archive import inspect_model_file  # noqa: E402
-from evaluation.errors import ModelFileError  # noqa: E402
-from tests.security.archives import build_many_member_zip  # noqa: E402
-from tests.security.models import build_normal_model  # noqa: E402
+from evaluation.archive import inspect_model_file
+from evaluation.errors import ModelFileError
+from tests.security.archives import build_many_member_zip
+from tests.security.models import build_normal_model
 
 UPLOAD_CAP = 200 * 1024**2
 
@@ -55,16 +55,16 @@ def main() -> None:
         torchscript = build_normal_model(root / "torchscript")
         exported = build_normal_model(root / "export", model_format="torch.export")
         results = {}
-        for label, path in (("ordinary TorchScript model", torchscript),
-                            ("ordinary torch.export archive", exported),
-                            (f"zip of {arguments.members:,} members", many)):
+        for label, path in (
+            ("ordinary TorchScript model", torchscript),
+            ("ordinary torch.export archive", exported),
+            (f"zip of {arguments.members:,} members", many),
+        ):
             seconds, peak, outcome = measure(path)
             results[label] = seconds
             size = path.stat().st_size / 1024**2
-            print(f"{label} ({size:.2f} MB): {seconds:.4f} s CPU, peak {peak:.2f} MiB, "
-                  f"{outcome[:90]}")
-    ratio = results[f"zip of {arguments.members:,} members"] / results[
-        "ordinary TorchScript model"]
+            print(f"{label} ({size:.2f} MB): {seconds:.4f} s CPU, peak {peak:.2f} MiB, {outcome[:90]}")
+    ratio = results[f"zip of {arguments.members:,} members"] / results["ordinary TorchScript model"]
     print(f"ratio {ratio:.2f}")
 
 

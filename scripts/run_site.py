@@ -28,13 +28,38 @@ STOP_SECONDS = 30.0
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "touchstone", "worker", "--beat", "-Q", "evaluation,default",
-            "--concurrency", "1", "--loglevel", "INFO"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "touchstone",
+        "worker",
+        "--beat",
+        "-Q",
+        "evaluation,default",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+    ]
 
 
 def web_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "touchstone.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
-            "--threads", "4", "--access-logfile", "-"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "touchstone.wsgi",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+    ]
 
 
 def say(message: str) -> None:
@@ -90,8 +115,10 @@ class Supervisor:
                 ran = time.monotonic() - self.worker_started
                 if ran >= HEALTHY_SECONDS:
                     self.pause = FIRST_PAUSE_SECONDS
-                say(f"the worker stopped with code {self.worker.returncode} after {ran:.0f} s; "
-                    f"starting it again in {self.pause:.0f} s")
+                say(
+                    f"the worker stopped with code {self.worker.returncode} after {ran:.0f} s; "
+                    f"starting it again in {self.pause:.0f} s"
+                )
                 restart_at = time.monotonic() + self.pause
                 self.pause = min(self.pause * 2, LONGEST_PAUSE_SECONDS)
             if restart_at is not None and time.monotonic() >= restart_at:

@@ -26,22 +26,37 @@ def main() -> int:
         entry = None
     if entry is not None:
         if entry.pw_uid == 0 or entry.pw_gid == 0:
-            print(f"the sandbox account {name!r} has uid {entry.pw_uid} and gid {entry.pw_gid}; "
-                  "it must be unprivileged (neither may be 0): name another account in "
-                  "TOUCHSTONE_SANDBOX_USER", file=sys.stderr)
+            print(
+                f"the sandbox account {name!r} has uid {entry.pw_uid} and gid {entry.pw_gid}; "
+                "it must be unprivileged (neither may be 0): name another account in "
+                "TOUCHSTONE_SANDBOX_USER",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if os.geteuid() != 0:
         # A non-root worker runs bubblewrap as itself and needs no account.
         return 0
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-    command = [useradd, "--system", "--user-group", "--no-create-home",
-               "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]
+    command = [
+        useradd,
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    ]
     print(f"creating the sandbox account {name!r}: {' '.join(command)}", file=sys.stderr)
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
-        print(f"could not create the sandbox account {name!r}: {completed.stderr.strip()}; create "
-              f"it by hand with: {' '.join(command[1:])}", file=sys.stderr)
+        print(
+            f"could not create the sandbox account {name!r}: {completed.stderr.strip()}; create "
+            f"it by hand with: {' '.join(command[1:])}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -26,8 +26,11 @@ def main(packages: list[str]) -> int:
     if not missing:
         return 0
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print(f"missing system packages: {' '.join(missing)}; install them with your package manager "
-              f"(Debian: sudo apt-get install {' '.join(missing)})", file=sys.stderr)
+        print(
+            f"missing system packages: {' '.join(missing)}; install them with your package manager "
+            f"(Debian: sudo apt-get install {' '.join(missing)})",
+            file=sys.stderr,
+        )
         return 1
     print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

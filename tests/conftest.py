@@ -102,8 +102,9 @@ def production_site(service_folder, digits_folder):
     with (
         postgres_server(service_folder / "postgres") as database_url,
         redis_server(service_folder / "redis") as broker_url,
-        running_site(service_folder / "production", database_url=database_url, broker_url=broker_url,
-                     benchmarks=[digits_folder]) as site,
+        running_site(
+            service_folder / "production", database_url=database_url, broker_url=broker_url, benchmarks=[digits_folder]
+        ) as site,
     ):
         site.database_url = database_url
         site.broker_url = broker_url

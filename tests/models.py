@@ -18,11 +18,12 @@ class CentroidClassifier(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1)
-        return -torch.cdist(flat, self.centroids) ** 2
+        return -(torch.cdist(flat, self.centroids) ** 2)
 
 
-def centroid_model(inputs: np.ndarray, labels: np.ndarray, n_classes: int, path: Path, *, noise: float = 0.0,
-                   seed: int = 0) -> Path:
+def centroid_model(
+    inputs: np.ndarray, labels: np.ndarray, n_classes: int, path: Path, *, noise: float = 0.0, seed: int = 0
+) -> Path:
     """Fit class means on ``inputs`` (optionally perturbed by ``noise`` to make a weaker model)."""
     flat = inputs.reshape(len(inputs), -1).astype(np.float32)
     centroids = np.stack([flat[labels == c].mean(axis=0) for c in range(n_classes)])

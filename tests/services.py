@@ -75,23 +75,31 @@ def postgres_server(folder: Path):
         shutil.chown(sockets, "postgres")
     subprocess.run(
         _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth", "trust", "-E", "UTF8"]),
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
     subprocess.run(
-        _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "pg.log"), "-w", "start"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "pg.log"), "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
     )
     try:
         subprocess.run(
-            _as_postgres([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "touchstone"]),
-            check=True, capture_output=True,
+            _as_postgres(
+                [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "touchstone"]
+            ),
+            check=True,
+            capture_output=True,
         )
         yield f"postgres://postgres@127.0.0.1:{port}/touchstone"
     finally:
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
 
 
 @contextmanager
@@ -103,10 +111,25 @@ def redis_server(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            executable,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
+
         def ping() -> bool:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
                 connection.sendall(b"PING\r\n")
@@ -129,7 +152,11 @@ class Site:
 
     def manage(self, *arguments: str, timeout: float = 300) -> str:
         completed = subprocess.run(
-            [sys.executable, "manage.py", *arguments], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            [sys.executable, "manage.py", *arguments],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
         if completed.returncode != 0:
@@ -140,9 +167,20 @@ class Site:
         """Create a user and return its API token, the way a maintainer would."""
         env_user = {**self.env, "DJANGO_SUPERUSER_PASSWORD": "correct-horse-battery-staple"}
         subprocess.run(
-            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", username,
-             "--email", f"{username}@example.org"],
-            cwd=ROOT, env=env_user, check=True, capture_output=True,
+            [
+                sys.executable,
+                "manage.py",
+                "createsuperuser",
+                "--noinput",
+                "--username",
+                username,
+                "--email",
+                f"{username}@example.org",
+            ],
+            cwd=ROOT,
+            env=env_user,
+            check=True,
+            capture_output=True,
         )
         output = self.manage("drf_create_token", username)
         return output.split("Generated token ")[1].split()[0]
@@ -172,8 +210,14 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
 
 
 @contextmanager
-def running_site(folder: Path, *, database_url: str | None = None, broker_url: str | None = None,
-                 benchmarks: list[Path] = (), extra_env: dict[str, str] | None = None):
+def running_site(
+    folder: Path,
+    *,
+    database_url: str | None = None,
+    broker_url: str | None = None,
+    benchmarks: list[Path] = (),
+    extra_env: dict[str, str] | None = None,
+):
     """Migrate, publish ``benchmarks``, then start gunicorn and a Celery worker."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {**site_environment(folder, database_url=database_url, broker_url=broker_url), **(extra_env or {})}
@@ -183,25 +227,61 @@ def running_site(folder: Path, *, database_url: str | None = None, broker_url: s
     for benchmark in benchmarks:
         site.manage("publish_benchmark", str(benchmark))
     commands = {
-        "worker": [sys.executable, "-m", "celery", "-A", "touchstone", "worker", "-Q", "evaluation,default",
-                   "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                   "--without-heartbeat"],
-        "web": [sys.executable, "-m", "gunicorn", "touchstone.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", "1", "--threads", "4"],
+        "worker": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "touchstone",
+            "worker",
+            "-Q",
+            "evaluation,default",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        "web": [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "touchstone.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
     }
     try:
         for name, command in commands.items():
             log = open(folder / f"{name}.log", "wb")
             site.processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             )
         try:
-            wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
-                     timeout=60, what="gunicorn", process=site.processes[1])
-            wait_for(lambda: b"ready" in (folder / "worker.log").read_bytes(), timeout=60, what="celery worker",
-                     process=site.processes[0])
+            wait_for(
+                lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
+                timeout=60,
+                what="gunicorn",
+                process=site.processes[1],
+            )
+            wait_for(
+                lambda: b"ready" in (folder / "worker.log").read_bytes(),
+                timeout=60,
+                what="celery worker",
+                process=site.processes[0],
+            )
         except (RuntimeError, TimeoutError) as error:
-            raise RuntimeError(f"{error}\nworker log:\n{site.log('worker')[-3000:]}\nweb log:\n{site.log('web')[-3000:]}")
+            raise RuntimeError(
+                f"{error}\nworker log:\n{site.log('worker')[-3000:]}\nweb log:\n{site.log('web')[-3000:]}"
+            )
         yield site
     finally:
         for process in site.processes:
@@ -225,13 +305,21 @@ def supervised_site(folder: Path, *, benchmarks: list[Path] = (), extra_env: dic
     with open(folder / "site.log", "wb") as log:
         supervisor = subprocess.Popen(
             [sys.executable, "scripts/run_site.py", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     site.processes.append(supervisor)
     try:
         try:
-            wait_for(lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
-                     timeout=60, what="gunicorn", process=supervisor)
+            wait_for(
+                lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
+                timeout=60,
+                what="gunicorn",
+                process=supervisor,
+            )
             wait_for(lambda: worker_starts(site) >= 1, timeout=60, what="celery worker", process=supervisor)
         except (RuntimeError, TimeoutError) as error:
             raise RuntimeError(f"{error}\nsite log:\n{site.log('site')[-4000:]}")
@@ -251,4 +339,4 @@ def worker_pid(site: Site) -> int:
     lines = [line for line in site.log("site").splitlines() if line.startswith(marker)]
     if not lines:
         raise RuntimeError(f"the supervisor has not started a worker:\n{site.log('site')[-3000:]}")
-    return int(lines[-1][len(marker):].rstrip(")"))
+    return int(lines[-1][len(marker) :].rstrip(")"))

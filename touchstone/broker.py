@@ -114,7 +114,10 @@ class Channel(filesystem.Channel):
         logger.error(
             "skipped the message file %s because it is not a complete message (%s: %s); it is kept at %s. "
             "Its task did not run: a submission it named stays queued until the periodic sweep queues it again.",
-            claimed.name, type(error).__name__, error, destination,
+            claimed.name,
+            type(error).__name__,
+            error,
+            destination,
         )
 
     @cached_property

@@ -105,9 +105,7 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
             "OPTIONS": options,
             "CONN_MAX_AGE": 60,
         }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL must start with sqlite:// or postgres://; got {url!r}"
-    )
+    raise ImproperlyConfigured(f"DATABASE_URL must start with sqlite:// or postgres://; got {url!r}")
 
 
 def secret_key_from_file(path: Path) -> str:
@@ -151,8 +149,8 @@ def check_secret_key_strength(name: str, key: str) -> None:
     ):
         raise ImproperlyConfigured(
             f"{name} is too weak: use at least {SECRET_KEY_MIN_LENGTH} random characters, not prefixed with "
-            f"{SECRET_KEY_INSECURE_PREFIX!r}; for example python -c \"import secrets; "
-            "print(secrets.token_urlsafe(50))\""
+            f'{SECRET_KEY_INSECURE_PREFIX!r}; for example python -c "import secrets; '
+            'print(secrets.token_urlsafe(50))"'
         )
 
 

@@ -54,8 +54,7 @@ if PRODUCTION:
         )
     if "DJANGO_ALLOWED_HOSTS" not in os.environ:
         raise ImproperlyConfigured(
-            "DJANGO_ALLOWED_HOSTS must be set when TOUCHSTONE_PRODUCTION=1: the site's host names, "
-            "comma-separated."
+            "DJANGO_ALLOWED_HOSTS must be set when TOUCHSTONE_PRODUCTION=1: the site's host names, comma-separated."
         )
     check_secret_key_strength("DJANGO_SECRET_KEY", SECRET_KEY)
     for fallback in SECRET_KEY_FALLBACKS:

@@ -78,8 +78,7 @@ def sandbox_account() -> SandboxAccount | None:
     except KeyError:
         raise SandboxUnavailableError(
             f"The worker runs as root, so it starts the sandbox from the unprivileged account "
-            f"{name!r}, which does not exist on this machine; no model is run without it. "
-            + create_hint(name)
+            f"{name!r}, which does not exist on this machine; no model is run without it. " + create_hint(name)
         ) from None
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise SandboxUnavailableError(

@@ -100,18 +100,14 @@ class InterpreterView:
 
 def find_bwrap() -> str | None:
     """Return the path of the ``bwrap`` executable, or None if it is not installed."""
-    return shutil.which("bwrap") or (
-        "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None
-    )
+    return shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None)
 
 
 @functools.lru_cache(maxsize=4)
 def bwrap_version(path: str) -> str | None:
     """Return bubblewrap's version string (e.g. ``"0.8.0"``), or None if it cannot be run."""
     try:
-        completed = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
+        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     words = completed.stdout.split()
@@ -166,16 +162,15 @@ def _system_python_folders(covered: Sequence[Path]) -> list[Path]:
             continue
         found.append(path)
     outermost = [
-        path for path in found
+        path
+        for path in found
         if not any(other != path and _inside(path, other) for other in found)
         and not any(_inside(path, folder) for folder in covered)
     ]
     return sorted(set(outermost))
 
 
-def _executable_chain(
-    executable: str, covered: Sequence[Path]
-) -> tuple[list[tuple[str, str]], list[Bind]]:
+def _executable_chain(executable: str, covered: Sequence[Path]) -> tuple[list[tuple[str, str]], list[Bind]]:
     """Links and the final file the kernel follows to execute ``executable``, where not bound.
 
     A virtual environment's ``bin/python`` links to, e.g., ``/usr/bin/python3``, which links to
@@ -219,11 +214,7 @@ def library_binds() -> list[Bind]:
 
 def root_library_links() -> list[tuple[str, str]]:
     """``/lib`` and ``/lib64`` as the links they are on a merged-``/usr`` system."""
-    return [
-        (os.readlink(f"/{name}"), f"/{name}")
-        for name in _ROOT_LIBRARY_LINKS
-        if Path(f"/{name}").is_symlink()
-    ]
+    return [(os.readlink(f"/{name}"), f"/{name}") for name in _ROOT_LIBRARY_LINKS if Path(f"/{name}").is_symlink()]
 
 
 def interpreter_view() -> InterpreterView:
@@ -258,9 +249,12 @@ def sandbox_options(
         # Every namespace: no network (only a private loopback), no view of host processes,
         # IPC, hostname or cgroups; a user namespace in which we are "nobody".
         "--unshare-all",
-        "--uid", str(SANDBOX_UID),
-        "--gid", str(SANDBOX_GID),
-        "--cap-drop", "ALL",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--cap-drop",
+        "ALL",
         # The child dies with the parent, and cannot inject keystrokes into our terminal
         # (TIOCSTI) because it gets its own session.
         "--die-with-parent",
@@ -287,15 +281,26 @@ def sandbox_options(
     for name, number in _STANDARD_STREAMS.items():
         options += ["--symlink", f"/proc/self/fd/{number}", f"/dev/{name}"]
     options += [
-        "--ro-bind", str(paths.child_program), CHILD_PATH,
-        "--ro-bind", str(paths.model_file), f"{SANDBOX_ROOT}/{model_name}",
-        "--ro-bind", str(paths.input_dir), INPUT_DIR,
-        "--bind", str(paths.output_file), OUTPUT_FILE,
-        "--chdir", "/tmp",
+        "--ro-bind",
+        str(paths.child_program),
+        CHILD_PATH,
+        "--ro-bind",
+        str(paths.model_file),
+        f"{SANDBOX_ROOT}/{model_name}",
+        "--ro-bind",
+        str(paths.input_dir),
+        INPUT_DIR,
+        "--bind",
+        str(paths.output_file),
+        OUTPUT_FILE,
+        "--chdir",
+        "/tmp",
         # The root tmpfs and /dev are writable by the sandbox's user until remounted; after
         # this only /tmp (size-capped) and the output file can be written.
-        "--remount-ro", "/dev",
-        "--remount-ro", "/",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
     ]
     for key, value in sorted(environment.items()):
         options += ["--setenv", key, value]
@@ -314,7 +319,7 @@ def arguments_fd(options: Sequence[str]) -> int:
     data = b"".join(os.fsencode(option) + b"\0" for option in options)
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
@@ -326,6 +331,13 @@ def build_command(bwrap: str, *, arguments: int, child_arguments: Sequence[str])
     appear on it; every host path is in the options behind ``arguments`` (an fd).
     """
     return [
-        bwrap, "--args", str(arguments),
-        "--", sandbox_executable(), "-I", "-B", CHILD_PATH, *child_arguments,
+        bwrap,
+        "--args",
+        str(arguments),
+        "--",
+        sandbox_executable(),
+        "-I",
+        "-B",
+        CHILD_PATH,
+        *child_arguments,
     ]

@@ -179,9 +179,7 @@ class RunCgroup:
 
     def open_for_attach(self) -> None:
         """Open the ``cgroup.procs`` files now, so the forked child only has to write."""
-        self._procs_fds = [
-            os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in self._procs_paths()
-        ]
+        self._procs_fds = [os.open(path, os.O_WRONLY | os.O_CLOEXEC) for path in self._procs_paths()]
 
     def attach_self(self) -> None:
         """Move the calling process into the run's cgroups (runs between fork and exec)."""

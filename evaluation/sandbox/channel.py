@@ -63,9 +63,7 @@ class LogTail:
 class Channel:
     """Reads the child's control messages while draining its stdout and stderr."""
 
-    def __init__(
-        self, *, request_fd: int, reply_fd: int, stdout_fd: int, stderr_fd: int, log_limit: int
-    ) -> None:
+    def __init__(self, *, request_fd: int, reply_fd: int, stdout_fd: int, stderr_fd: int, log_limit: int) -> None:
         self._request_fd = request_fd
         self._reply_fd = reply_fd
         self._pending = bytearray()

@@ -110,7 +110,7 @@ def predict(model, request: dict, io: dict) -> dict:
                 began = time.perf_counter()
                 try:
                     output = model(batch)
-                except BaseException as error:  # noqa: BLE001 - reported to the parent
+                except BaseException as error:
                     return _error("raised", error)
                 batch_seconds.append(time.perf_counter() - began)
                 problem = _check_output(output, len(batch), n_classes)
@@ -137,8 +137,12 @@ HANDLERS = {"predict": predict}
 # Folders and files of a .pt2 that torch.export.load would run as native code or unpickle as
 # arbitrary Python objects. The upload checks refuse such archives; the child refuses them too.
 _REFUSED_EXPORT_MEMBERS = (
-    "data/aotinductor/", "data/executorch/", "data/mtia", "xl_model_weights/",
-    "data/constants/opaque_obj_", "data/constants/custom_obj_",
+    "data/aotinductor/",
+    "data/executorch/",
+    "data/mtia",
+    "xl_model_weights/",
+    "data/constants/opaque_obj_",
+    "data/constants/custom_obj_",
 )
 
 
@@ -187,7 +191,7 @@ def parameter_count(model) -> int | None:
     """Count the model's parameters, or None if it does not expose them."""
     try:
         return int(sum(parameter.numel() for parameter in model.parameters()))
-    except Exception:  # noqa: BLE001 - optional information
+    except Exception:
         return None
 
 
@@ -232,14 +236,14 @@ def main(argv: list[str]) -> int:
 
         torch.set_num_threads(max(1, args.threads))
         torch.set_num_interop_threads(1)
-    except BaseException as error:  # noqa: BLE001
+    except BaseException as error:
         _send(replies, _error("environment", error))
         return 1
     imported = time.perf_counter()
     _send(replies, {"op": "opening"})
     try:
         model = load_model(args.model, args.format)
-    except BaseException as error:  # noqa: BLE001
+    except BaseException as error:
         _send(replies, _error("load", error))
         return 1
     _send(
@@ -257,8 +261,15 @@ def main(argv: list[str]) -> int:
         request = json.loads(line)
         handler = HANDLERS.get(request.get("op"))
         if handler is None:
-            _send(replies, {"op": "error", "kind": "protocol", "exception": "ValueError",
-                            "traceback": [f"unknown operation {request.get('op')!r}"]})
+            _send(
+                replies,
+                {
+                    "op": "error",
+                    "kind": "protocol",
+                    "exception": "ValueError",
+                    "traceback": [f"unknown operation {request.get('op')!r}"],
+                },
+            )
             continue
         _send(replies, handler(model, request, io))
     return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import (
     DeadlineExceededError,
@@ -124,8 +123,7 @@ def error_from_reply(reply: ErrorReply, limits: SandboxLimits) -> EvaluationErro
             f"on the CPU. The loader said:\n{_quote(lines)}"
         )
     return ModelRaisedError(
-        "The model raised an exception while running. Last lines of its traceback:\n"
-        f"{_quote(lines)}"
+        f"The model raised an exception while running. Last lines of its traceback:\n{_quote(lines)}"
     )
 
 
@@ -207,10 +205,7 @@ def hidden_split_error(error: EvaluationError, limits: SandboxLimits) -> Evaluat
 def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
     """Map the death of the child (no reply) to an error."""
     tail = list(info.stderr_tail)
-    near_cap = (
-        info.peak_memory_bytes is not None
-        and info.peak_memory_bytes >= _NEAR_CAP * limits.memory_bytes
-    )
+    near_cap = info.peak_memory_bytes is not None and info.peak_memory_bytes >= _NEAR_CAP * limits.memory_bytes
     if info.oom_killed or (info.signal_number == signal.SIGKILL and near_cap):
         return out_of_memory(limits, " and the kernel stopped the model at that cap")
     if info.signal_number == signal.SIGXCPU:
@@ -220,9 +215,7 @@ def error_from_exit(info: ExitInfo, limits: SandboxLimits) -> EvaluationError:
     if _mentions(tail, _MEMORY_MARKERS):
         return out_of_memory(limits)
     if info.signal_number == signal.SIGSYS:
-        return SandboxViolationError(
-            "The model made a system call the sandbox forbids and was stopped."
-        )
+        return SandboxViolationError("The model made a system call the sandbox forbids and was stopped.")
     if info.signal_number is not None:
         try:
             name = signal.Signals(info.signal_number).name

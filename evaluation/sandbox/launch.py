@@ -47,9 +47,7 @@ def child_environment(threads: int) -> dict[str, str]:
         # kernel after each batch and faults it in again on the next one, which made inference
         # in the child ~20% slower than in a long-lived process. Keeping freed memory (up to
         # the trim threshold) removes that; it is still counted against the memory cap.
-        "GLIBC_TUNABLES": (
-            f"glibc.malloc.mmap_threshold={32 * MIB}:glibc.malloc.trim_threshold={256 * MIB}"
-        ),
+        "GLIBC_TUNABLES": (f"glibc.malloc.mmap_threshold={32 * MIB}:glibc.malloc.trim_threshold={256 * MIB}"),
     }
 
 
@@ -123,8 +121,13 @@ def _sweep_stale_scratch() -> None:
 
 
 def _prepare_scratch(
-    scratch: Path, account: SandboxAccount | None, *, program: Path, model_path: Path,
-    model_name: str, sandboxed: bool,
+    scratch: Path,
+    account: SandboxAccount | None,
+    *,
+    program: Path,
+    model_path: Path,
+    model_name: str,
+    sandboxed: bool,
 ) -> bwrap_layer.SandboxPaths:
     """Fill the IO folder: ``in/``, ``out.npy`` and, for bubblewrap, copies of program and model.
 
@@ -165,23 +168,36 @@ def _staged_sources(view: bwrap_layer.InterpreterView) -> list[Path]:
     """
     system = (Path("/usr"), Path("/etc"))
     return [
-        bind.source for bind in view.binds
+        bind.source
+        for bind in view.binds
         if not any(bind.source == top or top in bind.source.parents for top in system)
     ]
 
 
 def _child_arguments(
-    request_fd: int, reply_fd: int, model: str, model_format: str, input_dir: str,
-    output: str, threads: int,
+    request_fd: int,
+    reply_fd: int,
+    model: str,
+    model_format: str,
+    input_dir: str,
+    output: str,
+    threads: int,
 ) -> list[str]:
     return [
-        "--control-in", str(request_fd),
-        "--control-out", str(reply_fd),
-        "--model", model,
-        "--format", model_format,
-        "--input-dir", input_dir,
-        "--output-file", output,
-        "--threads", str(threads),
+        "--control-in",
+        str(request_fd),
+        "--control-out",
+        str(reply_fd),
+        "--model",
+        model,
+        "--format",
+        model_format,
+        "--input-dir",
+        input_dir,
+        "--output-file",
+        output,
+        "--threads",
+        str(threads),
     ]
 
 
@@ -208,8 +224,12 @@ def start_child(
     scratch = handle.scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     model_name = "model.pt2" if model_format == "torch.export" else "model.pt"
     paths = _prepare_scratch(
-        scratch, account, program=program, model_path=model_path.resolve(),
-        model_name=model_name, sandboxed=bwrap is not None,
+        scratch,
+        account,
+        program=program,
+        model_path=model_path.resolve(),
+        model_name=model_name,
+        sandboxed=bwrap is not None,
     )
 
     threads = inference_threads()
@@ -237,34 +257,44 @@ def start_child(
                 sources = dict(zip(staging.sources, staging.mount_points, strict=True))
                 drop = PrivilegeDrop(account, staging)
             options = bwrap_layer.sandbox_options(
-                paths, model_name=model_name, tmp_size_bytes=limits.file_size_bytes,
-                environment=environment, seccomp_fd=seccomp_fd, interpreter=view,
+                paths,
+                model_name=model_name,
+                tmp_size_bytes=limits.file_size_bytes,
+                environment=environment,
+                seccomp_fd=seccomp_fd,
+                interpreter=view,
                 sources=sources,
             )
             arguments = bwrap_layer.arguments_fd(options)
             if program_arguments is None:
                 program_arguments = _child_arguments(
-                    request_read, reply_write, f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
-                    model_format, bwrap_layer.INPUT_DIR, bwrap_layer.OUTPUT_FILE, threads,
+                    request_read,
+                    reply_write,
+                    f"{bwrap_layer.SANDBOX_ROOT}/{model_name}",
+                    model_format,
+                    bwrap_layer.INPUT_DIR,
+                    bwrap_layer.OUTPUT_FILE,
+                    threads,
                 )
-            command = bwrap_layer.build_command(
-                bwrap, arguments=arguments, child_arguments=program_arguments
-            )
+            command = bwrap_layer.build_command(bwrap, arguments=arguments, child_arguments=program_arguments)
             layers = ["bubblewrap"] + (["seccomp"] if seccomp_fd is not None else [])
             # bubblewrap itself gets an empty environment; --setenv gives the child its own.
             process_environment: dict[str, str] = {}
         else:
             if program_arguments is None:
                 program_arguments = _child_arguments(
-                    request_read, reply_write, str(paths.model_file), model_format,
-                    str(paths.input_dir), str(paths.output_file), threads,
+                    request_read,
+                    reply_write,
+                    str(paths.model_file),
+                    model_format,
+                    str(paths.input_dir),
+                    str(paths.output_file),
+                    threads,
                 )
             command = [sys.executable, "-I", "-B", str(program), *program_arguments]
             layers = ["unsandboxed"]
             process_environment = environment
-        cgroup = handle.cgroup = RunCgroup.create(
-            memory_bytes=limits.memory_bytes, pids=limits.pids
-        )
+        cgroup = handle.cgroup = RunCgroup.create(memory_bytes=limits.memory_bytes, pids=limits.pids)
         handle.layers = (*layers, "rlimits", *cgroup.layers)
         rlimits = rlimits_for(limits)
         cgroup.open_for_attach()
@@ -280,9 +310,7 @@ def start_child(
             if drop is not None:
                 drop.apply()
 
-        passed = [request_read, reply_write] + [
-            fd for fd in (seccomp_fd, arguments) if fd is not None
-        ]
+        passed = [request_read, reply_write] + [fd for fd in (seccomp_fd, arguments) if fd is not None]
         handle.started_at = time.monotonic()
         try:
             handle.process = subprocess.Popen(

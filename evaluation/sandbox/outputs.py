@@ -28,9 +28,7 @@ def _expected(batch_items: int, n_classes: int) -> str:
     return f"float32 logits of shape [{batch_items}, {n_classes}]"
 
 
-def malformed_from_reply(
-    reply: Malformed, n_classes: int, batch_size: int, chunk_items: int
-) -> MalformedOutputError:
+def malformed_from_reply(reply: Malformed, n_classes: int, batch_size: int, chunk_items: int) -> MalformedOutputError:
     """Build the error for a child's checked ``malformed`` reply (the description is the child's).
 
     The batch's size comes from the parent's own arithmetic, not from the reply.
@@ -58,31 +56,24 @@ def read_logits(path: Path, *, items: int, n_classes: int) -> np.ndarray:
         with open(path, "rb") as handle:
             version = np.lib.format.read_magic(handle)
             if version == (1, 0):
-                header = np.lib.format.read_array_header_1_0(
-                    handle, max_header_size=_MAX_HEADER_BYTES
-                )
+                header = np.lib.format.read_array_header_1_0(handle, max_header_size=_MAX_HEADER_BYTES)
             elif version == (2, 0):
-                header = np.lib.format.read_array_header_2_0(
-                    handle, max_header_size=_MAX_HEADER_BYTES
-                )
+                header = np.lib.format.read_array_header_2_0(handle, max_header_size=_MAX_HEADER_BYTES)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, fortran_order, dtype = header
             data_offset = handle.tell()
             if dtype != _FLOAT32:
                 raise MalformedOutputError(
-                    f"The model's output file holds {dtype} values; expected {expected}. "
-                    f"{_EXPECTATION}"
+                    f"The model's output file holds {dtype} values; expected {expected}. {_EXPECTATION}"
                 )
             if fortran_order:
                 raise MalformedOutputError(
-                    f"The model's output file is in Fortran order; expected {expected} in C "
-                    "order."
+                    f"The model's output file is in Fortran order; expected {expected} in C order."
                 )
             if tuple(shape) != (items, n_classes):
                 raise MalformedOutputError(
-                    f"The model's output has shape {list(shape)}; expected {expected}. "
-                    f"{_EXPECTATION}"
+                    f"The model's output has shape {list(shape)}; expected {expected}. {_EXPECTATION}"
                 )
             expected_size = data_offset + items * n_classes * _FLOAT32.itemsize
             if size != expected_size:
@@ -95,9 +86,7 @@ def read_logits(path: Path, *, items: int, n_classes: int) -> np.ndarray:
     except MalformedOutputError:
         raise
     except (OSError, ValueError, SyntaxError) as error:
-        raise MalformedOutputError(
-            f"The model's output file could not be read as {expected} ({error})."
-        ) from error
+        raise MalformedOutputError(f"The model's output file could not be read as {expected} ({error}).") from error
     logits = logits.reshape(items, n_classes).astype(np.float32, copy=False)
     check_finite(logits)
     return logits

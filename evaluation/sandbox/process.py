@@ -40,8 +40,7 @@ from .diagnosis import (
 from .launch import ChildHandle, start_child
 from .limits import MIB, SandboxLimits, SandboxReport
 from .outputs import malformed_from_reply, read_logits
-from .replies import ErrorReply, Malformed, Ready, parse_loading_reply, parse_predict_reply
-
+from .replies import ErrorReply, Malformed, parse_loading_reply, parse_predict_reply
 
 # Inputs are handed over in chunks of at most this many bytes, so the IO folder never holds
 # more than one chunk (a whole hidden split may be gigabytes).
@@ -112,11 +111,13 @@ class SandboxedModel:
         bwrap = bwrap_layer.find_bwrap()
         if bwrap is None and not self.allow_unsandboxed:
             raise SandboxUnavailableError(
-                "bubblewrap (bwrap) is not installed, so untrusted models are not run. "
-                + bwrap_layer.INSTALL_HINT
+                "bubblewrap (bwrap) is not installed, so untrusted models are not run. " + bwrap_layer.INSTALL_HINT
             )
         start_child(
-            self._child, model_path=self.model_path, model_format=info.format, limits=limits,
+            self._child,
+            model_path=self.model_path,
+            model_format=info.format,
+            limits=limits,
             bwrap=bwrap,
         )
         self._deadline = self._child.started_at + limits.wall_seconds
@@ -146,11 +147,15 @@ class SandboxedModel:
             raise self._fail(startup_failure("the sandbox did not start in time", stderr_tail=())) from None
         except (ChannelClosed, ProtocolViolation) as problem:
             tail = self._exit_stderr()
-            raise self._fail(startup_failure(f"the sandbox stopped while starting ({problem!r})", stderr_tail=tail)) from None
+            raise self._fail(
+                startup_failure(f"the sandbox stopped while starting ({problem!r})", stderr_tail=tail)
+            ) from None
         if first.get("op") != "opening":
             lines = first.get("traceback")
             tail = [str(line)[:500] for line in lines[-10:]] if isinstance(lines, list) else []
-            raise self._fail(startup_failure("the sandbox's interpreter could not import numpy and torch", stderr_tail=tail))
+            raise self._fail(
+                startup_failure("the sandbox's interpreter could not import numpy and torch", stderr_tail=tail)
+            )
 
     def _exit_stderr(self) -> list[str]:
         """The last lines of stderr once the child is gone (trusted only before opening)."""
@@ -260,10 +265,7 @@ class SandboxedModel:
         if rows < total and rows >= self.batch_size:
             # Whole batches per chunk, so chunking does not change how the model is batched.
             rows -= rows % self.batch_size
-        results = [
-            self._predict_chunk(inputs[start : start + rows], n_classes)
-            for start in range(0, total, rows)
-        ]
+        results = [self._predict_chunk(inputs[start : start + rows], n_classes) for start in range(0, total, rows)]
         return results[0] if len(results) == 1 else np.concatenate(results)
 
     def _predict_chunk(self, chunk: np.ndarray, n_classes: int) -> np.ndarray:

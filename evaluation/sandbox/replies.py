@@ -113,16 +113,12 @@ def parse_loading_reply(reply: dict[str, Any]) -> Ready | ErrorReply:
     if _expect(reply, {"ready", "error"}) == "error":
         return parse_error(reply, ERROR_KINDS_WHILE_LOADING)
     return Ready(
-        parameter_count=_optional_integer(
-            reply.get("parameter_count"), "parameter_count", high=MAX_PARAMETER_COUNT
-        ),
+        parameter_count=_optional_integer(reply.get("parameter_count"), "parameter_count", high=MAX_PARAMETER_COUNT),
         max_rss_bytes=_optional_integer(reply.get("max_rss_bytes"), "max_rss_bytes", high=MAX_MEMORY_BYTES),
     )
 
 
-def parse_predict_reply(
-    reply: dict[str, Any], *, batches: int, wall_seconds: float
-) -> Done | ErrorReply | Malformed:
+def parse_predict_reply(reply: dict[str, Any], *, batches: int, wall_seconds: float) -> Done | ErrorReply | Malformed:
     """The reply to one ``predict`` request of ``batches`` batches, timed by the parent.
 
     A ``done`` reply must give exactly one duration per batch, none longer than the request's

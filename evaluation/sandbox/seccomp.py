@@ -18,22 +18,73 @@ import os
 DENIED_SYSCALLS: tuple[str, ...] = (
     # Networking: the network namespace has only its own loopback, and this also stops
     # abstract unix sockets, which are shared with the host's network namespace.
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
-    "sendmmsg", "recvmmsg",
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "sendmmsg",
+    "recvmmsg",
     # Looking into or steering other processes.
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
     # Namespaces, mounts and root changes: the ways out of the bubblewrap view.
-    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "mount_setattr",
-    "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-    "open_by_handle_at", "name_to_handle_at",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "open_by_handle_at",
+    "name_to_handle_at",
     # Kernel attack surface an inference job never needs.
-    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "keyctl", "add_key", "request_key", "fanotify_init",
-    "lookup_dcookie", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-    "delete_module", "iopl", "ioperm", "uselib", "personality", "quotactl", "nfsservctl",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "fanotify_init",
+    "lookup_dcookie",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "iopl",
+    "ioperm",
+    "uselib",
+    "personality",
+    "quotactl",
+    "nfsservctl",
     # Whole-machine settings (already blocked by dropped capabilities; denied twice).
-    "reboot", "swapon", "swapoff", "syslog", "acct", "settimeofday", "clock_settime",
-    "clock_adjtime", "adjtimex", "sethostname", "setdomainname", "vhangup",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "syslog",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "vhangup",
 )
 
 # clone() flags that create namespaces; clone() itself must stay allowed for threads.
@@ -54,7 +105,7 @@ def seccomp_available() -> bool:
         import pyseccomp
 
         pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-    except Exception:  # noqa: BLE001 - any failure means the layer is unavailable
+    except Exception:
         return False
     return True
 
@@ -72,7 +123,7 @@ def build_filter_fd() -> int | None:
         return None
     try:
         syscall_filter = pyseccomp.SyscallFilter(pyseccomp.ALLOW)
-    except Exception:  # noqa: BLE001 - libseccomp missing or unusable
+    except Exception:
         return None
     deny = pyseccomp.ERRNO(errno.EPERM)
     for name in DENIED_SYSCALLS:

@@ -31,14 +31,26 @@ def account_status() -> dict[str, Any]:
     try:
         account = sandbox_account()
     except SandboxUnavailableError as error:
-        return {"user": sandbox_user_name(), "uid": None, "gid": None, "dedicated": True,
-                "uid_map": None, "problem": str(error)}
+        return {
+            "user": sandbox_user_name(),
+            "uid": None,
+            "gid": None,
+            "dedicated": True,
+            "uid_map": None,
+            "problem": str(error),
+        }
     if account is None:
         uid, gid, name, dedicated = os.getuid(), os.getgid(), _user_name(os.getuid()), False
     else:
         uid, gid, name, dedicated = account.uid, account.gid, account.name, True
-    return {"user": name, "uid": uid, "gid": gid, "dedicated": dedicated,
-            "uid_map": f"{bwrap_layer.SANDBOX_UID} {uid} 1", "problem": None}
+    return {
+        "user": name,
+        "uid": uid,
+        "gid": gid,
+        "dedicated": dedicated,
+        "uid_map": f"{bwrap_layer.SANDBOX_UID} {uid} 1",
+        "problem": None,
+    }
 
 
 def sandbox_status() -> dict[str, Any]:

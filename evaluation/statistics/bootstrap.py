@@ -66,9 +66,7 @@ def bootstrap_weights(
     matrix products that consume ``W``. Equals the concatenation of
     ``bootstrap_weight_blocks`` with the same arguments.
     """
-    blocks = bootstrap_weight_blocks(
-        n_items, n_resamples=n_resamples, seed=seed, clusters=clusters
-    )
+    blocks = bootstrap_weight_blocks(n_items, n_resamples=n_resamples, seed=seed, clusters=clusters)
     return np.concatenate([block.copy() for block in blocks])
 
 
@@ -92,9 +90,7 @@ def bootstrap_weight_blocks(
     if clusters is not None:
         clusters = np.asarray(clusters)
         if clusters.shape != (n_items,):
-            raise ValueError(
-                f"Expected one cluster label per item ({n_items}); got {clusters.shape}."
-            )
+            raise ValueError(f"Expected one cluster label per item ({n_items}); got {clusters.shape}.")
         cluster_of_item = np.unique(clusters, return_inverse=True)[1].ravel()
         n_units = int(cluster_of_item.max()) + 1
     # Validation above runs at the call; the blocks are drawn lazily as they are consumed.
@@ -129,9 +125,7 @@ def _weight_blocks(
         yield block
 
 
-def percentile_interval(
-    samples: np.ndarray, confidence: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval along axis 0 of ``samples`` (``[B, ...]``).
 
     ``(q_{(1-c)/2}, q_{(1+c)/2})`` with ``q`` the linearly interpolated empirical quantile,
@@ -215,9 +209,7 @@ def bootstrap_intervals(
     ``value = metric(p, y)``, ``[ci_low, ci_high] = percentile_interval(metric(p, y, W_b))`` over
     the resamples ``W = bootstrap_weights(n, seed=seed, clusters=clusters)``.
     """
-    blocks = bootstrap_weight_blocks(
-        labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters
-    )
+    blocks = bootstrap_weight_blocks(labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters)
     samples = joint_metric_samples([probabilities], labels, metrics, blocks)
     result = {}
     for m in metrics:

@@ -39,9 +39,7 @@ def pairwise_discordant_counts(correct: np.ndarray) -> np.ndarray:
     return np.diag(both)[:, None] - both
 
 
-def exact_mcnemar(
-    a_only_correct: np.ndarray | int, b_only_correct: np.ndarray | int
-) -> np.ndarray | float:
+def exact_mcnemar(a_only_correct: np.ndarray | int, b_only_correct: np.ndarray | int) -> np.ndarray | float:
     """Two-sided exact McNemar p-value from the discordant counts ``b`` and ``c``.
 
     Under the null of equal accuracy, ``b ~ Binomial(b + c, 1/2)``. The distribution is
@@ -68,9 +66,7 @@ def paired_bootstrap_p_value(differences: np.ndarray) -> np.ndarray | float:
     n_resamples = differences.shape[0]
     at_most_zero = (differences <= 0).sum(axis=0)
     at_least_zero = (differences >= 0).sum(axis=0)
-    p_values = np.minimum(
-        1.0, 2.0 * (1.0 + np.minimum(at_most_zero, at_least_zero)) / (n_resamples + 1.0)
-    )
+    p_values = np.minimum(1.0, 2.0 * (1.0 + np.minimum(at_most_zero, at_least_zero)) / (n_resamples + 1.0))
     return float(p_values) if p_values.ndim == 0 else p_values
 
 
@@ -108,9 +104,7 @@ def minimum_detectable_effect(
     and ``inf`` for ``ψ = 0``.
     """
     if n_items <= 0 or not 0.0 <= discordance_rate <= 1.0:
-        raise ValueError(
-            f"Need n_items > 0 and a discordance rate in [0, 1]; got {n_items}, {discordance_rate}."
-        )
+        raise ValueError(f"Need n_items > 0 and a discordance rate in [0, 1]; got {n_items}, {discordance_rate}.")
     if discordance_rate == 0.0:
         return math.inf
     z_a = stats.norm.ppf(1.0 - alpha / 2.0)

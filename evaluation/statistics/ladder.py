@@ -38,9 +38,7 @@ def round_to_grid(value: float, n_items: int) -> float:
     return round(value * root) / root
 
 
-def ladder_step(
-    best_losses: np.ndarray | None, new_losses: np.ndarray, released: float | None
-) -> LadderDecision:
+def ladder_step(best_losses: np.ndarray | None, new_losses: np.ndarray, released: float | None) -> LadderDecision:
     """One step of the parameter-free Ladder.
 
     ``best_losses`` are the per-item losses ``l*`` of the team's current best submission on the
@@ -68,8 +66,7 @@ def ladder_step(
     best_losses = np.asarray(best_losses, dtype=np.float64)
     if best_losses.shape != new_losses.shape:
         raise ValueError(
-            f"Best and new losses must cover the same items; got {best_losses.shape} and "
-            f"{new_losses.shape}."
+            f"Best and new losses must cover the same items; got {best_losses.shape} and {new_losses.shape}."
         )
     spread = float(np.std(new_losses - best_losses, ddof=1)) if n_items > 1 else 0.0
     if candidate < float(best_losses.mean()) - spread / math.sqrt(n_items):

@@ -102,9 +102,7 @@ def rank_leaderboard(
         raise KeyError(f"Unknown metrics {unknown}; known metrics are {', '.join(METRICS)}.")
     labels = np.asarray(labels)
     outcomes = [per_item_outcomes(p, labels) for p in probabilities]
-    blocks = bootstrap_weight_blocks(
-        labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters
-    )
+    blocks = bootstrap_weight_blocks(labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters)
     samples = joint_metric_samples(probabilities, labels, names, blocks, outcomes)
     points = {name: _point_values(probabilities, labels, outcomes, name) for name in names}
     bounds = {name: percentile_interval(samples[name], confidence) for name in names}
@@ -136,9 +134,7 @@ def rank_leaderboard(
     return [
         EntryStatistics(
             metrics={
-                name: Interval(
-                    float(points[name][e]), float(bounds[name][0][e]), float(bounds[name][1][e])
-                )
+                name: Interval(float(points[name][e]), float(bounds[name][0][e]), float(bounds[name][1][e]))
                 for name in names
             },
             rank=int(ranks[e]),
@@ -178,9 +174,7 @@ def compare_entries(
     labels = np.asarray(labels)
     pair = [probabilities_a, probabilities_b]
     outcomes = [per_item_outcomes(p, labels) for p in pair]
-    blocks = bootstrap_weight_blocks(
-        labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters
-    )
+    blocks = bootstrap_weight_blocks(labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters)
     samples = joint_metric_samples(pair, labels, [metric], blocks, outcomes)[metric]
     differences = samples[:, 0] - samples[:, 1]
     low, high = percentile_interval(differences, confidence)

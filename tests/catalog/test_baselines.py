@@ -102,4 +102,3 @@ def test_a_full_benchmark_folder_also_works(tmp_path):
     baselines = train_baselines(folder.path, tmp_path / "models")
     assert load_benchmark(folder.path).content_hash == folder.content_hash
     assert [b.path.name for b in baselines] == ["logistic-regression.pt", "mlp.pt"]
-

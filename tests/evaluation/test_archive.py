@@ -38,8 +38,7 @@ def saved(tmp_path_factory) -> dict[str, Path]:
     """The same model saved every way torch offers."""
     folder = tmp_path_factory.mktemp("saved")
     module = Tiny().eval()
-    paths = {name: folder / name for name in ("scripted.pt", "traced.pt", "exported.pt2",
-                                             "state_dict.pt", "module.pt")}
+    paths = {name: folder / name for name in ("scripted.pt", "traced.pt", "exported.pt2", "state_dict.pt", "module.pt")}
     torch.jit.save(torch.jit.script(module), str(paths["scripted.pt"]))
     torch.jit.save(torch.jit.trace(module, torch.zeros(2, 4)), str(paths["traced.pt"]))
     batch = torch.export.Dim("batch")
@@ -59,9 +58,10 @@ def _rewrite(source: Path, target: Path, transform) -> Path:
     return target
 
 
-@pytest.mark.parametrize(("name", "expected"), [("scripted.pt", "torchscript"),
-                                                 ("traced.pt", "torchscript"),
-                                                 ("exported.pt2", "torch.export")])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("scripted.pt", "torchscript"), ("traced.pt", "torchscript"), ("exported.pt2", "torch.export")],
+)
 def test_it_recognises_what_torch_jit_save_and_torch_export_save_write(saved, name, expected):
     path = saved[name]
 
@@ -145,8 +145,9 @@ def test_the_size_message_names_the_cap_in_mib(tmp_path: Path):
         inspect_model_file(path, max_bytes=2 * 1024**2)
 
 
-@pytest.mark.parametrize("name", ["scripted/../../../etc/cron.d/x", "/scripted/code/x.py",
-                                  "scripted\\..\\x", "C:/scripted/x"])
+@pytest.mark.parametrize(
+    "name", ["scripted/../../../etc/cron.d/x", "/scripted/code/x.py", "scripted\\..\\x", "C:/scripted/x"]
+)
 def test_it_refuses_members_with_unsafe_names(saved, tmp_path: Path, name: str):
     path = tmp_path / "model.pt"
     _rewrite(saved["scripted.pt"], path, lambda info, data: (info, data))
@@ -172,9 +173,7 @@ def test_it_refuses_a_zip_bomb_by_its_declared_expansion(tmp_path: Path):
 
     assert "zip bomb" in str(caught.value) and "100 times" in str(caught.value)
     # The same file passes with a looser ratio: the check is the ratio, nothing else.
-    assert inspect_model_file(path, max_bytes=CAP, max_compression_ratio=10_000).format == (
-        "torchscript"
-    )
+    assert inspect_model_file(path, max_bytes=CAP, max_compression_ratio=10_000).format == ("torchscript")
 
 
 def test_it_refuses_too_many_members(saved):
@@ -211,7 +210,6 @@ def test_it_refuses_what_is_not_a_regular_file(tmp_path: Path):
         inspect_model_file(tmp_path / "missing.pt", max_bytes=CAP)
 
 
-
 # The end records, read before zipfile parses anything -----------------------------------------
 
 END = struct.Struct("<4sHHHHIIH")
@@ -226,8 +224,16 @@ def _edit_end_record(path: Path, **fields: int) -> Path:
     """Rewrite fields of the (last) end-of-central-directory record in place."""
     data = bytearray(path.read_bytes())
     position = data.rfind(b"PK\x05\x06")
-    names = ("signature", "disk", "directory_disk", "disk_entries", "entries",
-             "directory_size", "directory_offset", "comment_length")
+    names = (
+        "signature",
+        "disk",
+        "directory_disk",
+        "disk_entries",
+        "entries",
+        "directory_size",
+        "directory_offset",
+        "comment_length",
+    )
     values = dict(zip(names, END.unpack_from(data, position)))
     values.update(fields)
     END.pack_into(data, position, *(values[name] for name in names))
@@ -290,11 +296,14 @@ def test_it_refuses_a_directory_larger_than_its_members_can_need(tmp_path: Path)
     assert "not a valid TorchScript or torch.export archive" in str(caught.value)
 
 
-@pytest.mark.parametrize(("edit", "words"), [
-    (lambda data: data[:-10], "end-of-central-directory record is missing"),
-    (lambda data: data + b"trailing", "does not end the file"),
-    (lambda data: data[:-2] + b"\x05\x00", "does not end the file"),
-])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda data: data[:-10], "end-of-central-directory record is missing"),
+        (lambda data: data + b"trailing", "does not end the file"),
+        (lambda data: data[:-2] + b"\x05\x00", "does not end the file"),
+    ],
+)
 def test_it_refuses_a_truncated_or_extended_end_record(saved, tmp_path: Path, edit, words):
     path = tmp_path / "model.pt"
     path.write_bytes(edit(saved["scripted.pt"].read_bytes()))
@@ -303,15 +312,18 @@ def test_it_refuses_a_truncated_or_extended_end_record(saved, tmp_path: Path, ed
         inspect_model_file(path, max_bytes=CAP)
 
 
-@pytest.mark.parametrize(("fields", "words"), [
-    ({"directory_offset": 10**9}, "does not end where its end record starts"),
-    ({"directory_offset": 0}, "does not end where its end record starts"),
-    ({"disk": 1}, "split across several disks"),
-    ({"disk_entries": 2}, "split across several disks"),
-    ({"entries": 0, "disk_entries": 0}, "has no members"),
-    ({"entries": 2, "disk_entries": 2}, "another number of members"),
-    ({"directory_size": 46}, "too small for the members"),
-])
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"directory_offset": 10**9}, "does not end where its end record starts"),
+        ({"directory_offset": 0}, "does not end where its end record starts"),
+        ({"disk": 1}, "split across several disks"),
+        ({"disk_entries": 2}, "split across several disks"),
+        ({"entries": 0, "disk_entries": 0}, "has no members"),
+        ({"entries": 2, "disk_entries": 2}, "another number of members"),
+        ({"directory_size": 46}, "too small for the members"),
+    ],
+)
 def test_it_refuses_inconsistent_end_records(tmp_path: Path, fields, words):
     path = _edit_end_record(archives.build_many_member_zip(tmp_path, members=3), **fields)
 
@@ -323,13 +335,16 @@ LOCATOR = -20
 ZIP64_RECORD = -20 - 56
 
 
-@pytest.mark.parametrize(("offsets", "words"), [
-    # The locator's pointer to the zip64 record, and the zip64 record's own size field.
-    ([LOCATOR + 8], "zip64 end locator is inconsistent"),
-    ([ZIP64_RECORD + 4], "zip64 end record is inconsistent"),
-    # The zip64 record's member counts, which then disagree with the classic record's.
-    ([ZIP64_RECORD + 24, ZIP64_RECORD + 32], "disagrees with its end record"),
-])
+@pytest.mark.parametrize(
+    ("offsets", "words"),
+    [
+        # The locator's pointer to the zip64 record, and the zip64 record's own size field.
+        ([LOCATOR + 8], "zip64 end locator is inconsistent"),
+        ([ZIP64_RECORD + 4], "zip64 end record is inconsistent"),
+        # The zip64 record's member counts, which then disagree with the classic record's.
+        ([ZIP64_RECORD + 24, ZIP64_RECORD + 32], "disagrees with its end record"),
+    ],
+)
 def test_it_refuses_inconsistent_zip64_records(tmp_path: Path, offsets, words):
     path = archives.build_many_member_zip(tmp_path, members=3, zip64=True)
     data = bytearray(path.read_bytes())
@@ -360,5 +375,4 @@ def test_the_budget_is_checked_between_members_not_only_between_steps(tmp_path: 
     budget = ParseBudget(20, clock=lambda: float(next(ticks)))
 
     with open(path, "rb") as handle, pytest.raises(ModelFileError, match="20 s allowed"):
-        open_checked_zip(handle, path.stat().st_size, max_members=10_000, budget=budget,
-                         hint="")
+        open_checked_zip(handle, path.stat().st_size, max_members=10_000, budget=budget, hint="")

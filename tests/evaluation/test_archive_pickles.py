@@ -54,13 +54,16 @@ def test_the_allow_list_is_part_of_torchs_weights_only_allow_list():
         assert module not in _compat_pickle.IMPORT_MAPPING
 
 
-@pytest.mark.parametrize("obj", [
-    ((torch.zeros(2, 1, 8, 8),), {}),
-    torch.nn.Parameter(torch.ones(3)),
-    torch.nn.Conv2d(1, 4, 3).state_dict(),
-    {"a": torch.arange(5), "b": [torch.zeros(2, dtype=torch.float16), torch.Size([2, 3])]},
-    collections.OrderedDict(x=torch.tensor([True, False]), y=torch.device("cpu")),
-])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        ((torch.zeros(2, 1, 8, 8),), {}),
+        torch.nn.Parameter(torch.ones(3)),
+        torch.nn.Conv2d(1, 4, 3).state_dict(),
+        {"a": torch.arange(5), "b": [torch.zeros(2, dtype=torch.float16), torch.Size([2, 3])]},
+        collections.OrderedDict(x=torch.tensor([True, False]), y=torch.device("cpu")),
+    ],
+)
 def test_it_accepts_what_torch_save_writes_for_tensors_and_containers(obj):
     data = _data_pkl(obj)
 
@@ -96,8 +99,7 @@ def test_it_refuses_the_instance_opcode_of_protocol_zero():
 
 def test_it_follows_memoized_strings_into_stack_global():
     # SHORT_BINUNICODE 'os', MEMOIZE, then later BINGET of it: the module comes from the memo.
-    data = (b"\x80\x04\x8c\x02os\x94\x8c\x05torch\x94\x30\x68\x00\x8c\x06system\x94\x93"
-            b"\x8c\x02hi\x85R.")
+    data = b"\x80\x04\x8c\x02os\x94\x8c\x05torch\x94\x30\x68\x00\x8c\x06system\x94\x93\x8c\x02hi\x85R."
     opcodes = [opcode.name for opcode, _, _ in pickletools.genops(io.BytesIO(data))]
     assert opcodes[5:10] == ["POP", "BINGET", "SHORT_BINUNICODE", "MEMOIZE", "STACK_GLOBAL"]
 
@@ -118,9 +120,7 @@ def test_it_refuses_the_copyreg_extension_registry():
         _check(b"\x80\x02\x82\x01.")
 
 
-@pytest.mark.parametrize(
-    "data", [b"", b"\x80\x02", b"\x80\x02\xff.", b"\x80\x02X\x05\x00\x00\x00ab"]
-)
+@pytest.mark.parametrize("data", [b"", b"\x80\x02", b"\x80\x02\xff.", b"\x80\x02X\x05\x00\x00\x00ab"])
 def test_it_refuses_malformed_or_truncated_pickles(data):
     with pytest.raises(ModelFileError, match="malformed pickle"):
         _check(data)
@@ -139,5 +139,4 @@ def test_it_reads_no_more_than_its_cap():
 
 def test_it_stops_when_the_budget_is_spent():
     with pytest.raises(ModelFileError, match="longer than the 0 s allowed"):
-        check_pickle(io.BytesIO(_data_pkl(torch.zeros(2))), budget=ParseBudget(0),
-                     where="x")
+        check_pickle(io.BytesIO(_data_pkl(torch.zeros(2))), budget=ParseBudget(0), where="x")

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaluation", *arguments], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "evaluation", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +71,9 @@ def public_copy(digits_folder: Path, target: Path) -> Path:
     for name in ("benchmark.toml", "dev.npz"):
         (target / name).write_bytes((digits_folder / name).read_bytes())
     benchmark = load(digits_folder)
-    (target / "version.json").write_text(json.dumps(
-        {"content_hash": benchmark.content_hash, "file_hashes": benchmark.file_hashes}))
+    (target / "version.json").write_text(
+        json.dumps({"content_hash": benchmark.content_hash, "file_hashes": benchmark.file_hashes})
+    )
     return target
 
 

@@ -186,8 +186,18 @@ def records(predictions_key: bytes | None = b"site key", **overrides):
 def test_the_public_record_has_no_per_batch_figure_no_host_detail_and_no_plain_hash():
     built = records()
     text = json.dumps(built.public)
-    for secret in ("0.0123456", "0.987654", "345678901", "1.234567", "3.21987", "5.4321", platform.release(),
-                   platform.node(), sys.executable, predictions_hash(probabilities())):
+    for secret in (
+        "0.0123456",
+        "0.987654",
+        "345678901",
+        "1.234567",
+        "3.21987",
+        "5.4321",
+        platform.release(),
+        platform.node(),
+        sys.executable,
+        predictions_hash(probabilities()),
+    ):
         assert secret not in text, secret
     assert '"batch_seconds"' not in text and '"predictions_sha256"' not in text
     assert built.public["predictions_hmac_sha256"] == keyed_predictions_hash(probabilities(), b"site key")
@@ -204,8 +214,11 @@ def test_the_private_record_keeps_the_exact_figures_and_host_details():
     assert private["sandbox"]["peak_memory_bytes"] == 345_678_901
     assert private["sandbox"]["peak_memory_source"] == "cgroup"
     assert private["timings"] == {"inference_seconds": 3.21987, "total_seconds": 4.56789}
-    assert private["host"] == {"hostname": platform.node(), "release": platform.release(),
-                               "python_executable": sys.executable}
+    assert private["host"] == {
+        "hostname": platform.node(),
+        "release": platform.release(),
+        "python_executable": sys.executable,
+    }
     assert private["predictions_sha256"] == predictions_hash(probabilities())
 
 

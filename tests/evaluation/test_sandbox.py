@@ -20,12 +20,10 @@ import numpy as np
 import pytest
 
 from evaluation.errors import (
-    DeadlineExceededError,
     ModelRaisedError,
     SandboxUnavailableError,
 )
-from evaluation.sandbox import SandboxedModel, SandboxLimits, sandbox_status
-from evaluation.sandbox import launch
+from evaluation.sandbox import SandboxedModel, SandboxLimits, launch, sandbox_status
 from evaluation.sandbox.cgroups import RunCgroup
 from tests.security import models
 from tests.security.support import ATTACK_LIMITS, require_bubblewrap
@@ -48,9 +46,7 @@ def without_bubblewrap(monkeypatch) -> None:
     monkeypatch.setattr("evaluation.sandbox.bwrap.find_bwrap", lambda: None)
 
 
-def test_one_child_scores_every_condition_like_plain_torch_and_cleans_up(
-    bubblewrap, normal_model: Path
-):
+def test_one_child_scores_every_condition_like_plain_torch_and_cleans_up(bubblewrap, normal_model: Path):
     # A 16 KiB file-size cap forces the inputs through the IO folder in several chunks.
     limits = dataclasses.replace(LIMITS, file_size_bytes=16 * 1024)
     conditions = [models.normal_inputs(count, seed=seed) for seed, count in enumerate([700, 5, 300])]
@@ -92,9 +88,7 @@ def test_it_scores_a_torch_export_model(bubblewrap, tmp_path: Path):
     assert report.parameter_count == 410
 
 
-def test_it_rejects_inputs_that_are_not_float32_without_ending_the_session(
-    bubblewrap, normal_model: Path
-):
+def test_it_rejects_inputs_that_are_not_float32_without_ending_the_session(bubblewrap, normal_model: Path):
     inputs = models.normal_inputs(3)
     with SandboxedModel(normal_model, limits=LIMITS) as model:
         with pytest.raises(TypeError):
@@ -118,9 +112,7 @@ def test_after_a_failure_every_call_raises_the_same_error(bubblewrap, tmp_path: 
     assert first.value.code == "model_raised"
 
 
-def test_a_deadline_that_passes_before_the_model_is_opened_is_the_sites_fault(
-    bubblewrap, normal_model: Path
-):
+def test_a_deadline_that_passes_before_the_model_is_opened_is_the_sites_fault(bubblewrap, normal_model: Path):
     # Importing torch alone takes longer than 0.3 s: the deadline counts from the spawn, and
     # the model had not been opened when it passed, so the model cannot be blamed.
     limits = dataclasses.replace(LIMITS, wall_seconds=0.3)
@@ -135,9 +127,7 @@ def test_a_deadline_that_passes_before_the_model_is_opened_is_the_sites_fault(
     assert "did not start in time" in caught.value.private_detail
 
 
-def test_it_refuses_to_run_without_bubblewrap_and_says_how_to_fix_it(
-    without_bubblewrap, normal_model: Path
-):
+def test_it_refuses_to_run_without_bubblewrap_and_says_how_to_fix_it(without_bubblewrap, normal_model: Path):
     with pytest.raises(SandboxUnavailableError) as caught:
         with SandboxedModel(normal_model, limits=LIMITS):
             pass
@@ -230,9 +220,12 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("mode", ["sandboxed", "unsandboxed"])
 def test_a_worker_killed_outright_takes_its_model_with_it(bubblewrap, mode: str, tmp_path: Path):
     path = models.build_endless_loop_model(tmp_path)
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(path), mode],
-                              stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[2])
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(path), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     started = json.loads(worker.stdout.readline())
     time.sleep(1.0)  # the model is now looping inside predict()
     assert all(_alive(pid) for pid in started["pids"])

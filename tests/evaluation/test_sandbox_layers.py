@@ -31,10 +31,15 @@ from evaluation.sandbox.seccomp import DENIED_SYSCALLS, build_filter_fd, seccomp
 
 
 def _options(tmp_path: Path, seccomp_fd: int | None = 9, **keywords) -> list[str]:
-    paths = SandboxPaths(tmp_path / "child.py", tmp_path / "model.pt", tmp_path / "in",
-                         tmp_path / "out.npy")
-    return sandbox_options(paths, model_name="model.pt", tmp_size_bytes=1024,
-                           environment={"HOME": "/tmp"}, seccomp_fd=seccomp_fd, **keywords)
+    paths = SandboxPaths(tmp_path / "child.py", tmp_path / "model.pt", tmp_path / "in", tmp_path / "out.npy")
+    return sandbox_options(
+        paths,
+        model_name="model.pt",
+        tmp_size_bytes=1024,
+        environment={"HOME": "/tmp"},
+        seccomp_fd=seccomp_fd,
+        **keywords,
+    )
 
 
 def _pairs(command: list[str], flag: str) -> list[tuple[str, str]]:
@@ -71,10 +76,20 @@ def test_the_options_bind_only_libraries_the_interpreter_the_child_the_model_and
         assert read_only[str(prefix)] == str(prefix)
     interpreter = {bind.target for bind in interpreter_view().binds}
     libraries = {bind.target for bind in library_binds()}
-    assert set(read_only) == interpreter | libraries | {
-        "/sandbox/child.py", "/sandbox/model.pt", "/sandbox/io/in"}
-    for forbidden in ("/usr", "/usr/bin", "/usr/local", "/usr/local/bin", "/usr/share", "/sys",
-                      "/etc", "/etc/passwd", "/work", "/root", "/home"):
+    assert set(read_only) == interpreter | libraries | {"/sandbox/child.py", "/sandbox/model.pt", "/sandbox/io/in"}
+    for forbidden in (
+        "/usr",
+        "/usr/bin",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/share",
+        "/sys",
+        "/etc",
+        "/etc/passwd",
+        "/work",
+        "/root",
+        "/home",
+    ):
         assert forbidden not in read_only
     assert "/etc/ld.so.cache" in read_only
 
@@ -86,8 +101,9 @@ def test_the_library_binds_are_the_shared_library_folders_not_all_of_usr():
     for source in sources:
         assert source.parts[:2] in (("/", "usr"), ("/", "lib"), ("/", "lib64"), ("/", "etc"))
         assert source not in (Path("/usr"), Path("/etc"))
-        assert not any(source.is_relative_to(folder) for folder in (
-            "/usr/bin", "/usr/sbin", "/usr/local", "/usr/share"))
+        assert not any(
+            source.is_relative_to(folder) for folder in ("/usr/bin", "/usr/sbin", "/usr/local", "/usr/share")
+        )
     multiarch = sysconfig.get_config_var("MULTIARCH")
     if multiarch and Path("/usr/lib", multiarch).is_dir():
         # Debian's multiarch folder, not the rest of /usr/lib (apt, postgresql, chromium...).
@@ -115,7 +131,12 @@ def test_proc_is_the_sandbox_s_own_and_read_only_and_dev_holds_five_devices(tmp_
     remounts = [options[i + 1] for i, word in enumerate(options) if word == "--remount-ro"]
     assert "/proc" in remounts and "/dev" in remounts and remounts[-1] == "/"
     assert [target for _, target in _pairs(options, "--dev-bind")] == [
-        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+    ]
 
 
 def test_tmp_is_mounted_before_the_interpreter_and_the_root_is_made_read_only_last(
@@ -128,10 +149,12 @@ def test_tmp_is_mounted_before_the_interpreter_and_the_root_is_made_read_only_la
     assert options[tmpfs - 2 : tmpfs] == ["--size", "1024"]
     for prefix in interpreter_prefixes():
         assert tmpfs < options.index(str(prefix))
-    mounts = [i for i, word in enumerate(options)
-              if word in ("--ro-bind", "--bind", "--tmpfs", "--proc", "--dev-bind", "--symlink")]
-    remount_root = max(i for i, word in enumerate(options) if word == "--remount-ro"
-                       and options[i + 1] == "/")
+    mounts = [
+        i
+        for i, word in enumerate(options)
+        if word in ("--ro-bind", "--bind", "--tmpfs", "--proc", "--dev-bind", "--symlink")
+    ]
+    remount_root = max(i for i, word in enumerate(options) if word == "--remount-ro" and options[i + 1] == "/")
     assert remount_root > max(mounts)
 
 
@@ -198,32 +221,71 @@ found["clone3"] = attempt(numbers["clone3"], 0, 0)
 print(json.dumps(found))
 """
 
-_MUST_BE_DENIED = ("socket", "connect", "bind", "listen", "ptrace", "mount", "umount2", "unshare",
-                   "setns", "bpf", "keyctl", "add_key", "request_key", "perf_event_open",
-                   "process_vm_readv", "process_vm_writev", "kexec_load", "init_module",
-                   "finit_module", "pivot_root", "chroot", "io_uring_setup", "userfaultfd")
+_MUST_BE_DENIED = (
+    "socket",
+    "connect",
+    "bind",
+    "listen",
+    "ptrace",
+    "mount",
+    "umount2",
+    "unshare",
+    "setns",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "perf_event_open",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "pivot_root",
+    "chroot",
+    "io_uring_setup",
+    "userfaultfd",
+)
 
 
 def _syscalls_under(seccomp_fd: int | None, names: tuple[str, ...]) -> dict[str, int]:
     import pyseccomp  # optional: seccomp_available() says whether it is installed
 
-    numbers = {name: pyseccomp.resolve_syscall(pyseccomp.system_arch(), name)
-               for name in (*names, "getpid", "clone3")}
+    numbers = {name: pyseccomp.resolve_syscall(pyseccomp.system_arch(), name) for name in (*names, "getpid", "clone3")}
     filter_options = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
-    command = [find_bwrap(), "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
-               "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", *filter_options, "--",
-               sys.executable, "-I", "-c", _SYSCALL_PROBE, json.dumps(numbers)]
+    command = [
+        find_bwrap(),
+        "--unshare-all",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *filter_options,
+        "--",
+        sys.executable,
+        "-I",
+        "-c",
+        _SYSCALL_PROBE,
+        json.dumps(numbers),
+    ]
     passed = (seccomp_fd,) if seccomp_fd is not None else ()
-    completed = subprocess.run(command, pass_fds=passed, capture_output=True, text=True,
-                               timeout=60, check=False)
+    completed = subprocess.run(command, pass_fds=passed, capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
 
 
 def test_the_seccomp_filter_denies_networking_tracing_and_namespaces_in_a_real_process():
     if find_bwrap() is None or not seccomp_available():
-        pytest.fail("bubblewrap and pyseccomp are needed to load the filter (apt-get install "
-                    "bubblewrap; requirements.txt installs pyseccomp)")
+        pytest.fail(
+            "bubblewrap and pyseccomp are needed to load the filter (apt-get install "
+            "bubblewrap; requirements.txt installs pyseccomp)"
+        )
     fd = build_filter_fd()
     assert fd is not None
     try:
@@ -276,7 +338,11 @@ def test_a_run_cgroup_caps_memory_and_pids_records_the_peak_of_its_process_and_i
         try:
             child = subprocess.run(
                 [sys.executable, "-c", f"block = b'x' * {allocated}; print(len(block))"],
-                preexec_fn=run.attach_self, capture_output=True, text=True, timeout=60, check=False,
+                preexec_fn=run.attach_self,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
             )
         finally:
             run.close_attach_fds()

@@ -20,13 +20,13 @@ from evaluation.errors import (
 from evaluation.sandbox import SandboxLimits
 from evaluation.sandbox.channel import ProtocolViolation
 from evaluation.sandbox.diagnosis import ExitInfo, error_from_exit, error_from_reply, wall_deadline
+from evaluation.sandbox.limits import rlimits_for
 from evaluation.sandbox.replies import (
     ERROR_KINDS_WHILE_LOADING,
     ERROR_KINDS_WHILE_PREDICTING,
     ErrorReply,
     parse_error,
 )
-from evaluation.sandbox.limits import rlimits_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = SandboxLimits(memory_bytes=1536 * 1024**2, cpu_seconds=7, file_size_bytes=64 * 1024**2)
@@ -38,14 +38,16 @@ def _error_reply(kind: str, lines) -> ErrorReply:
 
 
 def _exit(**overrides) -> ExitInfo:
-    values = dict(phase="predicting", signal_number=None, exit_status=1, oom_killed=False,
-                  peak_memory_bytes=None, stderr_tail=())
+    values = dict(
+        phase="predicting", signal_number=None, exit_status=1, oom_killed=False, peak_memory_bytes=None, stderr_tail=()
+    )
     values.update(overrides)
     return ExitInfo(**values)
 
 
-@pytest.mark.parametrize("field", ["memory_bytes", "cpu_seconds", "file_size_bytes", "open_files",
-                                   "pids", "wall_seconds"])
+@pytest.mark.parametrize(
+    "field", ["memory_bytes", "cpu_seconds", "file_size_bytes", "open_files", "pids", "wall_seconds"]
+)
 def test_it_rejects_limits_that_are_not_positive(field):
     with pytest.raises(ValueError, match=field):
         SandboxLimits(**{field: 0})
@@ -68,8 +70,9 @@ def test_torch_starts_under_a_small_memory_cap_and_a_reservation_past_the_addres
         "except OSError:\n"
         "    print('refused')\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                               check=False, cwd=ROOT, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.split() == ["64.0", "refused"]
     assert small.memory_mib == 256
@@ -95,8 +98,7 @@ def test_rlimits_are_applied_in_the_child_process():
         "print(resource.getrlimit(resource.RLIMIT_FSIZE)[0], "
         "resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                               check=True, cwd=ROOT)
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert completed.stdout.split() == ["4096", "0"]
 
 
@@ -135,8 +137,7 @@ def test_sigxfsz_becomes_a_violation_naming_the_file_size_cap():
 
 
 def test_sigsys_becomes_a_violation():
-    assert isinstance(error_from_exit(_exit(signal_number=signal.SIGSYS), LIMITS),
-                      SandboxViolationError)
+    assert isinstance(error_from_exit(_exit(signal_number=signal.SIGSYS), LIMITS), SandboxViolationError)
 
 
 def test_an_allocation_failure_in_stderr_becomes_out_of_memory():
@@ -173,8 +174,10 @@ def test_a_raised_reply_keeps_the_last_ten_lines_of_the_traceback():
 
 
 def test_a_refused_allocation_in_the_traceback_is_out_of_memory():
-    lines = ["RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-             "8589934592 bytes. Error code 12 (Cannot allocate memory)"]
+    lines = [
+        "RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+        "8589934592 bytes. Error code 12 (Cannot allocate memory)"
+    ]
     error = error_from_reply(_error_reply("raised", lines), LIMITS)
 
     assert isinstance(error, OutOfMemoryError)

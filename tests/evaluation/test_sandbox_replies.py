@@ -22,7 +22,8 @@ def test_it_keeps_a_well_formed_ready_reply():
 
 
 @pytest.mark.parametrize(
-    "count", [-1, 10**13, 1.5, True, "12", [1], float("nan")],
+    "count",
+    [-1, 10**13, 1.5, True, "12", [1], float("nan")],
 )
 def test_it_refuses_a_parameter_count_that_is_not_a_plausible_integer(count):
     with pytest.raises(ProtocolViolation):
@@ -61,7 +62,8 @@ def test_it_wants_exactly_one_duration_per_batch():
 
 
 @pytest.mark.parametrize(
-    "seconds", [[-0.1, 0.1], [2.0, 0.1], [float("inf"), 0.1], [0.6, 0.6], [None, 0.1], [False, 0.1]],
+    "seconds",
+    [[-0.1, 0.1], [2.0, 0.1], [float("inf"), 0.1], [0.6, 0.6], [None, 0.1], [False, 0.1]],
 )
 def test_it_refuses_durations_the_parents_clock_rules_out(seconds):
     with pytest.raises(ProtocolViolation):

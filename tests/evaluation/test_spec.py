@@ -111,7 +111,7 @@ def test_it_loads_a_valid_folder(tmp_path):
 
 
 def test_it_defaults_optional_tables(tmp_path):
-    toml = VALID_TOML.split("[slices]")[0] + "\n[[perturbations]]\nname = \"pgd\"\neps = [0.1]\n"
+    toml = VALID_TOML.split("[slices]")[0] + '\n[[perturbations]]\nname = "pgd"\neps = [0.1]\n'
     spec = parse_spec(toml)
     assert spec.slice_columns == ()
     assert spec.era_column is None and spec.era_order == ()
@@ -142,7 +142,11 @@ INPUT_TABLE = '[input]\nshape = [1, 2, 2]\ndtype = "float32"\nrange = [0.0, 1.0]
 # Each case: (old text, new text, fragments the error message must contain).
 SPEC_CASES = {
     "missing slug": ('slug = "tiny-images"\n', "", ["missing required key 'slug'"]),
-    "unknown top-level key": ('changelog = "First version."', 'changelog = ""\nmetricz = 1', ["unknown key 'metricz' (did you mean 'metrics'?)"]),
+    "unknown top-level key": (
+        'changelog = "First version."',
+        'changelog = ""\nmetricz = 1',
+        ["unknown key 'metricz' (did you mean 'metrics'?)"],
+    ),
     "misspelt table": ("[metrics]", "[metricz]", ["unknown key 'metricz'", "did you mean 'metrics'"]),
     "unknown key in a table": ('dtype = "float32"', 'dtype = "float32"\ncolour = "grey"', ["'colour'", "[input]"]),
     "uppercase slug": ('slug = "tiny-images"', 'slug = "Tiny"', ["slug", 'got "Tiny"']),
@@ -151,7 +155,11 @@ SPEC_CASES = {
     "version not semver": ('version = "1.0.0"', 'version = "1.0"', ["version", 'got "1.0"']),
     "version with a leading zero": ('version = "1.0.0"', 'version = "01.0.0"', ["version"]),
     "empty title": ('title = "Tiny images"', 'title = "  "', ["title"]),
-    "description not a string": ('description = "Two-by-two images of three kinds."', "description = 3", ["description"]),
+    "description not a string": (
+        'description = "Two-by-two images of three kinds."',
+        "description = 3",
+        ["description"],
+    ),
     "missing license": ('license = "CC0-1.0"\n', "", ["'license'"]),
     "source not a string": ('source = "Made up for the tests"', "source = [1]", ["source"]),
     "other task": ('task = "classification"', 'task = "regression"', ["task", "regression"]),
@@ -172,9 +180,21 @@ SPEC_CASES = {
     "missing input table": (INPUT_TABLE, "", ["missing required key 'input'"]),
     "input not a table": (INPUT_TABLE, "input = [1, 2, 2]\n", ["[input] must be a table", "[1, 2, 2]"]),
     "unknown primary metric": ('primary = "accuracy"', 'primary = "top5"', ["[metrics].primary", "top5"]),
-    "unknown report metric": ('report = ["accuracy", "nll"]', 'report = ["accuracy", "f2"]', ["[metrics].report", "f2"]),
-    "primary not reported": ('report = ["accuracy", "nll"]', 'report = ["nll"]', ["[metrics].primary", "[metrics].report"]),
-    "repeated report metric": ('report = ["accuracy", "nll"]', 'report = ["accuracy", "accuracy"]', ["[metrics].report"]),
+    "unknown report metric": (
+        'report = ["accuracy", "nll"]',
+        'report = ["accuracy", "f2"]',
+        ["[metrics].report", "f2"],
+    ),
+    "primary not reported": (
+        'report = ["accuracy", "nll"]',
+        'report = ["nll"]',
+        ["[metrics].primary", "[metrics].report"],
+    ),
+    "repeated report metric": (
+        'report = ["accuracy", "nll"]',
+        'report = ["accuracy", "accuracy"]',
+        ["[metrics].report"],
+    ),
     "missing report": ('report = ["accuracy", "nll"]\n', "", ["'[metrics].report'"]),
     "bad slice column name": ('columns = ["ink"]', 'columns = ["Ink level"]', ["[slices].columns", "Ink level"]),
     "reserved slice column": ('columns = ["ink"]', 'columns = ["labels"]', ["[slices].columns", "labels"]),
@@ -184,21 +204,45 @@ SPEC_CASES = {
     "severity six": ("severities = [3, 1, 2]", "severities = [6]", ["[[perturbations]][0].severities"]),
     "repeated severity": ("severities = [3, 1, 2]", "severities = [1, 1]", ["[[perturbations]][0].severities"]),
     "missing severities": ("severities = [3, 1, 2]\n", "", ["'[[perturbations]][0].severities'"]),
-    "eps on a corruption": ("severities = [3, 1, 2]", "severities = [1]\neps = [0.1]", ["unknown key 'eps'", "[[perturbations]][0]"]),
-    "severities on an attack": ("eps = [0.1, 0.03]", "eps = [0.1]\nseverities = [1]", ["unknown key 'severities'", "[[perturbations]][1]"]),
+    "eps on a corruption": (
+        "severities = [3, 1, 2]",
+        "severities = [1]\neps = [0.1]",
+        ["unknown key 'eps'", "[[perturbations]][0]"],
+    ),
+    "severities on an attack": (
+        "eps = [0.1, 0.03]",
+        "eps = [0.1]\nseverities = [1]",
+        ["unknown key 'severities'", "[[perturbations]][1]"],
+    ),
     "negative eps": ("eps = [0.1, 0.03]", "eps = [-0.1]", ["[[perturbations]][1].eps"]),
     "eps wider than the range": ("eps = [0.1, 0.03]", "eps = [2.0]", ["[[perturbations]][1].eps"]),
     "missing eps": ("eps = [0.1, 0.03]\n", "", ["'[[perturbations]][1].eps'"]),
-    "repeated perturbation": ('name = "fgsm"\neps = [0.1, 0.03]', 'name = "blur"\nseverities = [1]', ["[[perturbations]][1].name", "twice"]),
-    "tabular perturbation on images": ('name = "blur"', 'name = "feature_noise"', ["[[perturbations]][0].name", "feature_noise"]),
+    "repeated perturbation": (
+        'name = "fgsm"\neps = [0.1, 0.03]',
+        'name = "blur"\nseverities = [1]',
+        ["[[perturbations]][1].name", "twice"],
+    ),
+    "tabular perturbation on images": (
+        'name = "blur"',
+        'name = "feature_noise"',
+        ["[[perturbations]][0].name", "feature_noise"],
+    ),
     "missing era order": ('order = ["2020", "2021"]\n', "", ["'[drift].order'"]),
     "empty era order": ('order = ["2020", "2021"]', "order = []", ["[drift].order"]),
     "bad era column": ('era_column = "era"', 'era_column = "item_ids"', ["[drift].era_column"]),
     "unknown drift key": ('era_column = "era"', 'era_column = "era"\nslope = true', ["unknown key 'slope'", "[drift]"]),
     "feedback fraction of one": ("feedback_fraction = 0.25", "feedback_fraction = 1.0", ["[hidden].feedback_fraction"]),
     "feedback fraction of zero": ("feedback_fraction = 0.25", "feedback_fraction = 0", ["[hidden].feedback_fraction"]),
-    "feedback fraction as text": ("feedback_fraction = 0.25", 'feedback_fraction = "0.3"', ["[hidden].feedback_fraction"]),
-    "unknown hidden key": ("feedback_fraction = 0.25", "feedback_fraction = 0.25\nfinal = 0.7", ["unknown key 'final'", "[hidden]"]),
+    "feedback fraction as text": (
+        "feedback_fraction = 0.25",
+        'feedback_fraction = "0.3"',
+        ["[hidden].feedback_fraction"],
+    ),
+    "unknown hidden key": (
+        "feedback_fraction = 0.25",
+        "feedback_fraction = 0.25\nfinal = 0.7",
+        ["unknown key 'final'", "[hidden]"],
+    ),
     "invalid toml": ('title = "Tiny images"', "title = Tiny images", ["not valid TOML"]),
 }
 
@@ -242,27 +286,74 @@ ARRAY_CASES = {
     "missing inputs": ("dev", drop("inputs"), ["dev.npz", "missing array 'inputs'"]),
     "missing labels": ("test", drop("labels"), ["test.npz", "missing array 'labels'"]),
     "missing item ids": ("dev", drop("item_ids"), ["dev.npz", "'item_ids'"]),
-    "float64 inputs": ("dev", replace("inputs", lambda a: a["inputs"].astype(np.float64)), ["'inputs'", "float32", "float64"]),
-    "inputs of the wrong shape": ("dev", replace("inputs", lambda a: a["inputs"].reshape(-1, 4)), ["'inputs'", "[N, 1, 2, 2]", "[12, 4]"]),
+    "float64 inputs": (
+        "dev",
+        replace("inputs", lambda a: a["inputs"].astype(np.float64)),
+        ["'inputs'", "float32", "float64"],
+    ),
+    "inputs of the wrong shape": (
+        "dev",
+        replace("inputs", lambda a: a["inputs"].reshape(-1, 4)),
+        ["'inputs'", "[N, 1, 2, 2]", "[12, 4]"],
+    ),
     "no items": ("dev", lambda a: a.update({k: v[:0] for k, v in a.items()}), ["'inputs'", "no items"]),
-    "NaN input": ("test", replace("inputs", lambda a: np.where(np.arange(18)[:, None, None, None] == 3, np.nan, a["inputs"]).astype(np.float32)), ["test.npz", "'inputs'", "NaN"]),
-    "input outside the range": ("dev", replace("inputs", lambda a: a["inputs"] + np.float32(0.5)), ["'inputs'", "[input].range"]),
+    "NaN input": (
+        "test",
+        replace(
+            "inputs",
+            lambda a: np.where(np.arange(18)[:, None, None, None] == 3, np.nan, a["inputs"]).astype(np.float32),
+        ),
+        ["test.npz", "'inputs'", "NaN"],
+    ),
+    "input outside the range": (
+        "dev",
+        replace("inputs", lambda a: a["inputs"] + np.float32(0.5)),
+        ["'inputs'", "[input].range"],
+    ),
     "int32 labels": ("dev", replace("labels", lambda a: a["labels"].astype(np.int32)), ["'labels'", "int64", "int32"]),
     "label out of range": ("dev", replace("labels", lambda a: np.full(12, 3, dtype=np.int64)), ["'labels'", "[0, 2]"]),
     "negative label": ("test", replace("labels", lambda a: -a["labels"] - 1), ["test.npz", "'labels'"]),
     "short labels": ("dev", replace("labels", lambda a: a["labels"][:-1]), ["'labels'", "[12]"]),
-    "byte-string item ids": ("dev", replace("item_ids", lambda a: a["item_ids"].astype("S")), ["'item_ids'", "unicode"]),
-    "repeated item id": ("dev", replace("item_ids", lambda a: np.where(np.arange(12) == 5, "dev-000", a["item_ids"])), ["'item_ids'", "repeats 'dev-000'"]),
-    "empty item id": ("dev", replace("item_ids", lambda a: np.where(np.arange(12) == 5, "", a["item_ids"])), ["'item_ids'", "empty"]),
-    "object item ids": ("dev", replace("item_ids", lambda a: a["item_ids"].astype(object)), ["'item_ids'", "Python objects"]),
+    "byte-string item ids": (
+        "dev",
+        replace("item_ids", lambda a: a["item_ids"].astype("S")),
+        ["'item_ids'", "unicode"],
+    ),
+    "repeated item id": (
+        "dev",
+        replace("item_ids", lambda a: np.where(np.arange(12) == 5, "dev-000", a["item_ids"])),
+        ["'item_ids'", "repeats 'dev-000'"],
+    ),
+    "empty item id": (
+        "dev",
+        replace("item_ids", lambda a: np.where(np.arange(12) == 5, "", a["item_ids"])),
+        ["'item_ids'", "empty"],
+    ),
+    "object item ids": (
+        "dev",
+        replace("item_ids", lambda a: a["item_ids"].astype(object)),
+        ["'item_ids'", "Python objects"],
+    ),
     "unknown array": ("dev", replace("weights", lambda a: np.ones(12)), ["dev.npz", "unknown array 'weights'"]),
     "missing slice column": ("test", drop("ink"), ["test.npz", "missing metadata column 'ink'"]),
     "missing era column": ("dev", drop("era"), ["dev.npz", "'era'"]),
     "short slice column": ("dev", replace("ink", lambda a: a["ink"][:5]), ["metadata column 'ink'", "length 12"]),
     "float slice column": ("dev", replace("ink", lambda a: np.ones(12)), ["metadata column 'ink'", "float64"]),
-    "unknown era": ("dev", replace("era", lambda a: np.array(["2019"] * 12)), ["era column 'era'", "'2019'", "[drift].order"]),
-    "era absent from the hidden split": ("test", replace("era", lambda a: np.array(["2020"] * 18)), ["test.npz", "'2021'"]),
-    "ids shared across splits": ("test", replace("item_ids", lambda a: np.char.replace(a["item_ids"], "test", "dev")), ["'item_ids'", "overlap", "'dev-000'"]),
+    "unknown era": (
+        "dev",
+        replace("era", lambda a: np.array(["2019"] * 12)),
+        ["era column 'era'", "'2019'", "[drift].order"],
+    ),
+    "era absent from the hidden split": (
+        "test",
+        replace("era", lambda a: np.array(["2020"] * 18)),
+        ["test.npz", "'2021'"],
+    ),
+    "ids shared across splits": (
+        "test",
+        replace("item_ids", lambda a: np.char.replace(a["item_ids"], "test", "dev")),
+        ["'item_ids'", "overlap", "'dev-000'"],
+    ),
     "cluster in one split only": ("test", drop("cluster"), ["'cluster'", "dev.npz"]),
 }
 

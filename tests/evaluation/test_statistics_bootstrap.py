@@ -77,9 +77,7 @@ def test_it_matches_scipy_bootstrap_for_accuracy():
     rng = np.random.default_rng(4)
     labels = rng.integers(0, 2, size=1000)
     correct = rng.random(1000) < 0.7
-    ours = bootstrap_intervals(
-        two_class_model(correct, labels), labels, metrics=["accuracy"], seed=5
-    )["accuracy"]
+    ours = bootstrap_intervals(two_class_model(correct, labels), labels, metrics=["accuracy"], seed=5)["accuracy"]
     reference = stats.bootstrap(
         (correct.astype(float),),
         np.mean,
@@ -101,9 +99,7 @@ def test_it_matches_scipy_bootstrap_for_a_non_decomposable_metric():
     logits = rng.normal(size=(n_items, 3))
     logits[np.arange(n_items), labels] += 1.0
     probabilities = softmax(logits)
-    ours = bootstrap_intervals(
-        probabilities, labels, metrics=["macro_f1"], seed=9, n_resamples=1000
-    )["macro_f1"]
+    ours = bootstrap_intervals(probabilities, labels, metrics=["macro_f1"], seed=9, n_resamples=1000)["macro_f1"]
     reference = stats.bootstrap(
         (np.arange(n_items),),
         lambda index: macro_f1(probabilities[index], labels[index]),
@@ -172,9 +168,7 @@ def test_it_agrees_with_wilson_and_the_normal_interval():
     rng = np.random.default_rng(16)
     labels = rng.integers(0, 2, size=2000)
     correct = rng.random(2000) < 0.85
-    ours = bootstrap_intervals(
-        two_class_model(correct, labels), labels, metrics=["accuracy"], seed=17
-    )["accuracy"]
+    ours = bootstrap_intervals(two_class_model(correct, labels), labels, metrics=["accuracy"], seed=17)["accuracy"]
     standard_error = accuracy_standard_error(correct)
     wilson_low, wilson_high = wilson_interval(int(correct.sum()), 2000)
     normal = accuracy_normal_interval(correct)
@@ -201,7 +195,11 @@ def coverage(n_simulations: int, seed: int, n_items: int = 400, truth: float = 0
     for batch in range(n_simulations // 100):
         models = [two_class_model(rng.random(n_items) < truth, labels) for _ in range(100)]
         results = rank_leaderboard(
-            models, labels, metrics=["accuracy"], primary="accuracy", seed=seed * 1000 + batch,
+            models,
+            labels,
+            metrics=["accuracy"],
+            primary="accuracy",
+            seed=seed * 1000 + batch,
             n_resamples=1000,
         )
         covered += sum(covers(r, truth) for r in results)
@@ -223,13 +221,17 @@ def test_it_covers_clustered_accuracy_only_with_the_cluster_bootstrap():
     n_simulations = 600
     for batch in range(n_simulations // 100):
         models = [
-            two_class_model(rng.random(600) < np.repeat(rng.beta(3.2, 0.8, size=150), 4), labels)
-            for _ in range(100)
+            two_class_model(rng.random(600) < np.repeat(rng.beta(3.2, 0.8, size=150), 4), labels) for _ in range(100)
         ]
         for kind, cluster_argument in [("cluster", clusters), ("item", None)]:
             results = rank_leaderboard(
-                models, labels, metrics=["accuracy"], primary="accuracy", seed=20 + batch,
-                clusters=cluster_argument, n_resamples=1000,
+                models,
+                labels,
+                metrics=["accuracy"],
+                primary="accuracy",
+                seed=20 + batch,
+                clusters=cluster_argument,
+                n_resamples=1000,
             )
             hits[kind] += sum(covers(r, truth) for r in results)
     assert 0.92 <= hits["cluster"] / n_simulations <= 0.975

@@ -36,9 +36,7 @@ def test_it_counts_discordant_items_for_every_pair_of_entries(n_items):
             assert counts[e, f] == expected
 
 
-@pytest.mark.parametrize(
-    "b, c", [(0, 1), (0, 5), (7, 3), (3, 7), (10, 10), (50, 80), (1, 30), (123, 97), (400, 460)]
-)
+@pytest.mark.parametrize("b, c", [(0, 1), (0, 5), (7, 3), (3, 7), (10, 10), (50, 80), (1, 30), (123, 97), (400, 460)])
 def test_it_matches_scipy_binomtest_for_exact_mcnemar(b, c):
     expected = stats.binomtest(b, b + c, 0.5).pvalue
     assert exact_mcnemar(b, c) == pytest.approx(expected, rel=1e-10)
@@ -113,9 +111,7 @@ def test_it_gives_a_minimum_detectable_effect_that_mcnemar_detects_with_80_perce
 
 
 def test_it_shrinks_the_minimum_detectable_effect_with_more_items():
-    assert minimum_detectable_effect(40_000, 0.1) == pytest.approx(
-        minimum_detectable_effect(10_000, 0.1) / 2, rel=0.01
-    )
+    assert minimum_detectable_effect(40_000, 0.1) == pytest.approx(minimum_detectable_effect(10_000, 0.1) / 2, rel=0.01)
 
 
 def test_it_reports_an_undetectable_effect_as_infinite():

@@ -36,9 +36,7 @@ def test_it_returns_nothing_for_no_entries():
 
 def test_it_ranks_a_single_entry_first_in_tier_one():
     models, labels = leaderboard_case(1, [0.7])
-    (entry,) = rank_leaderboard(
-        models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=2
-    )
+    (entry,) = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=2)
     assert (entry.rank, entry.rank_lower, entry.rank_upper, entry.tier) == (1, 1, 1, 1)
     assert (entry.rank_lower_simultaneous, entry.rank_upper_simultaneous) == (1, 1)
     assert entry.p_value_vs_leader is None
@@ -49,9 +47,7 @@ def test_it_ranks_a_single_entry_first_in_tier_one():
 def test_it_keeps_the_input_order_and_reports_every_metric():
     models, labels = leaderboard_case(3, [0.6, 0.9, 0.75])
     names = ["accuracy", "macro_f1", "nll", "brier", "ece", "ece_equal_mass"]
-    results = rank_leaderboard(
-        models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500
-    )
+    results = rank_leaderboard(models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500)
     assert [r.rank for r in results] == [3, 1, 2]
     for model, result in zip(models, results):
         assert list(result.metrics) == names
@@ -120,10 +116,7 @@ def test_it_widens_rank_intervals_for_entries_that_cannot_be_told_apart():
     models, labels = leaderboard_case(11, [0.75, 0.75, 0.75, 0.75], n_items=300)
     results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=12)
     assert all(r.rank_upper - r.rank_lower >= 2 for r in results)
-    assert all(
-        r.rank_lower_simultaneous <= r.rank_lower and r.rank_upper_simultaneous >= r.rank_upper
-        for r in results
-    )
+    assert all(r.rank_lower_simultaneous <= r.rank_lower and r.rank_upper_simultaneous >= r.rank_upper for r in results)
     assert {r.tier for r in results} == {1}
 
 
@@ -223,8 +216,6 @@ def test_it_finds_no_difference_between_identical_entries():
 def test_it_uses_the_paired_bootstrap_for_clustered_accuracy():
     models, labels = leaderboard_case(28, [0.8, 0.7])
     clusters = np.arange(labels.shape[0]) // 5
-    comparison = compare_entries(
-        models[0], models[1], labels, metric="accuracy", seed=29, clusters=clusters
-    )
+    comparison = compare_entries(models[0], models[1], labels, metric="accuracy", seed=29, clusters=clusters)
     assert comparison.method == "paired_bootstrap"
     assert comparison.difference.ci_low > 0

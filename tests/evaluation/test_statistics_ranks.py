@@ -19,9 +19,7 @@ def test_it_ranks_lower_is_better_metrics_ascending():
 
 def test_it_ranks_every_resample_row_by_row():
     samples = np.array([[0.5, 0.6, 0.7], [0.7, 0.6, 0.5]])
-    np.testing.assert_array_equal(
-        competition_ranks(samples, higher_is_better=True), [[3, 2, 1], [1, 2, 3]]
-    )
+    np.testing.assert_array_equal(competition_ranks(samples, higher_is_better=True), [[3, 2, 1], [1, 2, 3]])
 
 
 def test_it_takes_the_central_95_percent_of_bootstrap_ranks():

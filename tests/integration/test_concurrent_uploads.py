@@ -34,8 +34,10 @@ def distinct_models(digits_folder, tmp_path_factory) -> list[Path]:
     """Small centroid models, each a little different, so that every upload is a new model."""
     dev = load_benchmark(digits_folder).load_split("dev")
     folder = tmp_path_factory.mktemp("burst-models")
-    return [centroid_model(dev.inputs, dev.labels, 10, folder / f"model-{n}.pt", noise=0.2, seed=n)
-            for n in range(N_UPLOADS)]
+    return [
+        centroid_model(dev.inputs, dev.labels, 10, folder / f"model-{n}.pt", noise=0.2, seed=n)
+        for n in range(N_UPLOADS)
+    ]
 
 
 def statuses(site) -> dict[str, int]:
@@ -63,8 +65,9 @@ def test_fifty_concurrent_uploads_are_all_scored(service_folder, digits_folder, 
         client = TouchstoneClient(site.url, site.create_researcher("ada"), timeout=120)
 
         def upload(number: int) -> dict:
-            return client.submit(benchmark="digits", version="1.0.0", model_file=distinct_models[number],
-                                 model_name=f"Burst {number}")
+            return client.submit(
+                benchmark="digits", version="1.0.0", model_file=distinct_models[number], model_name=f"Burst {number}"
+            )
 
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=N_UPLOADS) as pool:
@@ -72,8 +75,10 @@ def test_fifty_concurrent_uploads_are_all_scored(service_folder, digits_folder, 
         uploaded = time.monotonic() - started
         counts = wait_until_finished(site, N_UPLOADS, timeout=900)
         drained = time.monotonic() - started
-        print(f"\n{N_UPLOADS} concurrent uploads accepted in {uploaded:.1f} s, all finished after {drained:.1f} s "
-              f"({drained / N_UPLOADS:.1f} s per submission): {counts}")
+        print(
+            f"\n{N_UPLOADS} concurrent uploads accepted in {uploaded:.1f} s, all finished after {drained:.1f} s "
+            f"({drained / N_UPLOADS:.1f} s per submission): {counts}"
+        )
 
         assert counts == {"scored": N_UPLOADS}, site.log("site")[-4000:]
         assert len({submission["id"] for submission in created}) == N_UPLOADS
@@ -112,8 +117,7 @@ def test_a_killed_worker_is_started_again_and_scores_what_was_queued(recovering_
         assert site.client.wait(submission_id, poll_seconds=0.5, timeout=180)["status"] == "scored"
 
 
-def test_a_message_that_cannot_be_read_is_set_aside_and_its_submission_is_scored(recovering_site,
-                                                                                 distinct_models):
+def test_a_message_that_cannot_be_read_is_set_aside_and_its_submission_is_scored(recovering_site, distinct_models):
     site = recovering_site
     worker = worker_pid(site)
     queue = broker_folder(site) / "queue"

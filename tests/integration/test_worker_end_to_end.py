@@ -40,8 +40,13 @@ def wait_for_entry(client: TouchstoneClient, path: str, submission_id: int, time
 def test_a_worker_scores_an_upload_on_postgresql_and_redis(production_site, model_files):
     token = production_site.create_researcher("ada")
     client = TouchstoneClient(production_site.url, token)
-    created = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["strong"],
-                            model_name="Centroids", paper_url="https://example.org/paper")
+    created = client.submit(
+        benchmark="digits",
+        version="1.0.0",
+        model_file=model_files["strong"],
+        model_name="Centroids",
+        paper_url="https://example.org/paper",
+    )
     assert created["status"] == "queued"
     seen = []
     final = client.wait(created["id"], poll_seconds=0.2, timeout=180, on_update=lambda s: seen.append(s["status"]))
@@ -59,8 +64,9 @@ def test_a_worker_scores_an_upload_on_postgresql_and_redis(production_site, mode
 
     # The rows really are in PostgreSQL.
     with psycopg.connect(production_site.database_url) as connection:
-        status = connection.execute("select status from submissions_submission where id = %s",
-                                    [created["id"]]).fetchone()[0]
+        status = connection.execute(
+            "select status from submissions_submission where id = %s", [created["id"]]
+        ).fetchone()[0]
     assert status == "scored"
     provenance = client._request("GET", f"submissions/{created['id']}/provenance/")
     assert provenance["artifact"]["sha256"] == final["sha256"]
@@ -83,29 +89,76 @@ def test_a_broken_model_fails_with_its_reason_and_the_worker_goes_on(production_
 def test_the_command_line_client_uploads_and_follows_a_model(production_site, model_files):
     token = production_site.create_researcher("linus")
     completed = subprocess.run(
-        [sys.executable, "-m", "evaluation", "submit", "--server", production_site.url, "--token", token,
-         "--benchmark", "digits", "--version", "1.0.0", "--model", str(model_files["strong"]), "--name", "From CLI"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "submit",
+            "--server",
+            production_site.url,
+            "--token",
+            token,
+            "--benchmark",
+            "digits",
+            "--version",
+            "1.0.0",
+            "--model",
+            str(model_files["strong"]),
+            "--name",
+            "From CLI",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr
     assert "accuracy" in completed.stdout
     assert "100%" in completed.stderr  # the progress bar reached the end
 
 
-def test_a_researcher_fetches_the_public_files_and_evaluates_locally(production_site, model_files, digits_folder,
-                                                                      tmp_path):
+def test_a_researcher_fetches_the_public_files_and_evaluates_locally(
+    production_site, model_files, digits_folder, tmp_path
+):
     public = tmp_path / "digits"
     fetched = subprocess.run(
-        [sys.executable, "-m", "evaluation", "fetch", "--server", production_site.url, "--benchmark", "digits",
-         "--version", "1.0.0", str(public)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "fetch",
+            "--server",
+            production_site.url,
+            "--benchmark",
+            "digits",
+            "--version",
+            "1.0.0",
+            str(public),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert fetched.returncode == 0, fetched.stderr
     assert "verified" in fetched.stdout
     assert sorted(p.name for p in public.iterdir()) == ["benchmark.toml", "dev.npz", "version.json"]
     assert (public / "dev.npz").read_bytes() == (digits_folder / "dev.npz").read_bytes()
     evaluated = subprocess.run(
-        [sys.executable, "-m", "evaluation", "evaluate", "--benchmark", str(public), "--model",
-         str(model_files["strong"])], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "evaluate",
+            "--benchmark",
+            str(public),
+            "--model",
+            str(model_files["strong"]),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert evaluated.returncode == 0, evaluated.stderr
     assert "accuracy" in evaluated.stdout
@@ -117,7 +170,8 @@ def test_the_client_reports_a_refused_upload(production_site, tmp_path):
     not_a_model.write_bytes(b"just some text")
     with pytest.raises(ClientError, match="HTTP 400"):
         TouchstoneClient(production_site.url, token).submit(
-            benchmark="digits", version="1.0.0", model_file=not_a_model, model_name="Notes")
+            benchmark="digits", version="1.0.0", model_file=not_a_model, model_name="Notes"
+        )
 
 
 def test_the_embedded_default_scores_an_upload_with_sqlite_and_the_filesystem_broker(

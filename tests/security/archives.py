@@ -44,8 +44,12 @@ def build_pickle_payload(directory: Path, canary: Path) -> Path:
     return path
 
 
-def _copy_archive(source: Path, target: Path, replace: dict[str, bytes] | None = None,
-                  extra: list[tuple[zipfile.ZipInfo, bytes]] | None = None) -> Path:
+def _copy_archive(
+    source: Path,
+    target: Path,
+    replace: dict[str, bytes] | None = None,
+    extra: list[tuple[zipfile.ZipInfo, bytes]] | None = None,
+) -> Path:
     replace = replace or {}
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
         for info in original.infolist():
@@ -102,10 +106,7 @@ def build_symlink_archive(directory: Path, *, target: str = "/etc/passwd") -> Pa
     return _copy_archive(normal, directory / "symlink.pt", extra=[(info, target.encode())])
 
 
-
-
-def build_many_member_zip(directory: Path, *, members: int = 1_100_000,
-                          zip64: bool | None = None) -> Path:
+def build_many_member_zip(directory: Path, *, members: int = 1_100_000, zip64: bool | None = None) -> Path:
     """A zip of ``members`` empty stored files (~90 bytes each on disk), written directly.
 
     Above 65,535 members (or with ``zip64=True``) it ends with zip64 end records, as Python's
@@ -119,21 +120,24 @@ def build_many_member_zip(directory: Path, *, members: int = 1_100_000,
         offset = 0
         for index in range(members):
             name = f"m/{index:07d}".encode()
-            local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0,
-                                len(name), 0) + name
+            local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0) + name
             handle.write(local)
-            central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0,
-                                   0, 0, 0, len(name), 0, 0, 0, 0, 0, offset) + name
+            central += (
+                struct.pack(
+                    "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0, 0, 0, offset
+                )
+                + name
+            )
             offset += len(local)
         handle.write(central)
         if zip64:
             record_offset = offset + len(central)
-            handle.write(struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, members,
-                                     members, len(central), offset))
+            handle.write(
+                struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, members, members, len(central), offset)
+            )
             handle.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, record_offset, 1))
         count = min(members, 0xFFFF)
-        handle.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count,
-                                 len(central), offset, 0))
+        handle.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(central), offset, 0))
     return path
 
 
@@ -152,8 +156,7 @@ class _Evaluates:
 
 def _touch(canary: Path) -> str:
     """A Python expression that creates ``canary`` if its folder exists and is None."""
-    return (f"(open({str(canary)!r}, 'w').close() "
-            f"if __import__('os').path.isdir({str(canary.parent)!r}) else None)")
+    return f"(open({str(canary)!r}, 'w').close() if __import__('os').path.isdir({str(canary.parent)!r}) else None)"
 
 
 def _quietly(canary: Path, value: str) -> str:
@@ -186,8 +189,7 @@ def build_export_with_pickled_sample_inputs(directory: Path, canary: Path) -> Pa
     normal, _ = _normal_export(directory)
     value = f"((__import__('torch').zeros(2, {', '.join(map(str, INPUT_SHAPE))}),), {{}})"
     payload = _torch_saved(_Evaluates(_quietly(canary, value)))
-    return _copy_archive(normal, directory / "pickled-sample-inputs.pt2",
-                         {"/data/sample_inputs/model.pt": payload})
+    return _copy_archive(normal, directory / "pickled-sample-inputs.pt2", {"/data/sample_inputs/model.pt": payload})
 
 
 def build_export_with_pickled_weight(directory: Path, canary: Path) -> Path:
@@ -199,22 +201,31 @@ def build_export_with_pickled_weight(directory: Path, canary: Path) -> Path:
     shape = ", ".join(str(size["as_int"]) for size in entry["tensor_meta"]["sizes"])
     value = f"__import__('torch').nn.Parameter(__import__('torch').zeros({shape}))"
     payload = _torch_saved(_Evaluates(_quietly(canary, value)))
-    return _copy_archive(normal, directory / "pickled-weight.pt2", {
-        "/data/weights/model_weights_config.json": json.dumps(config).encode(),
-        f"/data/weights/{entry['path_name']}": payload,
-    })
+    return _copy_archive(
+        normal,
+        directory / "pickled-weight.pt2",
+        {
+            "/data/weights/model_weights_config.json": json.dumps(config).encode(),
+            f"/data/weights/{entry['path_name']}": payload,
+        },
+    )
 
 
 def build_export_with_opaque_constant(directory: Path, canary: Path) -> Path:
     """A .pt2 with an unused constant stored as ``opaque_obj_0``, which torch pickle.loads."""
     normal, root = _normal_export(directory)
     config = json.loads(_member(normal, "/data/constants/model_constants_config.json"))
-    config["config"]["unused"] = {"path_name": "opaque_obj_0", "is_param": False,
-                                  "use_pickle": True, "tensor_meta": None}
+    config["config"]["unused"] = {
+        "path_name": "opaque_obj_0",
+        "is_param": False,
+        "use_pickle": True,
+        "tensor_meta": None,
+    }
     value = "__import__('torch').zeros(1)"
     payload = pickle.dumps(_Evaluates(_quietly(canary, value)), protocol=2)
     return _copy_archive(
-        normal, directory / "opaque-constant.pt2",
+        normal,
+        directory / "opaque-constant.pt2",
         {"/data/constants/model_constants_config.json": json.dumps(config).encode()},
         extra=[(zipfile.ZipInfo(f"{root}/data/constants/opaque_obj_0"), payload)],
     )
@@ -224,12 +235,12 @@ def _edit_program(directory: Path, name: str, edit: Callable[[dict], None]) -> P
     normal, _ = _normal_export(directory)
     program = json.loads(_member(normal, "/models/model.json"))
     edit(program)
-    return _copy_archive(normal, directory / name,
-                         {"/models/model.json": json.dumps(program).encode()})
+    return _copy_archive(normal, directory / name, {"/models/model.json": json.dumps(program).encode()})
 
 
 def build_export_with_guard_code(directory: Path, canary: Path) -> Path:
     """A .pt2 whose ``guards_code`` holds Python that torch compiles into the module."""
+
     def edit(program: dict) -> None:
         program["guards_code"] = [f"{_touch(canary)} is None"]
 
@@ -238,6 +249,7 @@ def build_export_with_guard_code(directory: Path, canary: Path) -> Path:
 
 def build_export_with_shape_expression_code(directory: Path, canary: Path) -> Path:
     """A .pt2 whose first symbolic size hides Python in what torch hands to sympy.sympify."""
+
     def edit(program: dict) -> None:
         for value in program["graph_module"]["graph"]["tensor_values"].values():
             size = value["sizes"][0]
@@ -254,10 +266,14 @@ def build_export_with_native_code(directory: Path) -> Path:
     """A .pt2 that also carries an AOTInductor folder (a shared library torch would load)."""
     normal, root = _normal_export(directory)
     folder = f"{root}/data/aotinductor/model"
-    return _copy_archive(normal, directory / "native-code.pt2", extra=[
-        (zipfile.ZipInfo(f"{folder}/model.wrapper.so"), b"\x7fELF not really a library"),
-        (zipfile.ZipInfo(f"{folder}/model.wrapper_metadata.json"), b"{}"),
-    ])
+    return _copy_archive(
+        normal,
+        directory / "native-code.pt2",
+        extra=[
+            (zipfile.ZipInfo(f"{folder}/model.wrapper.so"), b"\x7fELF not really a library"),
+            (zipfile.ZipInfo(f"{folder}/model.wrapper_metadata.json"), b"{}"),
+        ],
+    )
 
 
 def build_torchscript_calling_eval(directory: Path, canary: Path) -> Path:
@@ -267,15 +283,14 @@ def build_torchscript_calling_eval(directory: Path, canary: Path) -> Path:
     return _copy_archive(normal, directory / "calls-eval.pt", {"/data.pkl": payload})
 
 
-
 # Attacks whose payload a plain torch.export.load runs, with the words their refusal names.
 EXPORT_ATTACKS: dict[str, tuple[Callable[[Path, Path], Path], tuple[str, ...]]] = {
-    "pickled sample inputs": (build_export_with_pickled_sample_inputs,
-                              ("sample_inputs/model.pt", "would call builtins.eval")),
+    "pickled sample inputs": (
+        build_export_with_pickled_sample_inputs,
+        ("sample_inputs/model.pt", "would call builtins.eval"),
+    ),
     "a pickled weight": (build_export_with_pickled_weight, ("weight_0", "builtins.eval")),
-    "an opaque constant": (build_export_with_opaque_constant,
-                           ("opaque_obj_0", "pickled Python object")),
+    "an opaque constant": (build_export_with_opaque_constant, ("opaque_obj_0", "pickled Python object")),
     "guard code": (build_export_with_guard_code, ("a guard", "would run code")),
-    "a shape expression": (build_export_with_shape_expression_code,
-                           ("a shape expression", "would run code")),
+    "a shape expression": (build_export_with_shape_expression_code, ("a shape expression", "would run code")),
 }

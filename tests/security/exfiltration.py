@@ -11,7 +11,6 @@ message for them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ class Leaks(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         if self.calls > self.honest_calls:
-            values: List[int] = (x.flatten(1)[0][:8] * 1000).to(torch.int64).tolist()
+            values: list[int] = (x.flatten(1)[0][:8] * 1000).to(torch.int64).tolist()
             if self.through_shape:
                 return torch.zeros(x.shape[0], values[0] + 1000)
             raise RuntimeError("hidden inputs: " + " ".join([str(v) for v in values]))

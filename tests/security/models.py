@@ -10,7 +10,6 @@ source of ``forward``, which is why the modules live in this file rather than in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import numpy as np
 import torch
@@ -124,22 +123,21 @@ class WritesFile(torch.nn.Module):
         return torch.zeros(x.shape[0], self.n_classes) + data[0].float()
 
 
-def build_reading_model(
-    directory: Path, target: Path | str, *, n_bytes: int = 10, n_classes: int = N_CLASSES
-) -> Path:
+def build_reading_model(directory: Path, target: Path | str, *, n_bytes: int = 10, n_classes: int = N_CLASSES) -> Path:
     """A model that reads the first ``n_bytes`` of ``target`` and returns them as logits."""
     return _save(ReadsFile(str(target), n_bytes, n_classes), directory / "reading.pt")
 
 
-def build_writing_model(
-    directory: Path, target: Path | str, *, n_bytes: int = 8, n_classes: int = N_CLASSES
-) -> Path:
+def build_writing_model(directory: Path, target: Path | str, *, n_bytes: int = 8, n_classes: int = N_CLASSES) -> Path:
     """A model that overwrites (or creates) ``target`` with ``n_bytes`` letters X."""
     return _save(WritesFile(str(target), n_bytes, n_classes), directory / "writing.pt")
 
 
 def build_huge_file_model(
-    directory: Path, *, target: str = "/tmp/huge.bin", size_bytes: int = 2 * GIB,
+    directory: Path,
+    *,
+    target: str = "/tmp/huge.bin",
+    size_bytes: int = 2 * GIB,
     n_classes: int = N_CLASSES,
 ) -> Path:
     """A model that grows a file to ``size_bytes`` (a shared mapping truncates it up)."""
@@ -168,7 +166,7 @@ class AllocatesGradually(torch.nn.Module):
         self.n_classes = n_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kept: List[torch.Tensor] = []
+        kept: list[torch.Tensor] = []
         for index in range(self.chunks):
             # torch.full writes every page, so each chunk is resident memory, not a reservation.
             kept.append(torch.full([self.chunk_elements], float(index)))
@@ -219,15 +217,16 @@ class Floods(torch.nn.Module):
         return torch.zeros(x.shape[0], self.n_classes)
 
 
-def build_memory_hog_model(
-    directory: Path, *, size_bytes: int = 8 * GIB, n_classes: int = N_CLASSES
-) -> Path:
+def build_memory_hog_model(directory: Path, *, size_bytes: int = 8 * GIB, n_classes: int = N_CLASSES) -> Path:
     """A model that allocates one tensor of ``size_bytes`` (far past any sensible cap)."""
     return _save(AllocatesAtOnce(size_bytes // 4, n_classes), directory / "memory-hog.pt")
 
 
 def build_gradual_memory_model(
-    directory: Path, *, chunk_bytes: int = 128 * MIB, chunks: int = 24,
+    directory: Path,
+    *,
+    chunk_bytes: int = 128 * MIB,
+    chunks: int = 24,
     n_classes: int = N_CLASSES,
 ) -> Path:
     """A model that fills memory chunk by chunk (resident pages, below the address-space cap)."""
@@ -240,9 +239,7 @@ def build_endless_loop_model(directory: Path, *, n_classes: int = N_CLASSES) -> 
     return _save(LoopsForever(n_classes), directory / "endless-loop.pt")
 
 
-def build_sleeping_model(
-    directory: Path, *, iterations: int = 1 << 40, n_classes: int = N_CLASSES
-) -> Path:
+def build_sleeping_model(directory: Path, *, iterations: int = 1 << 40, n_classes: int = N_CLASSES) -> Path:
     """A model that stalls past any deadline.
 
     TorchScript offers no sleep, so the stall is a finite but very long loop; the tests give it
@@ -251,9 +248,7 @@ def build_sleeping_model(
     return _save(Stalls(iterations, n_classes), directory / "sleeping.pt")
 
 
-def build_flooding_model(
-    directory: Path, *, lines: int = 200_000, n_classes: int = N_CLASSES
-) -> Path:
+def build_flooding_model(directory: Path, *, lines: int = 200_000, n_classes: int = N_CLASSES) -> Path:
     """A model that prints ``lines`` lines per batch (~14 MB) and then returns valid logits."""
     return _save(Floods(lines, n_classes), directory / "flooding.pt")
 
@@ -333,8 +328,6 @@ class CarriesWeight(torch.nn.Module):
         return torch.zeros(x.shape[0], self.n_classes) + self.weight[0]
 
 
-def build_oversized_model(
-    directory: Path, *, size_bytes: int = 3 * MIB, n_classes: int = N_CLASSES
-) -> Path:
+def build_oversized_model(directory: Path, *, size_bytes: int = 3 * MIB, n_classes: int = N_CLASSES) -> Path:
     """A valid TorchScript model carrying a ``size_bytes`` buffer (to exceed an upload cap)."""
     return _save(CarriesWeight(size_bytes, n_classes), directory / "oversized.pt")

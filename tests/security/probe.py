@@ -72,10 +72,7 @@ def _try_writing_under(folder: str) -> dict:
 
 def main() -> None:
     port = int(sys.argv[1])
-    status = dict(
-        line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines()
-        if ":\t" in line
-    )
+    status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
     report = {
         "uid": os.getuid(),
         "gid": os.getgid(),

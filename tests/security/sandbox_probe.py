@@ -28,8 +28,13 @@ class ProbeRun:
         assert bwrap is not None
         self.handle = ChildHandle()
         start_child(
-            self.handle, model_path=model_path, model_format="torchscript", limits=PROBE_LIMITS,
-            bwrap=bwrap, program=PROBE, program_arguments=[str(port), *paths],
+            self.handle,
+            model_path=model_path,
+            model_format="torchscript",
+            limits=PROBE_LIMITS,
+            bwrap=bwrap,
+            program=PROBE,
+            program_arguments=[str(port), *paths],
         )
 
     def report(self, timeout: float = 60.0) -> dict:

@@ -77,8 +77,7 @@ class Canaries:
             assert content[:8] not in as_bytes
 
 
-def assert_normal_model_scores(model_path: Path, *, limits: SandboxLimits = ATTACK_LIMITS,
-                               count: int = 300) -> None:
+def assert_normal_model_scores(model_path: Path, *, limits: SandboxLimits = ATTACK_LIMITS, count: int = 300) -> None:
     """A fresh SandboxedModel scores the normal model exactly like plain torch does."""
     inputs = normal_inputs(count, seed=7)
     with SandboxedModel(model_path, limits=limits) as model:

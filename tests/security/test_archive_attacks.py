@@ -54,9 +54,7 @@ ARCHIVE_ATTACKS: dict[str, tuple[Callable[[Path, Canaries], Path], tuple[str, ..
 
 
 @pytest.mark.parametrize("attack", ARCHIVE_ATTACKS)
-def test_the_upload_checks_refuse_the_archive_and_so_does_the_sandbox(
-    attack: str, canaries: Canaries, tmp_path: Path
-):
+def test_the_upload_checks_refuse_the_archive_and_so_does_the_sandbox(attack: str, canaries: Canaries, tmp_path: Path):
     build, words = ARCHIVE_ATTACKS[attack]
     path = build(tmp_path / "upload", canaries)
 
@@ -124,14 +122,13 @@ def _load_with_plain_torch(path: Path) -> subprocess.CompletedProcess:
         f"print(tuple(module(torch.rand(3, {', '.join(map(str, models.INPUT_SHAPE))})).shape))\n"
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TORCH_FORCE")}
-    return subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True,
-                          text=True, env=environment, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", program, str(path)], capture_output=True, text=True, env=environment, timeout=300
+    )
 
 
 @pytest.mark.parametrize("attack", archives.EXPORT_ATTACKS)
-def test_the_export_attacks_really_run_code_when_torch_loads_them(
-    attack: str, canaries: Canaries, tmp_path: Path
-):
+def test_the_export_attacks_really_run_code_when_torch_loads_them(attack: str, canaries: Canaries, tmp_path: Path):
     build, _ = archives.EXPORT_ATTACKS[attack]
     path = build(tmp_path / "upload", canaries.write_target)
 
@@ -144,9 +141,7 @@ def test_the_export_attacks_really_run_code_when_torch_loads_them(
 
 
 @pytest.mark.parametrize("attack", archives.EXPORT_ATTACKS)
-def test_the_upload_checks_refuse_each_export_attack_with_its_reason(
-    attack: str, canaries: Canaries, tmp_path: Path
-):
+def test_the_upload_checks_refuse_each_export_attack_with_its_reason(attack: str, canaries: Canaries, tmp_path: Path):
     build, words = archives.EXPORT_ATTACKS[attack]
     path = build(tmp_path / "upload", canaries.write_target)
 
@@ -170,15 +165,17 @@ PICKLE_ATTACKS = ["pickled sample inputs", "a pickled weight", "an opaque consta
 
 @pytest.mark.parametrize("attack", PICKLE_ATTACKS)
 def test_the_sandboxed_loader_refuses_pickles_in_an_export_archive_on_its_own(
-    attack: str, bubblewrap: None, canaries: Canaries, tmp_path: Path,
+    attack: str,
+    bubblewrap: None,
+    canaries: Canaries,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
     build, _ = archives.EXPORT_ATTACKS[attack]
     path = build(tmp_path / "upload", canaries.write_target)
 
     def format_only(model_path: Path, **_: object) -> ModelFileInfo:
-        return ModelFileInfo(format="torch.export", sha256="", size_bytes=0, member_count=0,
-                             uncompressed_bytes=0)
+        return ModelFileInfo(format="torch.export", sha256="", size_bytes=0, member_count=0, uncompressed_bytes=0)
 
     # SandboxedModel repeats the upload checks, which refuse this file before any child
     # starts; without them the child's own loader is all that stands between the payload and
@@ -192,26 +189,21 @@ def test_the_sandboxed_loader_refuses_pickles_in_an_export_archive_on_its_own(
     canaries.assert_untouched()
 
 
-def test_a_normal_export_archive_is_accepted_and_scores_in_the_sandbox(
-    bubblewrap: None, tmp_path: Path
-):
+def test_a_normal_export_archive_is_accepted_and_scores_in_the_sandbox(bubblewrap: None, tmp_path: Path):
     path = models.build_normal_model(tmp_path, model_format="torch.export")
 
     assert inspect_model_file(path, max_bytes=UPLOAD_CAP).format == "torch.export"
     assert_normal_model_scores(path)
 
 
-def test_torchscripts_loader_refuses_a_pickle_calling_outside_torch(
-    canaries: Canaries, tmp_path: Path
-):
+def test_torchscripts_loader_refuses_a_pickle_calling_outside_torch(canaries: Canaries, tmp_path: Path):
     # TorchScript archives are not scanned at upload: torch.jit.load unpickles data.pkl with
     # its own restricted unpickler, which resolves only torch's types.
     path = archives.build_torchscript_calling_eval(tmp_path / "upload", canaries.write_target)
     assert inspect_model_file(path, max_bytes=UPLOAD_CAP).format == "torchscript"
     program = "import sys, torch\ntorch.jit.load(sys.argv[1])\n"
 
-    result = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", program, str(path)], capture_output=True, text=True, timeout=300)
 
     assert result.returncode != 0
     assert "Unknown type name '__builtin__.eval'" in result.stderr

@@ -64,31 +64,62 @@ def site(service_folder, digits_folder):
 
 def model_attacks(site) -> list[Attack]:
     return [
-        Attack("reads the hidden test split", lambda f: models.build_reading_model(f, site.hidden_split),
-               "model_raised", ("test.npz", "No such file or directory")),
-        Attack("reads the database", lambda f: models.build_reading_model(f, site.database),
-               "model_raised", ("touchstone.sqlite3", "No such file or directory")),
-        Attack("reads the settings module", lambda f: models.build_reading_model(f, site.settings_module),
-               "model_raised", ("settings.py", "No such file or directory")),
-        Attack("reads /etc/passwd", lambda f: models.build_reading_model(f, "/etc/passwd"),
-               "model_raised", ("/etc/passwd", "No such file or directory")),
-        Attack("overwrites the hidden test split", lambda f: models.build_writing_model(f, site.hidden_split),
-               "model_raised", ("test.npz", "No such file or directory")),
-        Attack("creates a file in private storage", lambda f: models.build_writing_model(f, site.write_target),
-               "model_raised", ("written-by-model", "No such file or directory")),
+        Attack(
+            "reads the hidden test split",
+            lambda f: models.build_reading_model(f, site.hidden_split),
+            "model_raised",
+            ("test.npz", "No such file or directory"),
+        ),
+        Attack(
+            "reads the database",
+            lambda f: models.build_reading_model(f, site.database),
+            "model_raised",
+            ("touchstone.sqlite3", "No such file or directory"),
+        ),
+        Attack(
+            "reads the settings module",
+            lambda f: models.build_reading_model(f, site.settings_module),
+            "model_raised",
+            ("settings.py", "No such file or directory"),
+        ),
+        Attack(
+            "reads /etc/passwd",
+            lambda f: models.build_reading_model(f, "/etc/passwd"),
+            "model_raised",
+            ("/etc/passwd", "No such file or directory"),
+        ),
+        Attack(
+            "overwrites the hidden test split",
+            lambda f: models.build_writing_model(f, site.hidden_split),
+            "model_raised",
+            ("test.npz", "No such file or directory"),
+        ),
+        Attack(
+            "creates a file in private storage",
+            lambda f: models.build_writing_model(f, site.write_target),
+            "model_raised",
+            ("written-by-model", "No such file or directory"),
+        ),
         Attack("allocates 8 GiB", lambda f: models.build_memory_hog_model(f), "out_of_memory", ("1536 MiB",)),
-        Attack("loops forever", lambda f: models.build_endless_loop_model(f), "deadline_exceeded",
-               ("12 seconds",)),
-        Attack("stalls past the deadline", lambda f: models.build_sleeping_model(f), "deadline_exceeded",
-               ("12 seconds",)),
+        Attack("loops forever", lambda f: models.build_endless_loop_model(f), "deadline_exceeded", ("12 seconds",)),
+        Attack(
+            "stalls past the deadline", lambda f: models.build_sleeping_model(f), "deadline_exceeded", ("12 seconds",)
+        ),
         Attack("writes a huge file", lambda f: models.build_huge_file_model(f), "sandbox_violation", ("64 MiB",)),
         Attack("raises", lambda f: models.build_raising_model(f), "model_raised", (models.RAISED_MESSAGE,)),
-        Attack("hides a pickle in a TorchScript archive",
-               lambda f: archives.build_pickle_in_torchscript_layout(f, site.write_target), "model_load_failed",
-               ("could not be loaded",)),
+        Attack(
+            "hides a pickle in a TorchScript archive",
+            lambda f: archives.build_pickle_in_torchscript_layout(f, site.write_target),
+            "model_load_failed",
+            ("could not be loaded",),
+        ),
         *[
-            Attack(f"returns {kind} logits", lambda f, kind=kind: models.build_malformed_model(f, kind),
-                   "malformed_output", words)
+            Attack(
+                f"returns {kind} logits",
+                lambda f, kind=kind: models.build_malformed_model(f, kind),
+                "malformed_output",
+                words,
+            )
             for kind, words in (
                 ("wrong_shape", ("expected float32 logits of shape",)),
                 ("float64", ("float64",)),
@@ -108,8 +139,12 @@ def upload_attacks(site) -> list[tuple[str, object, int, str]]:
         ("a member named ../", lambda f: archives.build_traversal_archive(f), 400, ".."),
         ("a symlink member", lambda f: archives.build_symlink_archive(f), 400, "link"),
         ("an oversized upload", lambda f: models.build_oversized_model(f, size_bytes=3 * models.MIB), 413, "2 MB"),
-        ("a pickle-carrying .pt2", lambda f: archives.build_export_with_pickled_sample_inputs(f, site.write_target),
-         400, "builtins.eval"),
+        (
+            "a pickle-carrying .pt2",
+            lambda f: archives.build_export_with_pickled_sample_inputs(f, site.write_target),
+            400,
+            "builtins.eval",
+        ),
     ]
 
 
@@ -148,7 +183,9 @@ def test_every_attack_fails_with_its_reason_and_the_worker_then_scores_a_normal_
 
     # No canary was written, and the database is intact.
     assert {path: sha256(path) for path in (site.hidden_split, site.settings_module)} == {
-        site.hidden_split: before[site.hidden_split], site.settings_module: before[site.settings_module]}
+        site.hidden_split: before[site.hidden_split],
+        site.settings_module: before[site.settings_module],
+    }
     assert not site.write_target.exists()
     with sqlite3.connect(site.database) as connection:
         assert connection.execute("pragma integrity_check").fetchone()[0] == "ok"
@@ -173,8 +210,9 @@ def test_a_malicious_upload_is_refused_before_anything_is_stored(site, tmp_path,
     assert stored_files(site) == before, name
     with sqlite3.connect(site.database) as connection:
         rows = connection.execute(
-            "select count(*) from submissions_submission s join auth_user u on u.id = s.owner_id "
-            "where u.username = ?", [username]).fetchone()[0]
+            "select count(*) from submissions_submission s join auth_user u on u.id = s.owner_id where u.username = ?",
+            [username],
+        ).fetchone()[0]
     assert rows == 0, name
     assert not site.write_target.exists()
 
@@ -185,7 +223,9 @@ def test_a_model_that_writes_hidden_inputs_into_its_failure_gets_none_of_them_ba
     # batches and leaks from the first hidden batch on.
     client = TouchstoneClient(site.url, site.create_researcher(f"leaker-{channel}"))
     model = exfiltration.build_leaking_model(tmp_path, channel, honest_calls=2)
-    submission = client.submit(benchmark="digits", version="1.0.0", model_file=model, model_name=f"leaks {channel}")["id"]
+    submission = client.submit(benchmark="digits", version="1.0.0", model_file=model, model_name=f"leaks {channel}")[
+        "id"
+    ]
 
     final = client.wait(submission, poll_seconds=0.3, timeout=300)
 
@@ -195,14 +235,22 @@ def test_a_model_that_writes_hidden_inputs_into_its_failure_gets_none_of_them_ba
     first_batch = exfiltration.leaked_digits(hidden[:1])
     shown = [json.dumps(final), json.dumps(client._request("GET", f"submissions/{submission}/"))]
     with sqlite3.connect(site.database) as connection:
-        shown += [str(value) for value in connection.execute(
-            "select error_code, error_message, progress_message from submissions_submission where id = ?",
-            [submission]).fetchone()]
+        shown += [
+            str(value)
+            for value in connection.execute(
+                "select error_code, error_message, progress_message from submissions_submission where id = ?",
+                [submission],
+            ).fetchone()
+        ]
     text = "\n".join(shown)
     assert "hidden inputs:" not in text
     assert " ".join(first_batch[:4]) not in text
     assert f", {int(first_batch[0]) + 1000}]" not in text
     # It counts against the quota: the failure is the model's.
     with sqlite3.connect(site.database) as connection:
-        assert connection.execute(
-            "select counts_against_quota from submissions_submission where id = ?", [submission]).fetchone()[0] == 1
+        assert (
+            connection.execute(
+                "select counts_against_quota from submissions_submission where id = ?", [submission]
+            ).fetchone()[0]
+            == 1
+        )

@@ -47,9 +47,7 @@ def _expected_host_ids() -> tuple[int, int]:
     return os.getuid(), os.getgid()
 
 
-def test_the_sandboxed_process_maps_to_an_unprivileged_host_uid_never_to_root(
-    bubblewrap, stored_model: Path
-):
+def test_the_sandboxed_process_maps_to_an_unprivileged_host_uid_never_to_root(bubblewrap, stored_model: Path):
     report = run_probe(stored_model, port=1)
 
     inside_uid, host_uid, uid_count = report["uid_map"]
@@ -60,9 +58,7 @@ def test_the_sandboxed_process_maps_to_an_unprivileged_host_uid_never_to_root(
     assert (int(host_uid), int(host_gid)) == _expected_host_ids()
 
 
-def test_the_status_reports_the_account_and_the_uid_map_the_model_really_sees(
-    bubblewrap, stored_model: Path
-):
+def test_the_status_reports_the_account_and_the_uid_map_the_model_really_sees(bubblewrap, stored_model: Path):
     account = sandbox_status()["account"]
 
     report = run_probe(stored_model, port=1)
@@ -84,34 +80,39 @@ def test_the_status_says_why_no_model_can_run_without_the_sandbox_account(monkey
     assert "useradd --system" in account["problem"]
 
 
-def test_no_file_under_proc_sys_nor_proc_sysrq_trigger_opens_for_writing(
-    bubblewrap, stored_model: Path
-):
+def test_no_file_under_proc_sys_nor_proc_sysrq_trigger_opens_for_writing(bubblewrap, stored_model: Path):
     report = run_probe(stored_model, port=1)
 
     sysctl = report["sysctl"]
     assert sysctl["files"] > 100  # the probe really walked the sysctl tree
     assert sysctl["writable"] == []
     assert report["sysrq_trigger"] != "ok"
-    proc = [line.split() for line in report["mountinfo"].splitlines()
-            if line.split()[4] == "/proc"]
+    proc = [line.split() for line in report["mountinfo"].splitlines() if line.split()[4] == "/proc"]
     assert len(proc) == 1 and proc[0][5].split(",")[0] == "ro"  # the whole /proc is read-only
 
 
-def test_sys_usr_local_bin_and_the_rest_of_usr_do_not_exist_inside(
-    bubblewrap, stored_model: Path
-):
-    absent = ["/sys", "/usr/local/bin", "/usr/local", "/usr/share", "/usr/sbin", "/bin/sh",
-              "/usr/bin/env", "/usr/bin/bwrap", "/usr/lib/apt", "/etc/passwd", "/home", "/var"]
+def test_sys_usr_local_bin_and_the_rest_of_usr_do_not_exist_inside(bubblewrap, stored_model: Path):
+    absent = [
+        "/sys",
+        "/usr/local/bin",
+        "/usr/local",
+        "/usr/share",
+        "/usr/sbin",
+        "/bin/sh",
+        "/usr/bin/env",
+        "/usr/bin/bwrap",
+        "/usr/lib/apt",
+        "/etc/passwd",
+        "/home",
+        "/var",
+    ]
 
     report = run_probe(stored_model, port=1, paths=absent)
 
-    assert report["visible"] == {path: False for path in absent}
+    assert report["visible"] == dict.fromkeys(absent, False)
 
 
-def test_proc_shows_no_storage_path_model_name_project_path_or_io_folder_command_line(
-    bubblewrap, stored_model: Path
-):
+def test_proc_shows_no_storage_path_model_name_project_path_or_io_folder_command_line(bubblewrap, stored_model: Path):
     run = ProbeRun(stored_model, port=1, paths=[])
     try:
         scratch = run.handle.scratch
@@ -132,9 +133,7 @@ def test_proc_shows_no_storage_path_model_name_project_path_or_io_folder_command
 
 
 @root_worker_only
-def test_a_root_worker_without_the_sandbox_account_refuses_to_run_models(
-    monkeypatch, normal_model: Path
-):
+def test_a_root_worker_without_the_sandbox_account_refuses_to_run_models(monkeypatch, normal_model: Path):
     monkeypatch.setenv(USER_VARIABLE, "touchstone-no-such-account")
 
     with pytest.raises(SandboxUnavailableError) as caught:
@@ -159,21 +158,20 @@ def test_a_root_worker_refuses_a_sandbox_account_that_is_root(monkeypatch, norma
 
 
 @root_worker_only
-def test_the_io_folder_lets_the_sandbox_account_write_only_the_output_file(
-    bubblewrap, normal_model: Path
-):
+def test_the_io_folder_lets_the_sandbox_account_write_only_the_output_file(bubblewrap, normal_model: Path):
     account = pwd.getpwnam(sandbox_user_name())
     with SandboxedModel(normal_model, limits=ATTACK_LIMITS) as model:
         scratch = model._child.scratch
-        entries = {path.relative_to(scratch).as_posix(): path.lstat()
-                   for path in [scratch, *scratch.rglob("*")]}
+        entries = {path.relative_to(scratch).as_posix(): path.lstat() for path in [scratch, *scratch.rglob("*")]}
 
     writable = set()
     for name, status in entries.items():
         mode = status.st_mode
-        if (status.st_uid == account.pw_uid and mode & stat.S_IWUSR) or (
-            status.st_gid == account.pw_gid and mode & stat.S_IWGRP
-        ) or mode & stat.S_IWOTH:
+        if (
+            (status.st_uid == account.pw_uid and mode & stat.S_IWUSR)
+            or (status.st_gid == account.pw_gid and mode & stat.S_IWGRP)
+            or mode & stat.S_IWOTH
+        ):
             writable.add(name)
     assert writable == {"out.npy"}
     assert entries["out.npy"].st_uid == account.pw_uid

@@ -57,9 +57,7 @@ def test_the_leaking_models_really_leak_when_details_are_shown(bubblewrap, tmp_p
 
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
-def test_a_failure_on_hidden_inputs_says_only_its_code_in_the_sites_words(
-    bubblewrap, tmp_path: Path, channel: str
-):
+def test_a_failure_on_hidden_inputs_says_only_its_code_in_the_sites_words(bubblewrap, tmp_path: Path, channel: str):
     model = build_leaking_model(tmp_path, channel, honest_calls=1)
 
     error = _failure(model, hide=True)

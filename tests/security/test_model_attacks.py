@@ -64,66 +64,127 @@ def _malformed(kind: str) -> Callable[[Path, Canaries], Path]:
 # persist to the end of its family).
 FAMILIES: dict[str, list[Attack]] = {
     "reading host files": [
-        Attack("reads the hidden test split", _reading("test.npz"), ModelRaisedError,
-               ("test.npz", "No such file or directory")),
-        Attack("reads the database file", _reading("db.sqlite3"), ModelRaisedError,
-               ("db.sqlite3", "No such file or directory")),
-        Attack("reads the settings module", _reading("settings.py"), ModelRaisedError,
-               ("settings.py", "No such file or directory")),
-        Attack("reads /etc/passwd", lambda f, c: models.build_reading_model(f, "/etc/passwd"),
-               ModelRaisedError, ("/etc/passwd", "No such file or directory")),
+        Attack(
+            "reads the hidden test split",
+            _reading("test.npz"),
+            ModelRaisedError,
+            ("test.npz", "No such file or directory"),
+        ),
+        Attack(
+            "reads the database file",
+            _reading("db.sqlite3"),
+            ModelRaisedError,
+            ("db.sqlite3", "No such file or directory"),
+        ),
+        Attack(
+            "reads the settings module",
+            _reading("settings.py"),
+            ModelRaisedError,
+            ("settings.py", "No such file or directory"),
+        ),
+        Attack(
+            "reads /etc/passwd",
+            lambda f, c: models.build_reading_model(f, "/etc/passwd"),
+            ModelRaisedError,
+            ("/etc/passwd", "No such file or directory"),
+        ),
     ],
     "writing files": [
-        Attack("creates a file next to the secrets",
-               lambda f, c: models.build_writing_model(f, c.write_target), ModelRaisedError,
-               ("written-by-model", "No such file or directory")),
-        Attack("overwrites the hidden test split",
-               lambda f, c: models.build_writing_model(f, c.files["test.npz"]), ModelRaisedError,
-               ("test.npz", "No such file or directory")),
-        Attack("overwrites the evaluator's own code",
-               lambda f, c: models.build_writing_model(f, "/sandbox/child.py"), ModelRaisedError,
-               # Refused as read-only (non-root worker) or, first, by the file's owner (root).
-               ("child.py", "in read-write mode")),
-        Attack("writes a 2 GiB file", lambda f, c: models.build_huge_file_model(f),
-               SandboxViolationError, ("file larger than the sandbox allows", "64 MiB")),
+        Attack(
+            "creates a file next to the secrets",
+            lambda f, c: models.build_writing_model(f, c.write_target),
+            ModelRaisedError,
+            ("written-by-model", "No such file or directory"),
+        ),
+        Attack(
+            "overwrites the hidden test split",
+            lambda f, c: models.build_writing_model(f, c.files["test.npz"]),
+            ModelRaisedError,
+            ("test.npz", "No such file or directory"),
+        ),
+        Attack(
+            "overwrites the evaluator's own code",
+            lambda f, c: models.build_writing_model(f, "/sandbox/child.py"),
+            ModelRaisedError,
+            # Refused as read-only (non-root worker) or, first, by the file's owner (root).
+            ("child.py", "in read-write mode"),
+        ),
+        Attack(
+            "writes a 2 GiB file",
+            lambda f, c: models.build_huge_file_model(f),
+            SandboxViolationError,
+            ("file larger than the sandbox allows", "64 MiB"),
+        ),
     ],
     "exhausting memory": [
-        Attack("allocates 8 GiB at once", lambda f, c: models.build_memory_hog_model(f),
-               OutOfMemoryError, ("out of memory", "1536 MiB")),
-        Attack("fills memory page by page", lambda f, c: models.build_gradual_memory_model(f),
-               OutOfMemoryError, ("out of memory", "1536 MiB")),
+        Attack(
+            "allocates 8 GiB at once",
+            lambda f, c: models.build_memory_hog_model(f),
+            OutOfMemoryError,
+            ("out of memory", "1536 MiB"),
+        ),
+        Attack(
+            "fills memory page by page",
+            lambda f, c: models.build_gradual_memory_model(f),
+            OutOfMemoryError,
+            ("out of memory", "1536 MiB"),
+        ),
     ],
     "exhausting time": [
-        Attack("loops forever", lambda f, c: models.build_endless_loop_model(f),
-               DeadlineExceededError, ("CPU-time limit", "4 CPU seconds"),
-               dataclasses.replace(ATTACK_LIMITS, cpu_seconds=4)),
-        Attack("sleeps past the deadline", lambda f, c: models.build_sleeping_model(f),
-               DeadlineExceededError, ("wall-clock deadline", "6 seconds"),
-               dataclasses.replace(ATTACK_LIMITS, wall_seconds=6.0)),
+        Attack(
+            "loops forever",
+            lambda f, c: models.build_endless_loop_model(f),
+            DeadlineExceededError,
+            ("CPU-time limit", "4 CPU seconds"),
+            dataclasses.replace(ATTACK_LIMITS, cpu_seconds=4),
+        ),
+        Attack(
+            "sleeps past the deadline",
+            lambda f, c: models.build_sleeping_model(f),
+            DeadlineExceededError,
+            ("wall-clock deadline", "6 seconds"),
+            dataclasses.replace(ATTACK_LIMITS, wall_seconds=6.0),
+        ),
     ],
     "failing code": [
-        Attack("raises", lambda f, c: models.build_raising_model(f), ModelRaisedError,
-               ("raised an exception", models.RAISED_MESSAGE)),
-        Attack("hides a pickle payload in a TorchScript archive",
-               lambda f, c: archives.build_pickle_in_torchscript_layout(f, c.write_target),
-               ModelLoadError, ("could not be loaded",)),
+        Attack(
+            "raises",
+            lambda f, c: models.build_raising_model(f),
+            ModelRaisedError,
+            ("raised an exception", models.RAISED_MESSAGE),
+        ),
+        Attack(
+            "hides a pickle payload in a TorchScript archive",
+            lambda f, c: archives.build_pickle_in_torchscript_layout(f, c.write_target),
+            ModelLoadError,
+            ("could not be loaded",),
+        ),
     ],
     "malformed outputs": [
-        Attack("returns logits of the wrong shape", _malformed("wrong_shape"),
-               MalformedOutputError,
-               ("shape [256, 13]", "expected float32 logits of shape [256, 10]")),
-        Attack("returns float64 logits", _malformed("float64"), MalformedOutputError,
-               ("a float64 tensor", "expected float32", ".float()")),
-        Attack("returns int64 logits", _malformed("int64"), MalformedOutputError,
-               ("an int64 tensor", "expected float32")),
-        Attack("returns NaN", _malformed("nan"), MalformedOutputError,
-               ("non-finite", "NaN in 300 rows")),
-        Attack("returns Inf", _malformed("inf"), MalformedOutputError,
-               ("non-finite", "Inf in 300 rows")),
-        Attack("returns a gigantic tensor", _malformed("gigantic"), MalformedOutputError,
-               ("shape [262144, 1073741824]", "[256, 10]")),
-        Attack("returns a tuple", _malformed("tuple"), MalformedOutputError,
-               ("a tuple", "single tensor")),
+        Attack(
+            "returns logits of the wrong shape",
+            _malformed("wrong_shape"),
+            MalformedOutputError,
+            ("shape [256, 13]", "expected float32 logits of shape [256, 10]"),
+        ),
+        Attack(
+            "returns float64 logits",
+            _malformed("float64"),
+            MalformedOutputError,
+            ("a float64 tensor", "expected float32", ".float()"),
+        ),
+        Attack(
+            "returns int64 logits", _malformed("int64"), MalformedOutputError, ("an int64 tensor", "expected float32")
+        ),
+        Attack("returns NaN", _malformed("nan"), MalformedOutputError, ("non-finite", "NaN in 300 rows")),
+        Attack("returns Inf", _malformed("inf"), MalformedOutputError, ("non-finite", "Inf in 300 rows")),
+        Attack(
+            "returns a gigantic tensor",
+            _malformed("gigantic"),
+            MalformedOutputError,
+            ("shape [262144, 1073741824]", "[256, 10]"),
+        ),
+        Attack("returns a tuple", _malformed("tuple"), MalformedOutputError, ("a tuple", "single tensor")),
     ],
 }
 
@@ -160,9 +221,7 @@ def test_the_sandbox_stops_each_attack_and_then_scores_a_normal_model(
     assert_normal_model_scores(normal_model)
 
 
-def test_a_flooding_model_still_scores_and_its_output_is_cut_to_the_log_cap(
-    bubblewrap, tmp_path: Path
-):
+def test_a_flooding_model_still_scores_and_its_output_is_cut_to_the_log_cap(bubblewrap, tmp_path: Path):
     path = models.build_flooding_model(tmp_path)
     inputs = models.normal_inputs(300)
 
@@ -192,4 +251,3 @@ def test_the_attack_models_really_attack_when_run_without_the_sandbox(
     assert layers[0] == "unsandboxed"
     leaked = bytes(logits[0].astype(np.uint8))
     assert leaked == canaries.contents["test.npz"][:10]
-

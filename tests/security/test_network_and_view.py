@@ -99,8 +99,7 @@ def test_a_sandboxed_process_sees_no_host_files_has_no_privileges_and_cannot_uns
 ):
     secret = tmp_path / "secret.txt"
     secret.write_text("hidden labels")
-    paths = [str(secret), "/etc/passwd", "/etc/shadow", "/work", str(Path.home() / ".ssh"),
-             "/var", "/run", sys.prefix]
+    paths = [str(secret), "/etc/passwd", "/etc/shadow", "/work", str(Path.home() / ".ssh"), "/var", "/run", sys.prefix]
 
     report = _probe(tmp_path, server, seccomp=True, paths=paths)
 
@@ -137,7 +136,8 @@ def test_a_sandboxed_process_cannot_reach_the_site_redis_or_postgresql(
             pass
         folder = tmp_path / name
         folder.mkdir()
-        report = _probe(folder, SimpleNamespace(port=port), seccomp=seccomp, paths=[],
-                        monkeypatch=monkeypatch)
-        expected = {f"errno {errno.EPERM}"} if seccomp else {f"errno {errno.ECONNREFUSED}", f"errno {errno.ENETUNREACH}"}
+        report = _probe(folder, SimpleNamespace(port=port), seccomp=seccomp, paths=[], monkeypatch=monkeypatch)
+        expected = (
+            {f"errno {errno.EPERM}"} if seccomp else {f"errno {errno.ECONNREFUSED}", f"errno {errno.ENETUNREACH}"}
+        )
         assert report["connect"] in expected, (name, report["connect"])

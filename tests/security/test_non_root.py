@@ -55,11 +55,19 @@ print(json.dumps(result))
 """
 
 
-def _run_as_nobody(command: list[str], *, timeout: float = 120, cwd: Path = Path("/"),
-                   **kwargs) -> subprocess.CompletedProcess[str]:
+def _run_as_nobody(
+    command: list[str], *, timeout: float = 120, cwd: Path = Path("/"), **kwargs
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True,
-        timeout=timeout, cwd=cwd, **kwargs,
+        command,
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        **kwargs,
     )
 
 
@@ -70,9 +78,12 @@ def sandbox_test_modules() -> list[Path]:
         if path == Path(__file__):
             continue
         tree = ast.parse(path.read_text())
-        if any(isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
-               and any(argument.arg == "bubblewrap" for argument in node.args.args)
-               for node in ast.walk(tree)):
+        if any(
+            isinstance(node, ast.FunctionDef)
+            and node.name.startswith("test_")
+            and any(argument.arg == "bubblewrap" for argument in node.args.args)
+            for node in ast.walk(tree)
+        ):
             modules.append(path)
     return modules
 
@@ -88,32 +99,31 @@ def nobody_environment():
         pytest.skip(f"{SYSTEM_PYTHON} is missing: no interpreter readable by 'nobody'")
     version = subprocess.run(
         [str(SYSTEM_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if version != str(tuple(sys.version_info[:2])):
-        pytest.skip(f"{SYSTEM_PYTHON} is Python {version}; torch here is built for "
-                    f"{tuple(sys.version_info[:2])}")
+        pytest.skip(f"{SYSTEM_PYTHON} is Python {version}; torch here is built for {tuple(sys.version_info[:2])}")
     probe = _run_as_nobody([find_bwrap(), "--unshare-all", "--ro-bind", "/", "/", "true"])
     if probe.returncode != 0:
-        pytest.skip("this kernel does not let a non-root user create the sandbox's "
-                    f"namespaces: {probe.stderr.strip()}")
+        pytest.skip(f"this kernel does not let a non-root user create the sandbox's namespaces: {probe.stderr.strip()}")
     folder = Path(tempfile.mkdtemp(prefix="touchstone-nobody-"))
     try:
         os.chmod(folder, 0o755)
         venv = folder / "venv"
-        subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)],
-                       check=True, capture_output=True)
+        subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
         target = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
         source = Path(sysconfig.get_paths()["purelib"])
         # Hard links share the files' (world-readable) inodes without copying 2 GB.
-        linked = subprocess.run(["cp", "-al", f"{source}/.", str(target)],
-                                capture_output=True, text=True)
+        linked = subprocess.run(["cp", "-al", f"{source}/.", str(target)], capture_output=True, text=True)
         if linked.returncode != 0:
             pytest.skip(f"cannot hard-link site-packages into a readable venv: {linked.stderr}")
         # Finding torch is enough here; importing it would cost seconds.
         check = "import evaluation, importlib.util; assert importlib.util.find_spec('torch')"
-        imports = _run_as_nobody([str(venv / "bin" / "python"), "-c", check],
-                                 env={"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
+        imports = _run_as_nobody(
+            [str(venv / "bin" / "python"), "-c", check], env={"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        )
         if imports.returncode != 0:
             pytest.skip(f"'nobody' cannot import the project or torch: {imports.stderr[-500:]}")
         yield folder, venv / "bin" / "python"
@@ -121,9 +131,7 @@ def nobody_environment():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_non_root_worker_runs_the_sandbox_and_keeps_a_readable_host_file_out_of_reach(
-    bubblewrap, nobody_environment
-):
+def test_a_non_root_worker_runs_the_sandbox_and_keeps_a_readable_host_file_out_of_reach(bubblewrap, nobody_environment):
     folder, python = nobody_environment
     secret = folder / "hidden-test-split.npz"
     secret.write_bytes(b"CANARY-readable-by-nobody")
@@ -144,17 +152,16 @@ def test_a_non_root_worker_runs_the_sandbox_and_keeps_a_readable_host_file_out_o
     assert completed.returncode == 0, completed.stderr[-2000:]
     result = json.loads(completed.stdout.splitlines()[-1])
     assert result["layers"] == ["bubblewrap", "seccomp", "rlimits"]
-    np.testing.assert_allclose(np.array(result["logits"], dtype=np.float32),
-                               models.reference_logits(inputs), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.array(result["logits"], dtype=np.float32), models.reference_logits(inputs), rtol=1e-5, atol=1e-5
+    )
     assert "leaked" not in result
     error_class, message = result["reading_error"]
     assert error_class == "ModelRaisedError"
     assert "No such file or directory" in message
 
 
-def test_the_sandbox_attacks_fail_the_same_way_when_the_worker_is_not_root(
-    bubblewrap, nobody_environment
-):
+def test_the_sandbox_attacks_fail_the_same_way_when_the_worker_is_not_root(bubblewrap, nobody_environment):
     folder, python = nobody_environment
     own = folder / "nobody"
     own.mkdir()
@@ -163,11 +170,28 @@ def test_the_sandbox_attacks_fail_the_same_way_when_the_worker_is_not_root(
     assert {"test_model_attacks.py", "test_containment.py"} <= {path.name for path in modules}
 
     completed = _run_as_nobody(
-        [str(python), "-m", "pytest", *map(str, modules), "-m", "not services", "-q",
-         "-p", "no:cacheprovider", "--basetemp", str(own / "pytest")],
-        env={"PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(own),
-             "TOUCHSTONE_DATA_DIR": str(own / "data"), "PATH": "/usr/bin:/bin"},
-        cwd=ROOT, timeout=600,
+        [
+            str(python),
+            "-m",
+            "pytest",
+            *map(str, modules),
+            "-m",
+            "not services",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(own / "pytest"),
+        ],
+        env={
+            "PYTHONPATH": str(ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(own),
+            "TOUCHSTONE_DATA_DIR": str(own / "data"),
+            "PATH": "/usr/bin:/bin",
+        },
+        cwd=ROOT,
+        timeout=600,
     )
 
     summary = completed.stdout.strip().splitlines()[-1:]

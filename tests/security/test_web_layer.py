@@ -27,15 +27,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.safestring import mark_safe
 from rest_framework.throttling import SimpleRateThrottle
 
+from tests.services import ROOT, redis_server
+from tests.touchstone.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
+from tests.touchstone.test_pages import scored
 from touchstone.accounts.forms import USERNAME_REJECTED
 from touchstone.accounts.throttling import client_address
 from touchstone.api.renderers import LeaderboardCSVRenderer
 from touchstone.env import env_rate, secret_key_from_file
 from touchstone.front.charts import leaderboard_chart
 from touchstone.security import check_shared_cache
-from tests.touchstone.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
-from tests.touchstone.test_pages import scored
-from tests.services import ROOT, redis_server
 
 # The key the site used to ship in its source: anyone could sign cookies with it.
 PUBLIC_OLD_KEY = "touchstone-local-development-key-not-for-production"
@@ -55,22 +55,33 @@ def fresh_counters():
 
 
 def python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def site_env(tmp_path: Path, **values: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "TOUCHSTONE_"))}
-    return {**env, "DJANGO_SETTINGS_MODULE": "touchstone.settings", "TOUCHSTONE_DATA_DIR": str(tmp_path / "data"),
-            **values}
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "touchstone.settings",
+        "TOUCHSTONE_DATA_DIR": str(tmp_path / "data"),
+        **values,
+    }
 
 
 def production_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    return site_env(tmp_path, TOUCHSTONE_PRODUCTION="1", DJANGO_SECRET_KEY=STRONG_KEY,
-                    DJANGO_ALLOWED_HOSTS="touchstone.example", **values)
+    return site_env(
+        tmp_path,
+        TOUCHSTONE_PRODUCTION="1",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_ALLOWED_HOSTS="touchstone.example",
+        **values,
+    )
 
 
 # The signing key ---------------------------------------------------------------------------------
+
 
 def test_a_messages_cookie_signed_with_the_old_public_key_is_rejected(db, settings):
     payload = '<img src="x" id="forged-by-a-stranger">'
@@ -112,6 +123,7 @@ def test_a_local_site_signs_with_its_generated_key_across_restarts(tmp_path):
 
 # Production settings ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -136,28 +148,46 @@ def test_production_refuses_to_start_with_an_unsafe_setting(tmp_path, change, na
 
 
 def test_production_turns_on_https_only_settings_by_default(tmp_path):
-    code = ("import json; from touchstone import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS, "
-            "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SECURE_SSL_REDIRECT, "
-            "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER]))")
+    code = (
+        "import json; from touchstone import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, s.SECURE_SSL_REDIRECT, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER]))"
+    )
     production = python(code, production_env(tmp_path, TOUCHSTONE_PROXY_SSL_HEADER="X-Forwarded-Proto"))
     assert production.returncode == 0, production.stderr
-    assert json.loads(production.stdout) == [31536000, True, True, True, True, True, ["HTTP_X_FORWARDED_PROTO", "https"]]
+    assert json.loads(production.stdout) == [
+        31536000,
+        True,
+        True,
+        True,
+        True,
+        True,
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+    ]
     local = python(code, site_env(tmp_path))
     assert json.loads(local.stdout) == [0, False, False, False, False, False, None]
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = production_env(tmp_path, TOUCHSTONE_CACHE_URL="redis://127.0.0.1:6379/1")
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_the_deployment_check_warns_while_throttle_counters_are_per_process():
     assert [warning.id for warning in check_shared_cache(None)] == ["touchstone.W001"]
-    shared = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": "redis://127.0.0.1:6379/1"}}
+    shared = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/1"}
+    }
     with override_settings(CACHES=shared):
         assert check_shared_cache(None) == []
 
@@ -182,6 +212,7 @@ def test_a_malformed_throttle_rate_stops_the_site_and_names_the_variable(monkeyp
 
 # Headers --------------------------------------------------------------------------------------------
 
+
 def test_every_page_forbids_inline_scripts_framing_and_type_sniffing(db):
     for path in ("/", "/accounts/login/", "/api/v1/benchmarks/", "/api/v1/docs/"):
         response = Client().get(path)
@@ -193,8 +224,12 @@ def test_every_page_forbids_inline_scripts_framing_and_type_sniffing(db):
         assert response["Referrer-Policy"] == "same-origin", path
 
 
-@override_settings(SECURE_HSTS_SECONDS=31536000, SECURE_HSTS_INCLUDE_SUBDOMAINS=True, SECURE_HSTS_PRELOAD=True,
-                   SECURE_SSL_REDIRECT=True)
+@override_settings(
+    SECURE_HSTS_SECONDS=31536000,
+    SECURE_HSTS_INCLUDE_SUBDOMAINS=True,
+    SECURE_HSTS_PRELOAD=True,
+    SECURE_SSL_REDIRECT=True,
+)
 def test_production_settings_send_hsts_and_redirect_plain_http(db):
     secure = Client().get("/", secure=True)
     assert secure["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
@@ -205,8 +240,11 @@ def test_production_settings_send_hsts_and_redirect_plain_http(db):
 def inline_code(template: Path) -> list[str]:
     """Inline scripts, event-handler attributes and style attributes: what the policy refuses."""
     text = template.read_text()
-    scripts = [tag for tag in re.findall(r"<script\b[^>]*>", text)
-               if "src=" not in tag and 'type="application/json"' not in tag]
+    scripts = [
+        tag
+        for tag in re.findall(r"<script\b[^>]*>", text)
+        if "src=" not in tag and 'type="application/json"' not in tag
+    ]
     return scripts + re.findall(r"\son[a-z]+\s*=", text) + re.findall(r"\sstyle\s*=", text)
 
 
@@ -221,11 +259,22 @@ def test_the_submission_page_holds_no_inline_script():
 
 # CSV and chart output -----------------------------------------------------------------------------
 
+
 def payload_with(names: list[str], values: list[float]) -> dict:
     entries = [
-        {"rank": i + 1, "rank_lower": 1, "rank_upper": 2, "tier": 1, "submission": i + 1, "model_name": name,
-         "team": "ada", "is_baseline": False, "team_submissions": 1, "sha256": "0" * 64,
-         "metrics": {"log_loss": {"value": value, "ci_low": value - 0.25, "ci_high": value + 0.25}}}
+        {
+            "rank": i + 1,
+            "rank_lower": 1,
+            "rank_upper": 2,
+            "tier": 1,
+            "submission": i + 1,
+            "model_name": name,
+            "team": "ada",
+            "is_baseline": False,
+            "team_submissions": 1,
+            "sha256": "0" * 64,
+            "metrics": {"log_loss": {"value": value, "ci_low": value - 0.25, "ci_high": value + 0.25}},
+        }
         for i, (name, value) in enumerate(zip(names, values, strict=True))
     ]
     return {"entries": entries, "metrics": ["log_loss"], "primary_metric": "log_loss", "part": "final"}
@@ -253,7 +302,7 @@ def test_chart_labels_carry_names_as_escaped_text():
     ticks = figure["layout"]["yaxis"]["ticktext"]
     hovers = [row[0] for row in figure["data"][0]["customdata"]]
     for labels in (ticks, hovers):
-        assert labels == ["#1 &lt;a href=\"https://example.org\"&gt;x&lt;/a&gt; (ada)", "#2 a &amp; b (ada)"]
+        assert labels == ['#1 &lt;a href="https://example.org"&gt;x&lt;/a&gt; (ada)', "#2 a &amp; b (ada)"]
 
 
 def test_the_leaderboard_page_hands_the_chart_over_as_data_not_script(version, researcher, good_model_bytes):
@@ -268,9 +317,11 @@ def test_the_leaderboard_page_hands_the_chart_over_as_data_not_script(version, r
 
 # Sign-up --------------------------------------------------------------------------------------------
 
+
 def signup(username: str, password: str = "compilers-1952-x", address: str = "192.0.2.10"):
-    return Client().post("/accounts/signup/", {"username": username, "password1": password, "password2": password},
-                         REMOTE_ADDR=address)
+    return Client().post(
+        "/accounts/signup/", {"username": username, "password1": password, "password2": password}, REMOTE_ADDR=address
+    )
 
 
 def without_csrf(page: bytes) -> str:
@@ -305,6 +356,7 @@ def test_sign_up_is_throttled_per_address(db):
 
 
 # Log-in -----------------------------------------------------------------------------------------------
+
 
 def log_in(client: Client, username: str, password: str, address: str = "198.51.100.7", path: str = "/accounts/login/"):
     return client.post(path, {"username": username, "password": password}, REMOTE_ADDR=address)
@@ -366,11 +418,13 @@ def test_the_token_page_is_throttled_per_user(researcher):
 
 # The API ----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def low_api_rates(monkeypatch):
     # DRF's throttles read their rates once at import: set them on the class, as settings would.
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "50/minute",
-                                                             "uploads": "2/hour"})
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "50/minute", "uploads": "2/hour"}
+    )
 
 
 def test_anonymous_api_requests_are_throttled_with_the_one_error_shape(db, low_api_rates):
@@ -386,7 +440,8 @@ def test_anonymous_api_requests_are_throttled_with_the_one_error_shape(db, low_a
 def test_uploads_have_their_own_lower_rate(version, researcher, low_api_rates):
     client = api_client_for(researcher)
     form = {"benchmark": "digits", "version": version.version, "model_name": "not a model"}
-    statuses = [client.post("/api/v1/submissions/", {**form, "model_file": upload(b"hello")}).status_code
-                for _ in range(3)]
+    statuses = [
+        client.post("/api/v1/submissions/", {**form, "model_file": upload(b"hello")}).status_code for _ in range(3)
+    ]
     assert statuses == [400, 400, 429]
     assert client.get("/api/v1/benchmarks/").status_code == 200  # reads are not uploads

@@ -13,8 +13,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from evaluation.spec import load_benchmark
-from touchstone.benchmarks.services import publish_benchmark
 from tests.models import centroid_model
+from touchstone.benchmarks.services import publish_benchmark
 
 
 @pytest.fixture

@@ -37,18 +37,32 @@ def record_result(
     """A scored submission with stored outcomes, recorded as the worker records one."""
     test = load_benchmark(version.folder).load_split("test")
     submission = Submission.objects.create(
-        owner=owner, version=version, model_name=name or f"model {seed}", team=owner.get_username(),
-        is_baseline=is_baseline, model_path="unused.pt", model_format="torchscript", sha256="0" * 64, size_bytes=1,
+        owner=owner,
+        version=version,
+        model_name=name or f"model {seed}",
+        team=owner.get_username(),
+        is_baseline=is_baseline,
+        model_path="unused.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
         status=Submission.Status.RUNNING,
     )
     buffer = io.BytesIO()
-    np.savez(buffer, probabilities=synthetic_probabilities(test.labels, accuracy=accuracy, seed=seed),
-             item_ids=test.item_ids)
+    np.savez(
+        buffer, probabilities=synthetic_probabilities(test.labels, accuracy=accuracy, seed=seed), item_ids=test.item_ids
+    )
     relative = f"outcomes/{submission.pk}/test.npz"
     write_file_atomically(relative, [buffer.getvalue()])
     with transaction.atomic():
-        EvaluationRun.objects.create(submission=submission, attempt=1, worker="test", outcome="scored",
-                                     finished_at=timezone.now(), outcomes_path=relative)
+        EvaluationRun.objects.create(
+            submission=submission,
+            attempt=1,
+            worker="test",
+            outcome="scored",
+            finished_at=timezone.now(),
+            outcomes_path=relative,
+        )
         Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.SCORED, scored_at=timezone.now())
         schedule_leaderboard_update(version_id=version.pk)
     submission.refresh_from_db()

@@ -35,8 +35,12 @@ def test_a_form_with_several_wrong_fields_names_the_first_and_lists_every_one(ve
 def test_a_version_that_does_not_exist_is_named_as_the_field_at_fault(version, researcher, good_model_bytes):
     response = api_client_for(researcher).post(
         "/api/v1/submissions/",
-        {"benchmark": "digits", "version": "no-such-version", "model_name": "m",
-         "model_file": upload(good_model_bytes)},
+        {
+            "benchmark": "digits",
+            "version": "no-such-version",
+            "model_name": "m",
+            "model_file": upload(good_model_bytes),
+        },
         format="multipart",
     )
     body = assert_one_shape(response, 400)

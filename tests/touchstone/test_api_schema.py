@@ -35,16 +35,35 @@ def test_the_leaderboard_response_and_its_entries_are_documented_field_by_field(
         board["properties"]
     )
     entry = resolve(schema, board["properties"]["entries"]["items"])
-    assert {"rank", "rank_lower", "rank_upper", "tier", "p_value_vs_leader", "submission", "team", "sha256",
-            "metrics"} <= set(entry["properties"])
+    assert {
+        "rank",
+        "rank_lower",
+        "rank_upper",
+        "tier",
+        "p_value_vs_leader",
+        "submission",
+        "team",
+        "sha256",
+        "metrics",
+    } <= set(entry["properties"])
     interval = resolve(schema, entry["properties"]["metrics"]["additionalProperties"])
     assert set(interval["properties"]) == {"value", "ci_low", "ci_high"}
 
 
 def test_the_comparison_response_is_documented_field_by_field(schema):
     comparison = response_schema(schema, "/api/v1/benchmarks/{slug}/versions/{version}/compare/")
-    assert {"part", "n_items", "metric", "a", "b", "difference", "p_value", "method", "a_only_correct",
-            "b_only_correct"} == set(comparison["properties"])
+    assert {
+        "part",
+        "n_items",
+        "metric",
+        "a",
+        "b",
+        "difference",
+        "p_value",
+        "method",
+        "a_only_correct",
+        "b_only_correct",
+    } == set(comparison["properties"])
     difference = resolve(schema, comparison["properties"]["difference"])
     assert set(difference["properties"]) == {"value", "ci_low", "ci_high"}
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.touchstone.conftest import api_client_for, upload
+from tests.touchstone.ledger import capture_enqueued, record_result
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.rankings.services import leaderboard_is_stale
@@ -10,8 +12,6 @@ from touchstone.rankings.tasks import recompute_leaderboard_task
 from touchstone.storage import private_root
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
-from tests.touchstone.conftest import api_client_for, upload
-from tests.touchstone.ledger import capture_enqueued, record_result
 
 
 def post_model(client, version, content: bytes, name: str = "Centroids"):

@@ -60,8 +60,9 @@ def test_a_reader_never_sees_part_of_a_message_from_concurrent_writers(broker_fo
     # kombu's own transport fails this within a few messages: the reader takes a file its
     # writer has created but not yet filled.
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=publish, args=(str(broker_folder), writer, N_PER_WRITER, size))
-               for writer in range(3)]
+    writers = [
+        context.Process(target=publish, args=(str(broker_folder), writer, N_PER_WRITER, size)) for writer in range(3)
+    ]
     for writer in writers:
         writer.start()
     try:
@@ -83,8 +84,11 @@ def test_one_writers_messages_arrive_in_the_order_written(broker_folder):
     assert [m["number"] for m in drain(broker_folder, 200)] == list(range(200))
 
 
-@pytest.mark.parametrize("content", [b"", b'{"body": "eyJ', b"[1, 2]", b'{"body": "", "properties": {}}'],
-                         ids=["empty", "truncated", "not-a-message", "no-delivery-tag"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b'{"body": "eyJ', b"[1, 2]", b'{"body": "", "properties": {}}'],
+    ids=["empty", "truncated", "not-a-message", "no-delivery-tag"],
+)
 def test_an_unreadable_message_file_is_set_aside_and_the_next_message_arrives(broker_folder, content, caplog):
     # The bad file sorts first, the way a half-written file from an older writer would.
     bad = broker_folder / "queue" / f"{0:020d}_00000000-0000-0000-0000-000000000000.jobs.msg"

@@ -14,13 +14,13 @@ from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from tests.touchstone.conftest import api_client_for
+from tests.touchstone.ledger import record_result
 from touchstone.rankings import comparisons
 from touchstone.rankings.comparisons import compare_submissions
 from touchstone.rankings.models import PairComparison
 from touchstone.rankings.queries import leaderboard_entries
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
-from tests.touchstone.conftest import api_client_for
-from tests.touchstone.ledger import record_result
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +34,17 @@ def no_throttle_counts():
 @pytest.fixture
 def low_compare_rates(monkeypatch):
     # DRF's throttles read their rates once at import: set them on the class, as settings would.
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {
-        "anon": "300/minute", "user": "600/minute", "uploads": "100/hour", "compare_anon": "2/hour",
-        "compare": "4/hour",
-    })
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {
+            "anon": "300/minute",
+            "user": "600/minute",
+            "uploads": "100/hour",
+            "compare_anon": "2/hour",
+            "compare": "4/hour",
+        },
+    )
 
 
 @pytest.fixture
@@ -97,8 +104,7 @@ def test_adjacent_pairs_are_served_from_storage_without_counting_against_the_rat
     assert page.status_code == 200 and 'id="difference"' in page.content.decode()
 
 
-def test_a_visitor_computes_new_pairs_up_to_the_anonymous_rate_and_then_gets_429(version, board,
-                                                                                   low_compare_rates):
+def test_a_visitor_computes_new_pairs_up_to_the_anonymous_rate_and_then_gets_429(version, board, low_compare_rates):
     client = APIClient()
     first, second, third = (board[0], board[2]), (board[0], board[3]), (board[1], board[3])
     assert client.get(compare_url(version, *first)).status_code == 200
@@ -143,12 +149,23 @@ def test_a_bad_pick_is_explained_before_anything_is_counted(version, board, low_
 
 
 def test_the_comparison_rates_come_from_the_environment(tmp_path):
-    environment = {**os.environ, "TOUCHSTONE_THROTTLE_COMPARE": "7/minute",
-                   "TOUCHSTONE_THROTTLE_COMPARE_ANON": "3/hour", "TOUCHSTONE_DATA_DIR": str(tmp_path)}
-    code = ("import django; django.setup(); from django.conf import settings; "
-            "rates = settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']; print(rates['compare'], rates['compare_anon'])")
-    shown = subprocess.run([sys.executable, "-c", code], env={**environment,
-                           "DJANGO_SETTINGS_MODULE": "touchstone.settings"}, capture_output=True, text=True,
-                           check=False, cwd=Path(__file__).resolve().parents[2])
+    environment = {
+        **os.environ,
+        "TOUCHSTONE_THROTTLE_COMPARE": "7/minute",
+        "TOUCHSTONE_THROTTLE_COMPARE_ANON": "3/hour",
+        "TOUCHSTONE_DATA_DIR": str(tmp_path),
+    }
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "rates = settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']; print(rates['compare'], rates['compare_anon'])"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**environment, "DJANGO_SETTINGS_MODULE": "touchstone.settings"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["7/minute", "3/hour"]

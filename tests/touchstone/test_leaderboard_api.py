@@ -5,17 +5,17 @@ import io
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 from rest_framework.test import APIClient
+from scipy.stats import binomtest
 
 from evaluation.parts import hidden_parts
 from evaluation.spec import load_benchmark
+from tests.touchstone.conftest import upload
+from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission, submission_outcomes
-from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.submissions.services import SubmissionRejected, submit_model
-from tests.touchstone.conftest import upload
 
 # These tests are about what is shown: each distinct model runs once per session in the real
 # sandbox and its report is reused (see reused_sandbox_runs).
@@ -40,20 +40,33 @@ def final_part_accuracy(submission: Submission, digits_folder) -> float:
     return float(np.mean(predictions[mask["final"]] == test.labels[mask["final"]]))
 
 
-def test_an_open_version_shows_one_ladder_entry_per_team(version, researcher, other_researcher, good_model_bytes,
-                                                          weak_model_bytes):
+def test_an_open_version_shows_one_ladder_entry_per_team(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes
+):
     scored(version, researcher, weak_model_bytes, "Weak")
     scored(version, researcher, good_model_bytes, "Strong")
     scored(version, other_researcher, weak_model_bytes, "Grace's weak")
     recompute_leaderboard(version=version)
     body = leaderboard(version)
     assert body["part"] == "feedback" and body["metrics"] == ["accuracy"]
-    assert body["n_items"] == body["n_feedback_items"] and body["n_items"] + body["n_final_items"] == version.n_test_items
+    assert (
+        body["n_items"] == body["n_feedback_items"] and body["n_items"] + body["n_final_items"] == version.n_test_items
+    )
     assert [(e["team"], e["model_name"]) for e in body["entries"]] == [("ada", "Strong"), ("grace", "Grace's weak")]
     grid = 1 / np.sqrt(body["n_items"])
     for entry in body["entries"]:
-        assert {"rank", "rank_lower", "rank_upper", "tier", "submission", "model_name", "team", "is_baseline",
-                "metrics", "team_submissions"} <= set(entry)
+        assert {
+            "rank",
+            "rank_lower",
+            "rank_upper",
+            "tier",
+            "submission",
+            "model_name",
+            "team",
+            "is_baseline",
+            "metrics",
+            "team_submissions",
+        } <= set(entry)
         interval = entry["metrics"]["accuracy"]
         # Released values and their intervals sit on the Ladder's 1/sqrt(n) grid of the 0/1 loss.
         for bound in ("value", "ci_low", "ci_high"):
@@ -64,8 +77,9 @@ def test_an_open_version_shows_one_ladder_entry_per_team(version, researcher, ot
     assert [e["team_submissions"] for e in body["entries"]] == [2, 1]
 
 
-def test_freezing_reveals_every_metric_on_the_final_part(version, researcher, other_researcher, good_model_bytes,
-                                                        weak_model_bytes, digits_folder):
+def test_freezing_reveals_every_metric_on_the_final_part(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes, digits_folder
+):
     strong = scored(version, researcher, good_model_bytes, "Strong")
     scored(version, researcher, weak_model_bytes, "Weak")
     freeze_version(version=version)
@@ -113,18 +127,26 @@ def test_an_empty_leaderboard_is_served_without_a_bootstrap(version):
     assert body["entries"] == [] and body["computed_at"] is None
 
 
-def test_compare_reports_the_paired_difference_and_discordant_items(version, researcher, other_researcher,
-                                                                    good_model_bytes, weak_model_bytes, digits_folder):
+def test_compare_reports_the_paired_difference_and_discordant_items(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes, digits_folder
+):
     strong = scored(version, researcher, good_model_bytes, "Strong")
     weak = scored(version, other_researcher, weak_model_bytes, "Weak")
     freeze_version(version=version)
-    body = APIClient().get(
-        f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    body = (
+        APIClient()
+        .get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}")
+        .json()
+    )
     assert body["part"] == "final" and body["method"] == "exact_mcnemar"
     benchmark = load_benchmark(digits_folder)
     test = benchmark.load_split("test")
-    final = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)["final"]
-    right = {s.pk: submission_outcomes(s)["probabilities"].argmax(1)[final] == test.labels[final] for s in (strong, weak)}
+    final = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)[
+        "final"
+    ]
+    right = {
+        s.pk: submission_outcomes(s)["probabilities"].argmax(1)[final] == test.labels[final] for s in (strong, weak)
+    }
     assert body["a_only_correct"] == int(np.sum(right[strong.pk] & ~right[weak.pk]))
     assert body["b_only_correct"] == int(np.sum(right[weak.pk] & ~right[strong.pk]))
     expected = float(np.mean(right[strong.pk]) - np.mean(right[weak.pk]))
@@ -139,7 +161,8 @@ def test_compare_explains_a_bad_pick(version, researcher, good_model_bytes):
     response = APIClient().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}")
     assert response.status_code == 400 and "?a=ID&b=ID" in response.json()["detail"]
     response = APIClient().get(
-        f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={strong.pk}")
+        f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={strong.pk}"
+    )
     assert response.status_code == 400 and "two different" in response.json()["detail"]
     response = APIClient().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b=999")
     assert response.status_code == 404
@@ -150,8 +173,11 @@ def test_an_open_version_compares_on_the_feedback_part_without_exact_counts(
 ):
     strong = scored(version, researcher, good_model_bytes, "Strong")
     weak = scored(version, other_researcher, weak_model_bytes, "Weak")
-    body = APIClient().get(
-        f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    body = (
+        APIClient()
+        .get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}")
+        .json()
+    )
     assert body["part"] == "feedback"
     assert body["a_only_correct"] is None and body["b_only_correct"] is None
     grid = 1 / np.sqrt(body["n_items"])

@@ -16,12 +16,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from tests.touchstone.conftest import upload
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.rankings.services import freeze_version
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
 from touchstone.submissions.services import submit_model
-from tests.touchstone.conftest import upload
 
 # These tests are about what is shown: each distinct model runs once per session in the real
 # sandbox and its report is reused (see reused_sandbox_runs).
@@ -63,14 +63,14 @@ def cells_by_metric(version) -> list[dict[str, str | None]]:
     for row in table.rows:
         assert len(row) == len(table.header), "a row has more or fewer cells than the table has columns"
     return [
-        {name: cell for name, cell in zip(table.header, row, strict=True) if name is not None}
-        for row in table.rows
+        {name: cell for name, cell in zip(table.header, row, strict=True) if name is not None} for row in table.rows
     ]
 
 
 def test_on_a_frozen_board_each_cell_shows_the_metric_its_header_names(version, researcher, good_model_bytes):
-    submission = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes),
-                              model_name="Centroid")
+    submission = submit_model(
+        owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="Centroid"
+    )
     score_submission(submission_id=submission.pk)
     freeze_version(version=version)
     final = {r.metric: r.value for r in submission.metric_results.filter(part="final", condition="clean")}
@@ -94,16 +94,32 @@ def test_cells_follow_the_spec_whatever_order_the_stored_metrics_come_in(version
     # Either way the page must not depend on it.
     spec_order = version.report_metrics
     values = {name: 0.1 * (position + 1) for position, name in enumerate(spec_order)}
-    stored = {name: {"value": values[name], "ci_low": values[name] - 0.01, "ci_high": values[name] + 0.01}
-              for name in reversed(spec_order)}
+    stored = {
+        name: {"value": values[name], "ci_low": values[name] - 0.01, "ci_high": values[name] + 0.01}
+        for name in reversed(spec_order)
+    }
     version.freeze()
     submission = Submission.objects.create(
-        owner=researcher, version=version, model_name="Stored by hand", team="ada", model_path="models/none.pt",
-        model_format="torchscript", sha256="0" * 64, size_bytes=1, status=Submission.Status.SCORED,
+        owner=researcher,
+        version=version,
+        model_name="Stored by hand",
+        team="ada",
+        model_path="models/none.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Submission.Status.SCORED,
     )
     LeaderboardEntry.objects.create(
-        version=version, submission=submission, rank=1, rank_lower=1, rank_upper=1, rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1, tier=1, metrics=stored,
+        version=version,
+        submission=submission,
+        rank=1,
+        rank_lower=1,
+        rank_upper=1,
+        rank_lower_simultaneous=1,
+        rank_upper_simultaneous=1,
+        tier=1,
+        metrics=stored,
     )
 
     (row,) = cells_by_metric(version)
@@ -115,15 +131,28 @@ def test_cells_follow_the_spec_whatever_order_the_stored_metrics_come_in(version
 def test_a_metric_missing_from_an_entry_leaves_an_empty_cell_in_its_own_column(version, researcher):
     version.freeze()
     submission = Submission.objects.create(
-        owner=researcher, version=version, model_name="Partly scored", team="ada", model_path="models/none.pt",
-        model_format="torchscript", sha256="0" * 64, size_bytes=1, status=Submission.Status.SCORED,
+        owner=researcher,
+        version=version,
+        model_name="Partly scored",
+        team="ada",
+        model_path="models/none.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Submission.Status.SCORED,
     )
     # The primary metric is always stored (the chart draws it); any other may be absent.
     missing = version.report_metrics[-1]
     kept = [name for name in version.report_metrics if name != missing]
     LeaderboardEntry.objects.create(
-        version=version, submission=submission, rank=1, rank_lower=1, rank_upper=1, rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1, tier=1,
+        version=version,
+        submission=submission,
+        rank=1,
+        rank_lower=1,
+        rank_upper=1,
+        rank_lower_simultaneous=1,
+        rank_upper_simultaneous=1,
+        tier=1,
         metrics={name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in kept},
     )
 
@@ -137,13 +166,27 @@ def test_postgresql_gives_stored_metrics_back_in_its_own_order(version, research
     if connection.vendor != "postgresql":
         pytest.skip("shows PostgreSQL's jsonb key order; run with TOUCHSTONE_TEST_DATABASE=postgres")
     submission = Submission.objects.create(
-        owner=researcher, version=version, model_name="Order", team="ada", model_path="models/none.pt",
-        model_format="torchscript", sha256="0" * 64, size_bytes=1, status=Submission.Status.SCORED,
+        owner=researcher,
+        version=version,
+        model_name="Order",
+        team="ada",
+        model_path="models/none.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Submission.Status.SCORED,
     )
     written = {name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in version.report_metrics}
     entry = LeaderboardEntry.objects.create(
-        version=version, submission=submission, rank=1, rank_lower=1, rank_upper=1, rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1, tier=1, metrics=written,
+        version=version,
+        submission=submission,
+        rank=1,
+        rank_lower=1,
+        rank_upper=1,
+        rank_lower_simultaneous=1,
+        rank_upper_simultaneous=1,
+        tier=1,
+        metrics=written,
     )
 
     read = LeaderboardEntry.objects.get(pk=entry.pk).metrics

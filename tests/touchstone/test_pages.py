@@ -6,12 +6,12 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from tests.touchstone.conftest import upload
+from tests.touchstone.ledger import capture_enqueued
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
 from touchstone.submissions.services import submit_model
-from tests.touchstone.conftest import upload
-from tests.touchstone.ledger import capture_enqueued
 
 # These tests are about what is shown: each distinct model runs once per session in the real
 # sandbox and its report is reused (see reused_sandbox_runs).
@@ -61,13 +61,16 @@ def test_a_frozen_leaderboard_shows_final_scores_and_the_detectable_effect(
     assert "Macro-F1" in page  # every metric is revealed
 
 
-def test_the_compare_page_shows_the_paired_difference(version, researcher, other_researcher, good_model_bytes,
-                                                      weak_model_bytes):
+def test_the_compare_page_shows_the_paired_difference(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes
+):
     strong = scored(version, researcher, good_model_bytes, "Strong")
     weak = scored(version, other_researcher, weak_model_bytes, "Weak")
     freeze_version(version=version)
     page = Client().get(f"/benchmarks/digits/{version.version}/compare/?a={strong.pk}&b={weak.pk}").content.decode()
-    api = Client().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    api = (
+        Client().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}").json()
+    )
     assert f"{api['difference']['value']:.4f}" in page
     assert f">{api['a_only_correct']}<" in page and f">{api['b_only_correct']}<" in page
     assert "exact McNemar" in page
@@ -96,8 +99,16 @@ def test_a_visitor_sees_a_scored_submission_but_not_a_queued_one(version, resear
 
 def test_a_failed_submission_shows_its_reason_to_its_owner(version, researcher):
     failed = Submission.objects.create(
-        owner=researcher, version=version, model_name="Broken", team="ada", model_path="x", model_format="torchscript",
-        sha256="0" * 64, size_bytes=1, status="failed", error_code="malformed_output",
+        owner=researcher,
+        version=version,
+        model_name="Broken",
+        team="ada",
+        model_path="x",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status="failed",
+        error_code="malformed_output",
         error_message="the model returned logits of shape [4, 3]; expected [4, 10]",
     )
     client = Client()
@@ -122,8 +133,9 @@ def test_the_upload_form_needs_a_login(version):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-def test_the_upload_form_queues_a_model(version, researcher, good_model_bytes, monkeypatch,
-                                        django_capture_on_commit_callbacks):
+def test_the_upload_form_queues_a_model(
+    version, researcher, good_model_bytes, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = capture_enqueued(monkeypatch)
     client = Client()
     client.force_login(researcher)
@@ -162,8 +174,14 @@ def test_the_admin_lists_every_model(version, db):
     admin_user = get_user_model().objects.create_superuser("root", "root@example.org", "a-long-password-9")
     client = Client()
     client.force_login(admin_user)
-    for path in ("benchmarks/benchmark", "benchmarks/benchmarkversion", "submissions/submission",
-                 "submissions/evaluationrun", "rankings/leaderboardentry", "rankings/leaderboardsnapshot",
-                 "authtoken/tokenproxy"):
+    for path in (
+        "benchmarks/benchmark",
+        "benchmarks/benchmarkversion",
+        "submissions/submission",
+        "submissions/evaluationrun",
+        "rankings/leaderboardentry",
+        "rankings/leaderboardsnapshot",
+        "authtoken/tokenproxy",
+    ):
         assert client.get(f"/admin/{path}/").status_code == 200, path
     assert client.get(f"/admin/benchmarks/benchmarkversion/{version.pk}/change/").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.touchstone.ledger import capture_enqueued, record_result
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings import boards
 from touchstone.rankings.boards import compute_board
@@ -19,7 +20,6 @@ from touchstone.rankings.services import (
 from touchstone.rankings.tasks import recompute_leaderboard_task
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import withdraw_submission
-from tests.touchstone.ledger import capture_enqueued, record_result
 
 
 @pytest.fixture
@@ -56,8 +56,9 @@ def run_queued(queued: list[tuple[str, int]]) -> None:
             recompute_leaderboard_task(version_id)
 
 
-def test_a_burst_of_ten_results_costs_one_bootstrap(version, teams, bootstraps, monkeypatch,
-                                                    django_capture_on_commit_callbacks):
+def test_a_burst_of_ten_results_costs_one_bootstrap(
+    version, teams, bootstraps, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = capture_enqueued(monkeypatch)
     for seed in range(10):
         record(version, teams[seed % 5], django_capture_on_commit_callbacks, accuracy=0.5 + seed / 25, seed=seed)
@@ -96,8 +97,9 @@ def test_a_board_computed_from_older_inputs_never_replaces_a_newer_one(version, 
     assert LeaderboardSnapshot.objects.get(version=version).computed_generation == 2
 
 
-def test_a_recompute_that_misses_a_result_recorded_meanwhile_queues_another(version, teams, monkeypatch,
-                                                                          django_capture_on_commit_callbacks):
+def test_a_recompute_that_misses_a_result_recorded_meanwhile_queues_another(
+    version, teams, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = capture_enqueued(monkeypatch)
     first = record(version, teams[0], django_capture_on_commit_callbacks, accuracy=0.6, seed=1)
     queued.clear()
@@ -134,8 +136,9 @@ def test_a_withdrawal_marks_the_board_out_of_date_and_its_recompute_drops_the_en
     assert not LeaderboardEntry.objects.filter(version=version).exists()
 
 
-def test_freezing_computes_the_final_board_once(version, teams, bootstraps, monkeypatch,
-                                                django_capture_on_commit_callbacks):
+def test_freezing_computes_the_final_board_once(
+    version, teams, bootstraps, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = capture_enqueued(monkeypatch)
     for seed in range(2):
         record(version, teams[seed], django_capture_on_commit_callbacks, accuracy=0.7, seed=seed)

@@ -14,6 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from tests.touchstone.conftest import upload
+from tests.touchstone.ledger import capture_enqueued, record_result
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import publish_benchmark
 from touchstone.rankings import boards
@@ -21,8 +23,6 @@ from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot
 from touchstone.rankings.services import leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import submit_model
-from tests.touchstone.conftest import upload
-from tests.touchstone.ledger import capture_enqueued, record_result
 
 # How long an upload may take while a recompute computes. Uploads of this small model take well
 # under a second; a recompute holding a lock would keep it waiting for the whole held bootstrap.
@@ -72,7 +72,7 @@ def recompute_in_thread(version_id: int, errors: list[BaseException]) -> threadi
     def run() -> None:
         try:
             recompute_leaderboard(version=BenchmarkVersion.objects.get(pk=version_id))
-        except BaseException as error:  # noqa: BLE001 - handed to the test, which fails on it
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()
@@ -82,8 +82,7 @@ def recompute_in_thread(version_id: int, errors: list[BaseException]) -> threadi
     return thread
 
 
-def test_an_upload_commits_while_a_recompute_is_computing(file_database, digits_folder, good_model_bytes,
-                                                          monkeypatch):
+def test_an_upload_commits_while_a_recompute_is_computing(file_database, digits_folder, good_model_bytes, monkeypatch):
     capture_enqueued(monkeypatch)
     version = publish_benchmark(folder=digits_folder)
     owner = get_user_model().objects.create_user("ada", "ada@example.org", "a-long-password-1")
@@ -93,8 +92,9 @@ def test_an_upload_commits_while_a_recompute_is_computing(file_database, digits_
     thread = recompute_in_thread(version.pk, errors)
     assert held.computing.wait(timeout=60), f"the recompute never reached its bootstrap: {errors}"
     started = time.monotonic()
-    uploaded = submit_model(owner=owner, version=version, uploaded_file=upload(good_model_bytes),
-                            model_name="Uploaded meanwhile")
+    uploaded = submit_model(
+        owner=owner, version=version, uploaded_file=upload(good_model_bytes), model_name="Uploaded meanwhile"
+    )
     waited = time.monotonic() - started
     still_computing = thread.is_alive() and not held.release.is_set()
     held.release.set()
@@ -108,8 +108,9 @@ def test_an_upload_commits_while_a_recompute_is_computing(file_database, digits_
     assert Submission.objects.get(pk=scored.pk).ladder_released is not None
 
 
-def test_a_result_recorded_while_a_recompute_computes_is_kept_for_the_next_one(file_database, digits_folder,
-                                                                               monkeypatch):
+def test_a_result_recorded_while_a_recompute_computes_is_kept_for_the_next_one(
+    file_database, digits_folder, monkeypatch
+):
     queued = capture_enqueued(monkeypatch)
     version = publish_benchmark(folder=digits_folder)
     owner = get_user_model().objects.create_user("ada", "ada@example.org", "a-long-password-1")

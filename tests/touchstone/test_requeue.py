@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.touchstone.conftest import upload
 from touchstone.submissions import tasks
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import requeue_stalled
 from touchstone.submissions.services import submit_model
-from tests.touchstone.conftest import upload
 
 HOUR = 3600.0
 
@@ -28,8 +28,10 @@ def age(submission: Submission, seconds: float) -> None:
 @pytest.fixture
 def rows(version, researcher, good_model_bytes):
     """One submission in each state the sweep tells apart."""
-    made = {name: submit(version, researcher, good_model_bytes, name) for name in
-            ("stalled", "live", "lost", "waiting", "scored")}
+    made = {
+        name: submit(version, researcher, good_model_bytes, name)
+        for name in ("stalled", "live", "lost", "waiting", "scored")
+    }
     for name in ("stalled", "live", "scored"):
         assert made[name].claim()
     Submission.objects.filter(pk=made["scored"].pk).update(status=Submission.Status.SCORED)
@@ -42,8 +44,13 @@ def test_a_run_whose_worker_died_is_queued_again_and_only_it(rows):
     due = requeue_stalled(running_for_seconds=HOUR, queued_for_seconds=3 * HOUR)
     assert due == [rows["stalled"].pk]
     statuses = dict(Submission.objects.values_list("model_name", "status"))
-    assert statuses == {"stalled": "queued", "live": "running", "lost": "queued", "waiting": "queued",
-                        "scored": "scored"}
+    assert statuses == {
+        "stalled": "queued",
+        "live": "running",
+        "lost": "queued",
+        "waiting": "queued",
+        "scored": "scored",
+    }
     # Any worker can now claim the submission again.
     assert Submission.objects.get(pk=rows["stalled"].pk).claim()
 
@@ -87,8 +94,9 @@ def test_two_sweeps_at_once_publish_each_submission_once(rows, interrupted_read)
     assert sorted(published) == sorted([rows["stalled"].pk, rows["lost"].pk])
 
 
-def test_the_sweep_task_publishes_one_evaluation_message_per_submission_due(rows, settings,
-                                                                          django_capture_on_commit_callbacks):
+def test_the_sweep_task_publishes_one_evaluation_message_per_submission_due(
+    rows, settings, django_capture_on_commit_callbacks
+):
     settings.SANDBOX_WALL_SECONDS = HOUR / 4  # the running bound is 2 × 900 s + 60 s, under two hours
     settings.REQUEUE_QUEUED_SECONDS = HOUR
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

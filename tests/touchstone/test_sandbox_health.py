@@ -8,12 +8,12 @@ import json
 from django.test import Client
 
 from evaluation.sandbox.health import SandboxHealth
+from tests.touchstone.conftest import upload
 from touchstone.storage import write_file_atomically
 from touchstone.submissions.health import HEALTH_FILE, latest_health
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import submit_model
 from touchstone.submissions.tasks import evaluate_submission
-from tests.touchstone.conftest import upload
 
 
 def _store(health: SandboxHealth) -> None:
@@ -37,8 +37,9 @@ def test_every_page_warns_while_the_last_probe_failed(db):
 def test_a_start_up_failure_runs_the_probe_and_records_that_the_sandbox_is_broken(
     version, researcher, good_model_bytes, broken_bubblewrap
 ):
-    submission = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes),
-                              model_name="Centroids")
+    submission = submit_model(
+        owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="Centroids"
+    )
 
     assert evaluate_submission.run(submission.pk) == "failed"
 

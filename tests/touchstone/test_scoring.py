@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evaluation.parts import hidden_parts
 from evaluation.provenance import keyed_predictions_hash, predictions_hash
 from evaluation.spec import load_benchmark
+from tests.models import centroid_model
+from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
+from tests.touchstone.conftest import upload
+from tests.touchstone.ledger import capture_enqueued
 from touchstone.rankings.models import LeaderboardEntry
-from evaluation.parts import hidden_parts
 from touchstone.rankings.services import freeze_version, leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions import scoring
 from touchstone.submissions.models import Submission
@@ -16,10 +20,6 @@ from touchstone.submissions.provenance import predictions_key
 from touchstone.submissions.scoring import load_outcomes, score_submission
 from touchstone.submissions.services import submit_model
 from touchstone.submissions.tasks import evaluate_submission
-from tests.touchstone.conftest import upload
-from tests.touchstone.ledger import capture_enqueued
-from tests.models import centroid_model
-from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
 
 
 def submit(version, owner, content: bytes, name: str) -> Submission:

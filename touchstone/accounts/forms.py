@@ -14,8 +14,21 @@ from touchstone.accounts.throttling import client_address, login_limits
 # "touchstone" is reserved too.
 RESERVED_USERNAMES = frozenset(
     {
-        "admin", "administrator", "api", "accounts", "baseline", "baselines", "maintainer", "maintainers",
-        "moderator", "root", "security", "staff", "support", "system", "webmaster",
+        "admin",
+        "administrator",
+        "api",
+        "accounts",
+        "baseline",
+        "baselines",
+        "maintainer",
+        "maintainers",
+        "moderator",
+        "root",
+        "security",
+        "staff",
+        "support",
+        "system",
+        "webmaster",
     }
 )
 

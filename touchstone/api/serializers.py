@@ -33,9 +33,23 @@ class VersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = BenchmarkVersion
         fields = [
-            "benchmark", "version", "title", "description", "status", "content_hash", "file_hashes", "changelog",
-            "published_at", "n_dev_items", "n_test_items", "classes", "primary_metric", "report_metrics", "spec",
-            "dev_split_url", "leaderboard_url",
+            "benchmark",
+            "version",
+            "title",
+            "description",
+            "status",
+            "content_hash",
+            "file_hashes",
+            "changelog",
+            "published_at",
+            "n_dev_items",
+            "n_test_items",
+            "classes",
+            "primary_metric",
+            "report_metrics",
+            "spec",
+            "dev_split_url",
+            "leaderboard_url",
         ]
 
     def _url(self, name: str, version: BenchmarkVersion) -> str:
@@ -101,9 +115,30 @@ class SubmissionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Submission
         fields = [
-            "id", "benchmark", "version", "model_name", "team", "description", "paper_url", "code_url",
-            "is_baseline", "model_format", "sha256", "size_bytes", "status", "progress", "progress_message",
-            "error", "metrics", "scores_part", "ladder", "ranking", "created_at", "scored_at", "withdrawn_at", "url",
+            "id",
+            "benchmark",
+            "version",
+            "model_name",
+            "team",
+            "description",
+            "paper_url",
+            "code_url",
+            "is_baseline",
+            "model_format",
+            "sha256",
+            "size_bytes",
+            "status",
+            "progress",
+            "progress_message",
+            "error",
+            "metrics",
+            "scores_part",
+            "ladder",
+            "ranking",
+            "created_at",
+            "scored_at",
+            "withdrawn_at",
+            "url",
         ]
 
     def get_error(self, submission: Submission) -> dict | None:
@@ -133,7 +168,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
         if entry is None or submission.status != Submission.Status.SCORED:
             return None
         return {
-            "rank": entry.rank, "rank_lower": entry.rank_lower, "rank_upper": entry.rank_upper, "tier": entry.tier,
+            "rank": entry.rank,
+            "rank_lower": entry.rank_lower,
+            "rank_upper": entry.rank_upper,
+            "tier": entry.tier,
             "p_value_vs_leader": entry.p_value_vs_leader,
         }
 
@@ -154,7 +192,8 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What was wrong and what to do, for a person.")
     field = serializers.CharField(allow_null=True, help_text="The request field at fault, or null.")
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False,
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
         help_text="Validation errors only: every field at fault with all of its messages.",
     )
 
@@ -261,8 +300,9 @@ class ProvenanceSerializer(serializers.Serializer):
     artifact = ProvenanceArtifactSerializer(required=False)
     benchmark = ProvenanceBenchmarkSerializer(required=False)
     evaluator = ProvenanceEvaluatorSerializer(required=False)
-    packages = serializers.DictField(child=serializers.CharField(), required=False,
-                                     help_text="Package → version in the evaluating environment.")
+    packages = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="Package → version in the evaluating environment."
+    )
     platform = ProvenancePlatformSerializer(required=False)
     seeds = serializers.DictField(child=serializers.IntegerField(), required=False)
     sandbox = ProvenanceSandboxSerializer(required=False)

@@ -85,14 +85,19 @@ class Spec(APIView):
     def get(self, request: Request, slug: str, version: str) -> FileResponse:
         found = _version(slug, version)
         # The spec is public: with dev.npz it makes a folder `python -m evaluation evaluate` accepts.
-        return FileResponse(open(found.folder / "benchmark.toml", "rb"), as_attachment=True,
-                            filename="benchmark.toml", content_type="application/toml")
+        return FileResponse(
+            open(found.folder / "benchmark.toml", "rb"),
+            as_attachment=True,
+            filename="benchmark.toml",
+            content_type="application/toml",
+        )
 
 
 class Compare(APIView):
-    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
-                   responses={200: ComparisonSerializer, 400: ErrorSerializer, 404: ErrorSerializer,
-                              429: ErrorSerializer})
+    @extend_schema(
+        parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+        responses={200: ComparisonSerializer, 400: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer},
+    )
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
         try:
@@ -102,8 +107,9 @@ class Compare(APIView):
         submissions = {s.pk: s for s in Submission.objects.filter(pk__in=[a, b]).public()}
         missing = [pk for pk in (a, b) if pk not in submissions]
         if missing:
-            return Response({"detail": f"submission {missing[0]} is not a public scored entry", "field": None},
-                            status=404)
+            return Response(
+                {"detail": f"submission {missing[0]} is not a public scored entry", "field": None}, status=404
+            )
         try:
             comparison = stored_comparison(version=found, a=submissions[a], b=submissions[b])
         except ComparisonUnavailable as error:
@@ -181,7 +187,9 @@ class SubmissionWithdraw(APIView):
     def post(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
         if submission.owner_id != request.user.pk:
-            return Response({"detail": "only the researcher who submitted it can withdraw it", "field": None},
-                            status=status.HTTP_403_FORBIDDEN)
+            return Response(
+                {"detail": "only the researcher who submitted it can withdraw it", "field": None},
+                status=status.HTTP_403_FORBIDDEN,
+            )
         withdrawn = withdraw_submission(submission=submission)
         return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)

@@ -34,5 +34,16 @@ class BenchmarkVersionAdmin(admin.ModelAdmin):
     actions = [freeze]
     list_display = ("benchmark", "version", "status", "n_test_items", "published_at", "content_hash")
     list_filter = ("status", "benchmark")
-    readonly_fields = ("benchmark", "version", "spec", "content_hash", "file_hashes", "storage_path",
-                       "n_dev_items", "n_test_items", "published_at", "frozen_at", "created_at")
+    readonly_fields = (
+        "benchmark",
+        "version",
+        "spec",
+        "content_hash",
+        "file_hashes",
+        "storage_path",
+        "n_dev_items",
+        "n_test_items",
+        "published_at",
+        "frozen_at",
+        "created_at",
+    )

@@ -74,9 +74,7 @@ class BenchmarkVersion(models.Model):
     FROZEN_FIELDS = ("spec", "content_hash", "file_hashes", "storage_path", "version", "benchmark_id")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["benchmark", "version"], name="unique_benchmark_version")
-        ]
+        constraints = [models.UniqueConstraint(fields=["benchmark", "version"], name="unique_benchmark_version")]
         ordering = ["benchmark__slug", "-published_at"]
 
     def __str__(self) -> str:

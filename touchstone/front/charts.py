@@ -15,8 +15,13 @@ import plotly.io as pio
 from evaluation.metrics import METRICS
 
 TIER_COLOURS = ("#1f5fa8", "#2e7d32", "#b26a00", "#7b1fa2", "#546e7a")
-TIER_SHADES = ("rgba(31,95,168,0.07)", "rgba(46,125,50,0.07)", "rgba(178,106,0,0.07)", "rgba(123,31,162,0.07)",
-               "rgba(84,110,122,0.07)")
+TIER_SHADES = (
+    "rgba(31,95,168,0.07)",
+    "rgba(46,125,50,0.07)",
+    "rgba(178,106,0,0.07)",
+    "rgba(123,31,162,0.07)",
+    "rgba(84,110,122,0.07)",
+)
 
 
 def plain_text(text: str) -> str:
@@ -48,8 +53,11 @@ def leaderboard_chart(payload: dict) -> dict:
             x=values,
             y=list(range(len(entries))),
             mode="markers",
-            marker={"size": 10, "symbol": ["diamond" if e["is_baseline"] else "circle" for e in entries],
-                    "color": [TIER_COLOURS[(t - 1) % len(TIER_COLOURS)] for t in tiers]},
+            marker={
+                "size": 10,
+                "symbol": ["diamond" if e["is_baseline"] else "circle" for e in entries],
+                "color": [TIER_COLOURS[(t - 1) % len(TIER_COLOURS)] for t in tiers],
+            },
             error_x={
                 "type": "data",
                 "symmetric": False,
@@ -59,13 +67,20 @@ def leaderboard_chart(payload: dict) -> dict:
             },
             customdata=[[label, tier, lo, hi] for label, tier, lo, hi in zip(labels, tiers, lows, highs, strict=True)],
             hovertemplate="%{customdata[0]}<br>%{x:.4f} [%{customdata[2]:.4f}, %{customdata[3]:.4f}]"
-                          "<br>tier %{customdata[1]}<extra></extra>",
+            "<br>tier %{customdata[1]}<extra></extra>",
         )
     )
     for tier in sorted(set(tiers)):
         rows = [i for i, t in enumerate(tiers) if t == tier]
-        figure.add_hrect(y0=min(rows) - 0.45, y1=max(rows) + 0.45, fillcolor=TIER_SHADES[(tier - 1) % len(TIER_SHADES)],
-                         line_width=0, layer="below", annotation_text=f"tier {tier}", annotation_position="right")
+        figure.add_hrect(
+            y0=min(rows) - 0.45,
+            y1=max(rows) + 0.45,
+            fillcolor=TIER_SHADES[(tier - 1) % len(TIER_SHADES)],
+            line_width=0,
+            layer="below",
+            annotation_text=f"tier {tier}",
+            annotation_position="right",
+        )
     title = METRICS[metric].title if metric in METRICS else metric
     part = "feedback part, Ladder-released" if payload["part"] == "feedback" else "final part"
     figure.update_layout(

@@ -32,8 +32,14 @@ def home(request: HttpRequest) -> HttpResponse:
         if latest is None:
             continue
         payload = leaderboard_payload(latest)
-        cards.append({"benchmark": benchmark, "version": latest, "leaders": payload["entries"][:3],
-                      "primary": payload["primary_metric"]})
+        cards.append(
+            {
+                "benchmark": benchmark,
+                "version": latest,
+                "leaders": payload["entries"][:3],
+                "primary": payload["primary_metric"],
+            }
+        )
     return render(request, "front/home.html", {"cards": cards})
 
 

@@ -108,8 +108,16 @@ def compute_board(inputs: BoardInputs) -> Board:
     for above, below in zip(entries, entries[1:]):
         a_id, b_id = above.submission.pk, below.submission.pk
         if (a_id, b_id) not in inputs.stored_pairs:
-            result = pair_result(version, a_id, b_id, part=part, probabilities_a=by_id[a_id],
-                                 probabilities_b=by_id[b_id], labels=labels, clusters=clusters)
+            result = pair_result(
+                version,
+                a_id,
+                b_id,
+                part=part,
+                probabilities_a=by_id[a_id],
+                probabilities_b=by_id[b_id],
+                labels=labels,
+                clusters=clusters,
+            )
             comparisons.append((a_id, b_id, result))
     snapshot = {
         "part": part,
@@ -123,8 +131,9 @@ def compute_board(inputs: BoardInputs) -> Board:
         "seed": bootstrap_seed(version.content_hash, "test", part),
         "evaluator_version": EVALUATOR_VERSION,
     }
-    return Board(generation=inputs.generation, entries=entries, snapshot=snapshot, releases=releases,
-                 comparisons=comparisons)
+    return Board(
+        generation=inputs.generation, entries=entries, snapshot=snapshot, releases=releases, comparisons=comparisons
+    )
 
 
 def _entry(version, submission, statistics, rank: int, metrics: dict) -> LeaderboardEntry:
@@ -154,8 +163,12 @@ def _feedback_entries(
         return [], replay.releases
     chosen = [submissions.index(standing.best) for standing in standings]
     statistics = rank_leaderboard(
-        [probabilities[i] for i in chosen], labels, metrics=[metric], primary=metric,
-        seed=bootstrap_seed(version.content_hash, "test", "feedback"), clusters=clusters,
+        [probabilities[i] for i in chosen],
+        labels,
+        metrics=[metric],
+        primary=metric,
+        seed=bootstrap_seed(version.content_hash, "test", "feedback"),
+        clusters=clusters,
         n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
     released = np.array([standing.released for standing in standings])
@@ -165,20 +178,32 @@ def _feedback_entries(
     for standing, stats, rank in zip(standings, statistics, ranks, strict=True):
         interval = stats.metrics[metric]
         # Only grid-rounded numbers leave the feedback part, like the Ladder's released value.
-        shown = Interval(standing.released, round_metric_to_grid(metric, interval.ci_low, n_items),
-                         round_metric_to_grid(metric, interval.ci_high, n_items))
+        shown = Interval(
+            standing.released,
+            round_metric_to_grid(metric, interval.ci_low, n_items),
+            round_metric_to_grid(metric, interval.ci_high, n_items),
+        )
         entries.append(_entry(version, standing.best, stats, int(rank), {metric: shown.to_dict()}))
     return entries, replay.releases
 
 
 def _final_entries(version, spec, probabilities, submissions, labels, clusters) -> list[LeaderboardEntry]:
     statistics = rank_leaderboard(
-        probabilities, labels, metrics=list(spec.report_metrics), primary=spec.primary_metric,
-        seed=bootstrap_seed(version.content_hash, "test", "final"), clusters=clusters,
+        probabilities,
+        labels,
+        metrics=list(spec.report_metrics),
+        primary=spec.primary_metric,
+        seed=bootstrap_seed(version.content_hash, "test", "final"),
+        clusters=clusters,
         n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
     return [
-        _entry(version, submission, stats, stats.rank,
-               {name: interval.to_dict() for name, interval in stats.metrics.items()})
+        _entry(
+            version,
+            submission,
+            stats,
+            stats.rank,
+            {name: interval.to_dict() for name, interval in stats.metrics.items()},
+        )
         for submission, stats in zip(submissions, statistics, strict=True)
     ]

@@ -60,7 +60,10 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
     mask = masks[part]
     clusters = test.metadata.get("cluster")
     result = pair_result(
-        version, a.pk, b.pk, part=part,
+        version,
+        a.pk,
+        b.pk,
+        part=part,
         probabilities_a=submission_outcomes(a)["probabilities"][mask],
         probabilities_b=submission_outcomes(b)["probabilities"][mask],
         labels=test.labels[mask],
@@ -95,8 +98,13 @@ def pair_result(
     """
     metric = version.primary_metric if part == "final" else ladder_metric(version.primary_metric)
     result = compare_entries(
-        probabilities_a, probabilities_b, labels, metric=metric, seed=comparison_seed(version, a_id, b_id),
-        clusters=clusters, n_resamples=settings.BOOTSTRAP_RESAMPLES,
+        probabilities_a,
+        probabilities_b,
+        labels,
+        metric=metric,
+        seed=comparison_seed(version, a_id, b_id),
+        clusters=clusters,
+        n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
     n_items = int(labels.shape[0])
     interval = result.difference

@@ -22,11 +22,7 @@ def leaderboard_entries(version: BenchmarkVersion) -> QuerySet[LeaderboardEntry]
 
 def submission_counts(version: BenchmarkVersion) -> dict[str, int]:
     """Every submission each team made to the version, withdrawn and failed ones included."""
-    rows = (
-        Submission.objects.filter(version=version, is_baseline=False)
-        .values("team")
-        .annotate(n=Count("pk"))
-    )
+    rows = Submission.objects.filter(version=version, is_baseline=False).values("team").annotate(n=Count("pk"))
     return {row["team"]: row["n"] for row in rows}
 
 
@@ -105,8 +101,11 @@ def public_scores(submission: Submission) -> dict:
         feedback = results.get(("feedback", metric))
         n_feedback = getattr(getattr(version, "snapshot", None), "n_feedback_items", None)
         if part == "feedback" and submission.ladder_improved and feedback is not None and n_feedback:
-            shown = Interval(submission.ladder_released, round_metric_to_grid(metric, feedback.ci_low, n_feedback),
-                             round_metric_to_grid(metric, feedback.ci_high, n_feedback))
+            shown = Interval(
+                submission.ladder_released,
+                round_metric_to_grid(metric, feedback.ci_low, n_feedback),
+                round_metric_to_grid(metric, feedback.ci_high, n_feedback),
+            )
             metrics = {metric: shown.to_dict()}
     return {"part": part, "metrics": metrics, "ladder": ladder}
 
@@ -115,8 +114,21 @@ def leaderboard_rows(payload: dict) -> list[dict]:
     """Flat rows (one per entry, one column per metric bound) for CSV downloads."""
     rows = []
     for entry in payload["entries"]:
-        row = {key: entry[key] for key in ("rank", "rank_lower", "rank_upper", "tier", "submission", "model_name",
-                                           "team", "is_baseline", "team_submissions", "sha256")}
+        row = {
+            key: entry[key]
+            for key in (
+                "rank",
+                "rank_lower",
+                "rank_upper",
+                "tier",
+                "submission",
+                "model_name",
+                "team",
+                "is_baseline",
+                "team_submissions",
+                "sha256",
+            )
+        }
         for name in payload["metrics"]:
             interval = entry["metrics"].get(name, {})
             for bound in ("value", "ci_low", "ci_high"):

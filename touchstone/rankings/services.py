@@ -113,8 +113,10 @@ def store_board(*, version_id: int, board: Board) -> bool:
         _record_releases(board)
         part = board.snapshot["part"]
         PairComparison.objects.bulk_create(
-            [PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
-             for a, b, result in board.comparisons],
+            [
+                PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
+                for a, b, result in board.comparisons
+            ],
             ignore_conflicts=True,
         )
     return True

@@ -41,8 +41,16 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     list_display = ("submission", "attempt", "worker", "outcome", "started_at", "finished_at")
     list_filter = ("outcome",)
     fields = (
-        "submission", "attempt", "worker", "started_at", "finished_at", "outcome", "error_code", "outcomes_path",
-        "provenance", "private_record",
+        "submission",
+        "attempt",
+        "worker",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "error_code",
+        "outcomes_path",
+        "provenance",
+        "private_record",
     )
     # Runs are records of what happened: nobody edits them after the fact.
     readonly_fields = fields

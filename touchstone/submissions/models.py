@@ -129,7 +129,8 @@ class EvaluationRun(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     provenance = models.JSONField(default=dict, help_text="What reproduction needs and the coarse cost; public.")
     private_record = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Exact and per-batch timings, peak memory, host details, plain predictions hash; private.",
     )
     outcomes_path = models.CharField(max_length=300, blank=True, help_text="Per-item outcomes, private.")

@@ -91,7 +91,9 @@ def score_submission(*, submission_id: int) -> str:
     except EvaluationError as error:
         if error.private_detail:
             logger.warning("submission %s failed with %s: %s", submission_id, error.code, error.private_detail)
-        return _record_failure(submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure)
+        return _record_failure(
+            submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure
+        )
     except Exception:
         logger.exception("evaluating submission %s failed unexpectedly", submission_id)
         return _record_failure(
@@ -142,7 +144,10 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
         )
         # Conditional: a submission withdrawn while it ran stays withdrawn.
         updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
-            status=Submission.Status.SCORED, progress=1.0, progress_message="scored", scored_at=timezone.now(),
+            status=Submission.Status.SCORED,
+            progress=1.0,
+            progress_message="scored",
+            scored_at=timezone.now(),
             updated_at=timezone.now(),
         )
         if updated:
@@ -150,7 +155,9 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
     return Submission.Status.SCORED if updated else "withdrawn"
 
 
-def _record_failure(submission: Submission, run: EvaluationRun, *, code: str, message: str, infrastructure: bool) -> str:
+def _record_failure(
+    submission: Submission, run: EvaluationRun, *, code: str, message: str, infrastructure: bool
+) -> str:
     with transaction.atomic():
         EvaluationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), outcome="failed", error_code=code)
         Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(

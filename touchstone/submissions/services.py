@@ -97,8 +97,9 @@ def submit_model(
             # two parallel uploads cannot both slip under the quota.
             current = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
             if not current.is_open:
-                raise SubmissionRejected(f"{current} is {current.status} and no longer accepts submissions",
-                                         field="version")
+                raise SubmissionRejected(
+                    f"{current} is {current.status} and no longer accepts submissions", field="version"
+                )
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             if not is_baseline:
                 used = submissions_today(owner=owner, version=version)

@@ -6,49 +6,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Benchmark',
+            name="Benchmark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='BenchmarkVersion',
+            name="BenchmarkVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=40)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('spec', models.JSONField()),
-                ('content_hash', models.CharField(max_length=64, unique=True)),
-                ('file_hashes', models.JSONField(default=dict)),
-                ('changelog', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('published', 'Published'), ('frozen', 'Frozen'), ('deprecated', 'Deprecated')], default='draft', max_length=12)),
-                ('storage_path', models.CharField(max_length=300)),
-                ('n_dev_items', models.PositiveIntegerField()),
-                ('n_test_items', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('frozen_at', models.DateTimeField(blank=True, null=True)),
-                ('benchmark', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='benchmarks.benchmark')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=40)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("spec", models.JSONField()),
+                ("content_hash", models.CharField(max_length=64, unique=True)),
+                ("file_hashes", models.JSONField(default=dict)),
+                ("changelog", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("published", "Published"),
+                            ("frozen", "Frozen"),
+                            ("deprecated", "Deprecated"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("storage_path", models.CharField(max_length=300)),
+                ("n_dev_items", models.PositiveIntegerField()),
+                ("n_test_items", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("frozen_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "benchmark",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="versions", to="benchmarks.benchmark"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['benchmark__slug', '-published_at'],
-                'constraints': [models.UniqueConstraint(fields=('benchmark', 'version'), name='unique_benchmark_version')],
+                "ordering": ["benchmark__slug", "-published_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("benchmark", "version"), name="unique_benchmark_version")
+                ],
             },
         ),
     ]

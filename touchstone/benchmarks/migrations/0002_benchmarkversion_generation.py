@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('benchmarks', '0001_initial'),
+        ("benchmarks", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='benchmarkversion',
-            name='generation',
+            model_name="benchmarkversion",
+            name="generation",
             field=models.PositiveBigIntegerField(default=0, editable=False),
         ),
     ]

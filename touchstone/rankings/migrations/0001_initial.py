@@ -6,51 +6,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('benchmarks', '0001_initial'),
-        ('submissions', '0001_initial'),
+        ("benchmarks", "0001_initial"),
+        ("submissions", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LeaderboardEntry',
+            name="LeaderboardEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveIntegerField()),
-                ('rank_lower', models.PositiveIntegerField()),
-                ('rank_upper', models.PositiveIntegerField()),
-                ('rank_lower_simultaneous', models.PositiveIntegerField()),
-                ('rank_upper_simultaneous', models.PositiveIntegerField()),
-                ('tier', models.PositiveIntegerField()),
-                ('p_value_vs_leader', models.FloatField(blank=True, null=True)),
-                ('p_value_vs_next', models.FloatField(blank=True, null=True)),
-                ('metrics', models.JSONField(help_text='metric name → {value, ci_low, ci_high}')),
-                ('submission', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='entry', to='submissions.submission')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='benchmarks.benchmarkversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rank", models.PositiveIntegerField()),
+                ("rank_lower", models.PositiveIntegerField()),
+                ("rank_upper", models.PositiveIntegerField()),
+                ("rank_lower_simultaneous", models.PositiveIntegerField()),
+                ("rank_upper_simultaneous", models.PositiveIntegerField()),
+                ("tier", models.PositiveIntegerField()),
+                ("p_value_vs_leader", models.FloatField(blank=True, null=True)),
+                ("p_value_vs_next", models.FloatField(blank=True, null=True)),
+                ("metrics", models.JSONField(help_text="metric name → {value, ci_low, ci_high}")),
+                (
+                    "submission",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="entry", to="submissions.submission"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="benchmarks.benchmarkversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['version', 'rank', 'submission_id'],
+                "ordering": ["version", "rank", "submission_id"],
             },
         ),
         migrations.CreateModel(
-            name='LeaderboardSnapshot',
+            name="LeaderboardSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('part', models.CharField(help_text='feedback (Ladder, while open) or final (once frozen)', max_length=10)),
-                ('n_items', models.PositiveIntegerField(help_text='Items of the part the entries are scored on.')),
-                ('n_feedback_items', models.PositiveIntegerField()),
-                ('n_final_items', models.PositiveIntegerField()),
-                ('discordance_rate', models.FloatField(blank=True, null=True)),
-                ('minimum_detectable_effect', models.FloatField(blank=True, null=True)),
-                ('n_entries', models.PositiveIntegerField()),
-                ('n_resamples', models.PositiveIntegerField()),
-                ('seed', models.BigIntegerField()),
-                ('evaluator_version', models.CharField(max_length=40)),
-                ('version', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='snapshot', to='benchmarks.benchmarkversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "part",
+                    models.CharField(help_text="feedback (Ladder, while open) or final (once frozen)", max_length=10),
+                ),
+                ("n_items", models.PositiveIntegerField(help_text="Items of the part the entries are scored on.")),
+                ("n_feedback_items", models.PositiveIntegerField()),
+                ("n_final_items", models.PositiveIntegerField()),
+                ("discordance_rate", models.FloatField(blank=True, null=True)),
+                ("minimum_detectable_effect", models.FloatField(blank=True, null=True)),
+                ("n_entries", models.PositiveIntegerField()),
+                ("n_resamples", models.PositiveIntegerField()),
+                ("seed", models.BigIntegerField()),
+                ("evaluator_version", models.CharField(max_length=40)),
+                (
+                    "version",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshot",
+                        to="benchmarks.benchmarkversion",
+                    ),
+                ),
             ],
         ),
     ]

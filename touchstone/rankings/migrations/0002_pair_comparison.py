@@ -6,27 +6,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('benchmarks', '0001_initial'),
-        ('rankings', '0001_initial'),
-        ('submissions', '0001_initial'),
+        ("benchmarks", "0001_initial"),
+        ("rankings", "0001_initial"),
+        ("submissions", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PairComparison',
+            name="PairComparison",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('part', models.CharField(max_length=10)),
-                ('result', models.JSONField()),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='submissions.submission')),
-                ('b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='submissions.submission')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comparisons', to='benchmarks.benchmarkversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("part", models.CharField(max_length=10)),
+                ("result", models.JSONField()),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="submissions.submission"
+                    ),
+                ),
+                (
+                    "b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="submissions.submission"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comparisons",
+                        to="benchmarks.benchmarkversion",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('version', 'part', 'a', 'b'), name='unique_pair_comparison')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("version", "part", "a", "b"), name="unique_pair_comparison")
+                ],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rankings', '0002_pair_comparison'),
+        ("rankings", "0002_pair_comparison"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='leaderboardsnapshot',
-            name='computed_generation',
-            field=models.PositiveBigIntegerField(default=0, help_text="The version's generation this leaderboard was computed from."),
+            model_name="leaderboardsnapshot",
+            name="computed_generation",
+            field=models.PositiveBigIntegerField(
+                default=0, help_text="The version's generation this leaderboard was computed from."
+            ),
         ),
     ]

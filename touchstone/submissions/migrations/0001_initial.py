@@ -7,98 +7,141 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('benchmarks', '0001_initial'),
+        ("benchmarks", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Submission',
+            name="Submission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_name', models.CharField(max_length=120)),
-                ('team', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
-                ('paper_url', models.URLField(blank=True)),
-                ('code_url', models.URLField(blank=True)),
-                ('is_baseline', models.BooleanField(default=False)),
-                ('model_path', models.CharField(help_text='Relative to private storage.', max_length=300)),
-                ('model_format', models.CharField(max_length=20)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size_bytes', models.BigIntegerField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('scored', 'Scored'), ('failed', 'Failed'), ('withdrawn', 'Withdrawn')], default='queued', max_length=12)),
-                ('progress', models.FloatField(default=0.0)),
-                ('progress_message', models.CharField(blank=True, max_length=200)),
-                ('error_code', models.CharField(blank=True, max_length=40)),
-                ('error_message', models.TextField(blank=True)),
-                ('counts_against_quota', models.BooleanField(default=True)),
-                ('ladder_released', models.FloatField(blank=True, null=True)),
-                ('ladder_improved', models.BooleanField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('scored_at', models.DateTimeField(blank=True, null=True)),
-                ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='submissions', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='submissions', to='benchmarks.benchmarkversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("model_name", models.CharField(max_length=120)),
+                ("team", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
+                ("paper_url", models.URLField(blank=True)),
+                ("code_url", models.URLField(blank=True)),
+                ("is_baseline", models.BooleanField(default=False)),
+                ("model_path", models.CharField(help_text="Relative to private storage.", max_length=300)),
+                ("model_format", models.CharField(max_length=20)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size_bytes", models.BigIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("scored", "Scored"),
+                            ("failed", "Failed"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0)),
+                ("progress_message", models.CharField(blank=True, max_length=200)),
+                ("error_code", models.CharField(blank=True, max_length=40)),
+                ("error_message", models.TextField(blank=True)),
+                ("counts_against_quota", models.BooleanField(default=True)),
+                ("ladder_released", models.FloatField(blank=True, null=True)),
+                ("ladder_improved", models.BooleanField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("scored_at", models.DateTimeField(blank=True, null=True)),
+                ("withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="submissions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="submissions",
+                        to="benchmarks.benchmarkversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='MetricResult',
+            name="MetricResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('part', models.CharField(choices=[('feedback', 'Feedback'), ('final', 'Final')], max_length=10)),
-                ('condition', models.CharField(default='clean', max_length=60)),
-                ('metric', models.CharField(max_length=40)),
-                ('value', models.FloatField()),
-                ('ci_low', models.FloatField()),
-                ('ci_high', models.FloatField()),
-                ('submission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metric_results', to='submissions.submission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("part", models.CharField(choices=[("feedback", "Feedback"), ("final", "Final")], max_length=10)),
+                ("condition", models.CharField(default="clean", max_length=60)),
+                ("metric", models.CharField(max_length=40)),
+                ("value", models.FloatField()),
+                ("ci_low", models.FloatField()),
+                ("ci_high", models.FloatField()),
+                (
+                    "submission",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_results",
+                        to="submissions.submission",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['part', 'condition', 'metric'],
+                "ordering": ["part", "condition", "metric"],
             },
         ),
         migrations.CreateModel(
-            name='EvaluationRun',
+            name="EvaluationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt', models.PositiveIntegerField()),
-                ('worker', models.CharField(max_length=200)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=12)),
-                ('error_code', models.CharField(blank=True, max_length=40)),
-                ('timings', models.JSONField(default=dict)),
-                ('sandbox', models.JSONField(default=dict)),
-                ('provenance', models.JSONField(default=dict)),
-                ('outcomes_path', models.CharField(blank=True, help_text='Per-item outcomes, private.', max_length=300)),
-                ('submission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='submissions.submission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("attempt", models.PositiveIntegerField()),
+                ("worker", models.CharField(max_length=200)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=12)),
+                ("error_code", models.CharField(blank=True, max_length=40)),
+                ("timings", models.JSONField(default=dict)),
+                ("sandbox", models.JSONField(default=dict)),
+                ("provenance", models.JSONField(default=dict)),
+                (
+                    "outcomes_path",
+                    models.CharField(blank=True, help_text="Per-item outcomes, private.", max_length=300),
+                ),
+                (
+                    "submission",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="submissions.submission"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['submission', 'attempt'],
+                "ordering": ["submission", "attempt"],
             },
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['version', 'status'], name='submissions_version_9a42f7_idx'),
+            model_name="submission",
+            index=models.Index(fields=["version", "status"], name="submissions_version_9a42f7_idx"),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['owner', 'version', 'created_at'], name='submissions_owner_i_755ab5_idx'),
+            model_name="submission",
+            index=models.Index(fields=["owner", "version", "created_at"], name="submissions_owner_i_755ab5_idx"),
         ),
         migrations.AddConstraint(
-            model_name='metricresult',
-            constraint=models.UniqueConstraint(fields=('submission', 'part', 'condition', 'metric'), name='unique_metric_result'),
+            model_name="metricresult",
+            constraint=models.UniqueConstraint(
+                fields=("submission", "part", "condition", "metric"), name="unique_metric_result"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='evaluationrun',
-            constraint=models.UniqueConstraint(fields=('submission', 'attempt'), name='unique_run_attempt'),
+            model_name="evaluationrun",
+            constraint=models.UniqueConstraint(fields=("submission", "attempt"), name="unique_run_attempt"),
         ),
     ]

@@ -78,6 +78,5 @@ class Command(BaseCommand):
             password_note = password
         token, _ = Token.objects.get_or_create(user=demo)
         self.stdout.write(
-            "\nDemo researcher\n"
-            f"  username:  demo\n  password:  {password_note}\n  API token: {token.key}\n"
+            f"\nDemo researcher\n  username:  demo\n  password:  {password_note}\n  API token: {token.key}\n"
         )

@@ -29,7 +29,7 @@ from kombu.transport import filesystem
 from touchstone.broker import Transport as AtomicTransport
 
 TRANSPORTS = {"kombu filesystem": filesystem.Transport, "embedded (atomic)": AtomicTransport}
-PAYLOAD = {"task": "touchstone.submissions.tasks.evaluate_submission", "padding": "x" * 900}
+PAYLOAD = {"task": "touchstone.tasks.evaluate_submission", "padding": "x" * 900}
 
 
 def connect(transport: str, folder: Path) -> Connection:

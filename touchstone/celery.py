@@ -10,4 +10,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "touchstone.settings")
 
 app = Celery("touchstone")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Every task lives in touchstone/tasks.py, the one module that queues work.
+app.autodiscover_tasks(["touchstone"])

@@ -276,7 +276,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "touchstone.submissions.tasks.evaluate_submission": {"queue": "evaluation"},
+    "touchstone.tasks.evaluate_submission": {"queue": "evaluation"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep publishes again the message of a submission queued this long ago (it may have
@@ -284,11 +284,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
-        "task": "touchstone.submissions.tasks.requeue_stalled_submissions",
+        "task": "touchstone.tasks.requeue_stalled_submissions",
         "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
     },
     "check-sandbox-health": {
-        "task": "touchstone.submissions.tasks.check_sandbox_health",
+        "task": "touchstone.tasks.check_sandbox_health",
         "schedule": env_float("TOUCHSTONE_SANDBOX_HEALTH_SECONDS", 600.0, minimum=30.0),
     },
 }

@@ -15,10 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation.spec import load_benchmark
+from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
-from touchstone.rankings.services import schedule_leaderboard_update
 from touchstone.storage import write_file_atomically
 from touchstone.submissions.models import EvaluationRun, Submission
+from touchstone.tasks import queue_recompute
 
 
 def synthetic_probabilities(labels: np.ndarray, *, accuracy: float, seed: int, n_classes: int = 10) -> np.ndarray:
@@ -64,7 +65,8 @@ def record_result(
             outcomes_path=relative,
         )
         Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.SCORED, scored_at=timezone.now())
-        schedule_leaderboard_update(version_id=version.pk)
+        BenchmarkVersion.objects.filter(pk=version.pk).mark_leaderboard_stale()
+    queue_recompute(version.pk)
     submission.refresh_from_db()
     return submission
 
@@ -75,17 +77,14 @@ def capture_enqueued(monkeypatch) -> list[tuple[str, int]]:
     Returns the list that fills with ``(task, id)`` as transactions commit; a test runs the
     recomputes itself, in the order a single worker would.
     """
-    from touchstone.rankings.tasks import recompute_leaderboard_task
-    from touchstone.submissions import services
-
     queued: list[tuple[str, int]] = []
 
     def recompute(version_id: int) -> None:
         queued.append(("recompute", version_id))
 
-    def evaluate(*, submission_id: int) -> None:
+    def evaluate(submission_id: int) -> None:
         queued.append(("evaluate", submission_id))
 
-    monkeypatch.setattr(recompute_leaderboard_task, "delay", recompute)
-    monkeypatch.setattr(services, "enqueue_evaluation", evaluate)
+    monkeypatch.setattr(tasks.recompute_leaderboard, "delay", recompute)
+    monkeypatch.setattr(tasks.evaluate_submission, "delay", evaluate)
     return queued

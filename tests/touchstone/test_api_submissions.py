@@ -8,10 +8,10 @@ from tests.touchstone.ledger import capture_enqueued, record_result
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.rankings.services import leaderboard_is_stale
-from touchstone.rankings.tasks import recompute_leaderboard_task
 from touchstone.storage import private_root
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
+from touchstone.tasks import recompute_leaderboard as recompute_leaderboard_task
 
 
 def post_model(client, version, content: bytes, name: str = "Centroids"):

@@ -14,7 +14,8 @@ from tests.touchstone.conftest import upload
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
-from touchstone.submissions.scoring import score_submission, submission_outcomes
+from touchstone.submissions.outcomes import submission_outcomes
+from touchstone.submissions.scoring import score_submission
 from touchstone.submissions.services import SubmissionRejected, submit_model
 
 # These tests are about what is shown: each distinct model runs once per session in the real

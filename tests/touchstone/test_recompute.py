@@ -17,9 +17,9 @@ from touchstone.rankings.services import (
     recompute_leaderboard,
     store_board,
 )
-from touchstone.rankings.tasks import recompute_leaderboard_task
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import withdraw_submission
+from touchstone.tasks import recompute_leaderboard as recompute_leaderboard_task
+from touchstone.tasks import withdraw
 
 
 @pytest.fixture
@@ -76,6 +76,7 @@ def test_results_arriving_between_two_recomputes_cost_a_second_one_and_no_more(
     for seed in range(3):
         record(version, teams[seed], django_capture_on_commit_callbacks, accuracy=0.6, seed=seed)
     task, version_id = queued.pop(0)
+    assert task == "recompute"
     recompute_leaderboard_task(version_id)
     for seed in range(3, 5):
         record(version, teams[seed], django_capture_on_commit_callbacks, accuracy=0.7, seed=seed)
@@ -129,7 +130,7 @@ def test_a_withdrawal_marks_the_board_out_of_date_and_its_recompute_drops_the_en
     run_queued(queued)
     assert LeaderboardEntry.objects.filter(version=version).count() == 1
     with django_capture_on_commit_callbacks(execute=True):
-        withdraw_submission(submission=submission)
+        withdraw(submission)
     assert leaderboard_is_stale(version_id=version.pk)
     assert queued == [("recompute", version.pk)]
     run_queued(queued)
@@ -146,10 +147,10 @@ def test_freezing_computes_the_final_board_once(
     with django_capture_on_commit_callbacks(execute=True):
         snapshot = freeze_version(version=version)
     assert snapshot.part == "final" and snapshot.n_entries == 2
-    assert queued == [("recompute", version.pk)]
-    run_queued(queued)
-    # The feedback board, then the final one computed by the freeze itself; the recompute the
-    # freeze queued found it current.
+    # The freeze computed the final board itself, so it leaves nothing to queue and the board is
+    # current: the feedback board, then the final one.
+    assert queued == []
+    assert not leaderboard_is_stale(version_id=version.pk)
     assert bootstraps == [2, 2]
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.touchstone.conftest import upload
-from touchstone.submissions import tasks
+from touchstone import tasks
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import requeue_stalled
 from touchstone.submissions.services import submit_model

@@ -13,7 +13,7 @@ from touchstone.storage import write_file_atomically
 from touchstone.submissions.health import HEALTH_FILE, latest_health
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import submit_model
-from touchstone.submissions.tasks import evaluate_submission
+from touchstone.tasks import evaluate_submission
 
 
 def _store(health: SandboxHealth) -> None:

@@ -16,10 +16,11 @@ from touchstone.rankings.models import LeaderboardEntry
 from touchstone.rankings.services import freeze_version, leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions import scoring
 from touchstone.submissions.models import Submission
+from touchstone.submissions.outcomes import load_outcomes
 from touchstone.submissions.provenance import predictions_key
-from touchstone.submissions.scoring import load_outcomes, score_submission
+from touchstone.submissions.scoring import score_submission
 from touchstone.submissions.services import submit_model
-from touchstone.submissions.tasks import evaluate_submission
+from touchstone.tasks import evaluate_submission
 
 
 def submit(version, owner, content: bytes, name: str) -> Submission:

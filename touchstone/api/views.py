@@ -24,12 +24,13 @@ from touchstone.api.serializers import (
     SubmissionSerializer,
     VersionSerializer,
 )
-from touchstone.api.throttles import UPLOAD_THROTTLES, comparison_wait
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.queries import leaderboard_payload
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import submit_model, withdraw_submission
+from touchstone.submissions.services import submit_model
+from touchstone.tasks import queue_evaluation, withdraw
+from touchstone.throttles import UPLOAD_THROTTLES, comparison_wait
 
 
 def _version(slug: str, version: str) -> BenchmarkVersion:
@@ -154,6 +155,7 @@ class SubmissionCreate(APIView):
             paper_url=data["paper_url"],
             code_url=data["code_url"],
         )
+        queue_evaluation(submission.pk)
         body = SubmissionSerializer(submission, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
@@ -191,5 +193,5 @@ class SubmissionWithdraw(APIView):
                 {"detail": "only the researcher who submitted it can withdraw it", "field": None},
                 status=status.HTTP_403_FORBIDDEN,
             )
-        withdrawn = withdraw_submission(submission=submission)
+        withdrawn = withdraw(submission)
         return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.contrib import admin
 
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
-from touchstone.rankings.services import freeze_version
 
 
 class VersionInline(admin.TabularInline):
@@ -22,28 +21,5 @@ class BenchmarkAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
 
 
-@admin.action(description="Freeze: close to submissions and reveal final scores")
-def freeze(modeladmin, request, queryset) -> None:
-    for version in queryset.filter(status=BenchmarkVersion.Status.PUBLISHED):
-        freeze_version(version=version)
-        modeladmin.message_user(request, f"{version} is frozen; its final leaderboard is published.")
-
-
-@admin.register(BenchmarkVersion)
-class BenchmarkVersionAdmin(admin.ModelAdmin):
-    actions = [freeze]
-    list_display = ("benchmark", "version", "status", "n_test_items", "published_at", "content_hash")
-    list_filter = ("status", "benchmark")
-    readonly_fields = (
-        "benchmark",
-        "version",
-        "spec",
-        "content_hash",
-        "file_hashes",
-        "storage_path",
-        "n_dev_items",
-        "n_test_items",
-        "published_at",
-        "frozen_at",
-        "created_at",
-    )
+# Versions are administered in touchstone/rankings/admin.py: their one action, freezing,
+# publishes the final leaderboard.

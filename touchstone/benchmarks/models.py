@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,6 +36,15 @@ class VersionQuerySet(models.QuerySet):
     def visible(self) -> VersionQuerySet:
         """Versions a visitor may see: published, frozen or deprecated, never drafts."""
         return self.exclude(status=BenchmarkVersion.Status.DRAFT)
+
+    def mark_leaderboard_stale(self) -> int:
+        """Count one change to what these versions' leaderboards are computed from.
+
+        Call it inside the transaction that makes the change (a result scored or withdrawn, a
+        freeze), so the count moves exactly when the change becomes visible; whoever commits
+        it then queues a recompute (``touchstone.tasks``). Returns the number of versions.
+        """
+        return self.update(generation=F("generation") + 1)
 
 
 class ImmutableVersionError(Exception):
@@ -80,9 +90,6 @@ class BenchmarkVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.benchmark.slug} {self.version}"
 
-    def get_absolute_url(self) -> str:
-        return reverse("front:version", args=[self.benchmark.slug, self.version])
-
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
             stored = BenchmarkVersion.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS, "status").first()
@@ -101,6 +108,9 @@ class BenchmarkVersion(models.Model):
                     f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "generation"
                 ]
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("front:version", args=[self.benchmark.slug, self.version])
 
     def publish(self) -> None:
         if self.status != self.Status.DRAFT:

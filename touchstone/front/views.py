@@ -9,14 +9,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
-from touchstone.api.throttles import comparison_wait
+from touchstone import tasks
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.queries import leaderboard_payload, public_scores
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import SubmissionRejected, submit_model, withdraw_submission
+from touchstone.submissions.services import SubmissionRejected, submit_model
+from touchstone.throttles import comparison_wait
 
 
 def _version(slug: str, version: str) -> BenchmarkVersion:
@@ -151,6 +152,7 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
         except SubmissionRejected as rejection:
             form.add_error(rejection.field if rejection.field in form.fields else None, rejection.message)
         else:
+            tasks.queue_evaluation(submission.pk)
             messages.success(request, f"Submission #{submission.pk} is queued for evaluation.")
             return redirect(submission)
     return render(request, "front/upload.html", {"form": form, "version": found, "benchmark": found.benchmark})
@@ -166,6 +168,6 @@ def my_submissions(request: HttpRequest) -> HttpResponse:
 @require_POST
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(Submission, pk=pk, owner=request.user)
-    withdraw_submission(submission=submission)
+    tasks.withdraw(submission)
     messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
     return redirect(submission)

@@ -10,6 +10,7 @@ swaps its result in after, each in a short transaction.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from touchstone.rankings.comparisons import pair_result
 from touchstone.rankings.ladder import Release, replay_ladders
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.submissions.models import Submission
-from touchstone.submissions.scoring import load_outcomes
+from touchstone.submissions.outcomes import load_outcomes
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def compute_board(inputs: BoardInputs) -> Board:
     effect = minimum_detectable_effect(len(labels), discordance) if math.isfinite(discordance) else math.inf
     by_id = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
     comparisons = []
-    for above, below in zip(entries, entries[1:]):
+    for above, below in itertools.pairwise(entries):
         a_id, b_id = above.submission.pk, below.submission.pk
         if (a_id, b_id) not in inputs.stored_pairs:
             result = pair_result(

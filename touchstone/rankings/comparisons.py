@@ -18,7 +18,7 @@ from evaluation.statistics import compare_entries, round_to_grid
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import PairComparison
 from touchstone.submissions.models import Submission
-from touchstone.submissions.scoring import submission_outcomes
+from touchstone.submissions.outcomes import submission_outcomes
 
 
 class ComparisonUnavailable(Exception):

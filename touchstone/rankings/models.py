@@ -28,6 +28,9 @@ class LeaderboardSnapshot(models.Model):
         default=0, help_text="The version's generation this leaderboard was computed from."
     )
 
+    def __str__(self) -> str:
+        return f"{self.version} leaderboard ({self.part}, {self.n_entries} entries)"
+
 
 class LeaderboardEntry(models.Model):
     version = models.ForeignKey(BenchmarkVersion, on_delete=models.CASCADE, related_name="entries")
@@ -65,3 +68,6 @@ class PairComparison(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["version", "part", "a", "b"], name="unique_pair_comparison")]
+
+    def __str__(self) -> str:
+        return f"{self.version}: #{self.a_id} vs #{self.b_id} ({self.part})"

@@ -1,7 +1,8 @@
 """Keeping a version's stored leaderboard current without holding a lock while computing it.
 
 Whatever changes what a leaderboard is computed from (a result scored or withdrawn, a freeze)
-increments the version's ``generation`` in its own transaction and queues a recompute. A
+increments the version's ``generation`` in its own transaction
+(``VersionQuerySet.mark_leaderboard_stale``), and ``touchstone.tasks`` queues a recompute. A
 recompute reads its inputs in one short transaction, computes outside any (``boards``), and
 swaps the result in with a short transaction whose conditional UPDATE refuses a board computed
 from older inputs than the stored one. Uploads and results are therefore never kept waiting by
@@ -12,25 +13,12 @@ find the board already at the current generation and do nothing.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.boards import Board, BoardInputs, compute_board
 from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot, PairComparison
 from touchstone.submissions.models import EvaluationRun, Submission
-
-
-def schedule_leaderboard_update(*, version_id: int) -> None:
-    """Mark the version's leaderboard out of date and queue a recompute once the transaction commits.
-
-    Call it inside the transaction that makes the change, so the generation moves exactly when
-    the change becomes visible.
-    """
-    from touchstone.rankings.tasks import recompute_leaderboard_task
-
-    BenchmarkVersion.objects.filter(pk=version_id).update(generation=F("generation") + 1)
-    transaction.on_commit(lambda: recompute_leaderboard_task.delay(version_id))
 
 
 def leaderboard_is_stale(*, version_id: int) -> bool:
@@ -138,7 +126,7 @@ def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
     with transaction.atomic():
         locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
         locked.freeze()
-        schedule_leaderboard_update(version_id=locked.pk)
+        BenchmarkVersion.objects.filter(pk=locked.pk).mark_leaderboard_stale()
     snapshot = recompute_leaderboard(version=locked)
     version.refresh_from_db()
     return snapshot

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from evaluation.sandbox.health import SandboxHealth, check_sandbox
 from touchstone.storage import private_path, write_file_atomically
-from touchstone.submissions.scoring import sandbox_limits
+from touchstone.submissions.limits import sandbox_limits
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,10 @@ This is the only bridge between the database and ``evaluation/``.
 
 from __future__ import annotations
 
-import io
 import logging
 import socket
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -19,43 +17,15 @@ from evaluation.errors import EvaluationError
 from evaluation.parts import hidden_parts
 from evaluation.public import EvaluationData
 from evaluation.runner import EvaluationReport, evaluate_model, preflight_slice
-from evaluation.sandbox import SandboxLimits
 from evaluation.spec import load_benchmark
-from touchstone.storage import private_path, write_file_atomically
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.storage import private_path
+from touchstone.submissions.limits import sandbox_limits
 from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
+from touchstone.submissions.outcomes import save_outcomes
 from touchstone.submissions.provenance import predictions_key
 
 logger = logging.getLogger(__name__)
-
-
-def sandbox_limits() -> SandboxLimits:
-    return SandboxLimits(
-        memory_bytes=settings.SANDBOX_MEMORY_BYTES,
-        wall_seconds=settings.SANDBOX_WALL_SECONDS,
-        cpu_seconds=settings.SANDBOX_CPU_SECONDS,
-        file_size_bytes=settings.SANDBOX_FILE_BYTES,
-    )
-
-
-def _save_outcomes(submission: Submission, report: EvaluationReport) -> str:
-    relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
-    buffer = io.BytesIO()
-    np.savez(buffer, probabilities=report.probabilities, item_ids=report.item_ids)
-    write_file_atomically(relative, [buffer.getvalue()])
-    return relative
-
-
-def load_outcomes(relative: str) -> dict[str, np.ndarray]:
-    with np.load(private_path(relative), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
-
-
-def submission_outcomes(submission: Submission) -> dict[str, np.ndarray]:
-    """The stored per-item probabilities (and item ids) of a scored submission."""
-    run = submission.scored_run()
-    if run is None:
-        raise ValueError(f"{submission} has no scored run")
-    return load_outcomes(run.outcomes_path)
 
 
 def score_submission(*, submission_id: int) -> str:
@@ -122,9 +92,7 @@ def score_submission(*, submission_id: int) -> str:
 
 
 def _record_success(submission: Submission, run: EvaluationRun, report: EvaluationReport) -> str:
-    from touchstone.rankings.services import schedule_leaderboard_update
-
-    outcomes_path = _save_outcomes(submission, report)
+    outcomes_path = save_outcomes(submission, report)
     with transaction.atomic():
         for part, metrics in report.metrics.items():
             for name, interval in metrics.items():
@@ -151,7 +119,7 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
             updated_at=timezone.now(),
         )
         if updated:
-            schedule_leaderboard_update(version_id=submission.version_id)
+            BenchmarkVersion.objects.filter(pk=submission.version_id).mark_leaderboard_stale()
     return Submission.Status.SCORED if updated else "withdrawn"
 
 

@@ -87,7 +87,10 @@ def submit_model(
     team: str = "",
     is_baseline: bool = False,
 ) -> Submission:
-    """Check and store an uploaded model, create its row and queue its evaluation on commit."""
+    """Check and store an uploaded model and create its queued row.
+
+    The caller queues the evaluation (``touchstone.tasks.submit``), once the row is committed.
+    """
     if not version.is_open:
         raise SubmissionRejected(f"{version} is {version.status} and no longer accepts submissions", field="version")
     relative, info = _store_upload(uploaded_file)
@@ -123,22 +126,17 @@ def submit_model(
                 sha256=info.sha256,
                 size_bytes=info.size_bytes,
             )
-            transaction.on_commit(lambda: enqueue_evaluation(submission_id=submission.pk))
     except BaseException:
         shutil.rmtree(private_path(relative).parent, ignore_errors=True)
         raise
     return submission
 
 
-def enqueue_evaluation(*, submission_id: int) -> None:
-    from touchstone.submissions.tasks import evaluate_submission
-
-    evaluate_submission.delay(submission_id)
-
-
 def withdraw_submission(*, submission: Submission) -> Submission:
-    """Hide a submission from leaderboards (it stays in the ledger) and re-rank its version."""
-    from touchstone.rankings.services import schedule_leaderboard_update
+    """Hide a submission from leaderboards (it stays in the ledger); its version's board is then stale.
+
+    The caller queues the recompute (``touchstone.tasks.withdraw``).
+    """
 
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -147,5 +145,5 @@ def withdraw_submission(*, submission: Submission) -> Submission:
         was_ranked = locked.status == Submission.Status.SCORED
         locked.withdraw()
         if was_ranked:
-            schedule_leaderboard_update(version_id=locked.version_id)
+            BenchmarkVersion.objects.filter(pk=locked.version_id).mark_leaderboard_stale()
     return locked

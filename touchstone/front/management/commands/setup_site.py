@@ -18,6 +18,7 @@ from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import publish_benchmark
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import submit_model
+from touchstone.tasks import queue_evaluation
 
 BASELINE_OWNER = "touchstone"
 BASELINE_TEAM = "Touchstone baselines"
@@ -66,6 +67,7 @@ class Command(BaseCommand):
                     team=BASELINE_TEAM,
                     is_baseline=True,
                 )
+            queue_evaluation(submission.pk)
             self.stdout.write(f"queued baseline {submission.model_name!r} on {version}")
 
     def _demo_researcher(self) -> None:

@@ -1,4 +1,4 @@
-"""Rates for the API beyond the site-wide anonymous and per-user ones."""
+"""Rates for uploads and comparisons computed on request, shared by the API and the pages."""
 
 from __future__ import annotations
 

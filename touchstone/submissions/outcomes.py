@@ -1,0 +1,37 @@
+"""Where a scored run keeps its per-item probabilities: one ``.npz`` file in private storage.
+
+The worker writes the file before it records the result; recomputes and comparisons read it.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from evaluation.runner import EvaluationReport
+from touchstone.storage import private_path, write_file_atomically
+from touchstone.submissions.models import Submission
+
+
+def save_outcomes(submission: Submission, report: EvaluationReport) -> str:
+    """Write the report's per-item probabilities for this submission; returns the relative path."""
+    relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, probabilities=report.probabilities, item_ids=report.item_ids)
+    write_file_atomically(relative, [buffer.getvalue()])
+    return relative
+
+
+def load_outcomes(relative: str) -> dict[str, np.ndarray]:
+    """The arrays stored at ``relative`` (``probabilities``, ``item_ids``); never unpickles."""
+    with np.load(private_path(relative), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def submission_outcomes(submission: Submission) -> dict[str, np.ndarray]:
+    """The stored per-item probabilities (and item ids) of a scored submission."""
+    run = submission.scored_run()
+    if run is None:
+        raise ValueError(f"{submission} has no scored run")
+    return load_outcomes(run.outcomes_path)

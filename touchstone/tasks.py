@@ -1,0 +1,97 @@
+"""What the site runs in the background, and the only code that queues it.
+
+Views, admin actions and management commands call the functions here when what they do has
+follow-up work (an upload to evaluate, a board to recompute); domain code (``services``,
+``scoring``, ``boards``) only changes rows and reports what it did, and never queues anything.
+Every message is published once its transaction commits, so a worker never looks for a row
+that is not there yet.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard
+from touchstone.submissions.health import probe_and_record
+from touchstone.submissions.models import Submission
+from touchstone.submissions.scoring import requeue_stalled, score_submission
+from touchstone.submissions.services import withdraw_submission
+
+
+def queue_evaluation(submission_id: int) -> None:
+    """Queue the evaluation of a submission once the current transaction commits.
+
+    Whoever accepted the upload (``submit_model``) calls it next: the API, the upload page and
+    ``setup_site``.
+    """
+    transaction.on_commit(partial(evaluate_submission.delay, submission_id))
+
+
+def queue_recompute(version_id: int) -> None:
+    """Queue a recompute of a version's leaderboard once the current transaction commits."""
+    transaction.on_commit(partial(recompute_leaderboard.delay, version_id))
+
+
+def withdraw(submission: Submission) -> Submission:
+    """Withdraw a submission and queue its version's recompute.
+
+    A recompute that finds nothing changed (the submission was not on the board) costs one read.
+    """
+    withdrawn = withdraw_submission(submission=submission)
+    queue_recompute(withdrawn.version_id)
+    return withdrawn
+
+
+@shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)
+def evaluate_submission(submission_id: int) -> str:
+    """Score one submission, then queue what its outcome calls for; returns the outcome."""
+    status = score_submission(submission_id=submission_id)
+    submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
+    if status == Submission.Status.SCORED:
+        queue_recompute(submission.version_id)
+    elif submission.error_code == "sandbox_unavailable":
+        # The sandbox failed before the model was opened: check it with a known-good model,
+        # so maintainers and every page learn whether the sandbox itself is broken.
+        probe_and_record()
+    return status
+
+
+@shared_task(name="touchstone.tasks.recompute_leaderboard", acks_late=True)
+def recompute_leaderboard(version_id: int) -> bool:
+    """Recompute unless the stored board is current; True if a board was computed.
+
+    Every change queues one of these, so a burst of results queues many: the first computes
+    from everything recorded so far and the rest find the board current and return at once.
+    """
+    computed = refresh_leaderboard(version_id=version_id)
+    if leaderboard_is_stale(version_id=version_id):
+        # Results arrived while this one computed. Their own recomputes were queued with them;
+        # one more costs a single read if those have caught up already, and keeps the stored
+        # board from staying behind if one of their messages was lost.
+        recompute_leaderboard.delay(version_id)
+    return computed
+
+
+@shared_task(name="touchstone.tasks.requeue_stalled_submissions")
+def requeue_stalled_submissions() -> list[int]:
+    """Publish again the evaluation of every submission whose worker or message was lost."""
+    # A live run updates its row at every progress step; twice the deadline means its worker is
+    # gone. A queued row only waits for the runs ahead of it, but its message can be lost with
+    # a worker that died holding it; a second message is harmless, because only one claims.
+    due = requeue_stalled(
+        running_for_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60,
+        queued_for_seconds=settings.REQUEUE_QUEUED_SECONDS,
+    )
+    for pk in due:
+        queue_evaluation(pk)
+    return due
+
+
+@shared_task(name="touchstone.tasks.check_sandbox_health")
+def check_sandbox_health() -> bool:
+    """Probe the sandbox with a known-good model and record the outcome for every page."""
+    return probe_and_record().ok

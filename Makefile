@@ -5,7 +5,7 @@ PORT ?= 8000
 RUN_PACKAGES = bubblewrap
 TEST_PACKAGES = bubblewrap redis-server postgresql chromium
 
-.PHONY: run test install install-test system-packages-run system-packages-test sandbox-account perf
+.PHONY: run test check install install-test system-packages-run system-packages-test sandbox-account perf
 
 install: system-packages-run sandbox-account
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -30,9 +30,16 @@ run: install
 
 # The whole suite on SQLite, then every test that uses Django's database again on a throwaway
 # PostgreSQL cluster, the production database (tests/databases.py).
-test: install-test
+test: install-test check
 	TOUCHSTONE_TEST_DATABASE=sqlite $(PYTHON) -m pytest
 	TOUCHSTONE_TEST_DATABASE=postgres $(PYTHON) -m pytest
+
+# Formatting, lint, types (strict for evaluation/) and the import contract, all from pyproject.toml.
+check:
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+	$(PYTHON) -c 'from importlinter.cli import lint_imports_command; lint_imports_command()'
 
 perf:
 	$(PYTHON) perf/bootstrap.py

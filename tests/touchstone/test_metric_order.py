@@ -128,6 +128,39 @@ def test_cells_follow_the_spec_whatever_order_the_stored_metrics_come_in(version
     assert {name: float(cell) for name, cell in row.items()} == pytest.approx(values)
 
 
+def test_the_api_gives_each_entrys_metrics_in_column_order(version, researcher):
+    version.freeze()
+    submission = Submission.objects.create(
+        owner=researcher,
+        version=version,
+        model_name="Stored by hand",
+        team="ada",
+        model_path="models/none.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Submission.Status.SCORED,
+    )
+    stored = {name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in reversed(version.report_metrics)}
+    LeaderboardEntry.objects.create(
+        version=version,
+        submission=submission,
+        rank=1,
+        rank_lower=1,
+        rank_upper=1,
+        rank_lower_simultaneous=1,
+        rank_upper_simultaneous=1,
+        tier=1,
+        metrics=stored,
+    )
+
+    board = Client().get(f"/api/v1/benchmarks/{version.benchmark.slug}/versions/{version.version}/leaderboard/").json()
+
+    (entry,) = board["entries"]
+    assert board["metrics"] == version.report_metrics
+    assert list(entry["metrics"]) == board["metrics"]
+
+
 def test_a_metric_missing_from_an_entry_leaves_an_empty_cell_in_its_own_column(version, researcher):
     version.freeze()
     submission = Submission.objects.create(

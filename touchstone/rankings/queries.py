@@ -30,6 +30,10 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
     """The public leaderboard of a version, as served by the API and drawn by the page."""
     snapshot = getattr(version, "snapshot", None)
     counts = submission_counts(version)
+    # The part of the board that is stored: in the seconds between a freeze and its final board,
+    # the feedback board is served as what it is rather than under the final part's labels.
+    part = snapshot.part if snapshot else ("final" if version.reveals_final_scores else "feedback")
+    shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
     entries = []
     for entry in leaderboard_entries(version):
         submission = entry.submission
@@ -49,13 +53,10 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "is_baseline": submission.is_baseline,
                 "team_submissions": counts.get(submission.team, 0),
                 "sha256": submission.sha256,
-                "metrics": entry.metrics,
+                # In column order: PostgreSQL's jsonb gives keys back in an order of its own.
+                "metrics": {name: entry.metrics[name] for name in shown_metrics if name in entry.metrics},
             }
         )
-    # The part of the board that is stored: in the seconds between a freeze and its final board,
-    # the feedback board is served as what it is rather than under the final part's labels.
-    part = snapshot.part if snapshot else ("final" if version.reveals_final_scores else "feedback")
-    shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
     return {
         "benchmark": version.benchmark.slug,
         "version": version.version,

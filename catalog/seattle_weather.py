@@ -76,7 +76,7 @@ def build(folder: Path) -> BenchmarkFolder:
     year_names = (years.astype(np.int64) + 1970).astype(str)
     labels = np.array([CLASSES.index(value) for value in frame["weather"]], dtype=np.int64)
     item_ids = np.array([f"seattle-{day}" for day in dates.astype(str)])
-    weeks = np.array([f"{year}-w{(day - 1) // 7 + 1:02d}" for year, day in zip(year_names, day_of_year)])
+    weeks = np.array([f"{year}-w{(day - 1) // 7 + 1:02d}" for year, day in zip(year_names, day_of_year, strict=True)])
     seasons = np.array([SEASONS[int(month)] for month in months])
 
     # Python's math functions give the same bits everywhere; numpy may pick a SIMD kernel per CPU.

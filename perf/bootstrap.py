@@ -95,7 +95,7 @@ def main() -> None:
     # error (a few tenths of a standard error).
     gaps = [
         max(abs(r.metrics["accuracy"].ci_low - s.low), abs(r.metrics["accuracy"].ci_high - s.high))
-        for r, s in zip(results, scipy_intervals)
+        for r, s in zip(results, scipy_intervals, strict=True)
     ]
     print(f"largest difference of accuracy interval ends vs scipy: {max(gaps):.4f}")
     print(f"ratio {baseline / ours:.2f}")

@@ -69,6 +69,43 @@ def digits_folder(catalog_folder) -> Path:
     return catalog_folder / "digits"
 
 
+# The site's tests and the web-layer security tests share these: a published benchmark, a
+# researcher and a model that scores well on it.
+
+
+@pytest.fixture
+def version(db, digits_folder):
+    """The digits benchmark published in this test's database."""
+    from touchstone.benchmarks.services import publish_benchmark
+
+    return publish_benchmark(folder=digits_folder)
+
+
+@pytest.fixture(scope="session")
+def digits_dev(digits_folder):
+    """The digits benchmark's public dev split."""
+    from evaluation.spec import load_benchmark
+
+    return load_benchmark(digits_folder).load_split("dev")
+
+
+@pytest.fixture(scope="session")
+def good_model_bytes(digits_dev, tmp_path_factory) -> bytes:
+    """A TorchScript centroid classifier that scores well on digits."""
+    from tests.models import centroid_model
+
+    path = tmp_path_factory.mktemp("models") / "centroid.pt"
+    return centroid_model(digits_dev.inputs, digits_dev.labels, 10, path).read_bytes()
+
+
+@pytest.fixture
+def researcher(db):
+    """The researcher ``ada``, whose password is ``a-long-password-1``."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("ada", "ada@example.org", "a-long-password-1")
+
+
 @pytest.fixture(scope="session")
 def service_folder():
     """A folder other users (PostgreSQL runs as its own user) may enter."""

@@ -281,7 +281,7 @@ def running_site(
         except (RuntimeError, TimeoutError) as error:
             raise RuntimeError(
                 f"{error}\nworker log:\n{site.log('worker')[-3000:]}\nweb log:\n{site.log('web')[-3000:]}"
-            )
+            ) from error
         yield site
     finally:
         for process in site.processes:
@@ -322,7 +322,7 @@ def supervised_site(folder: Path, *, benchmarks: list[Path] = (), extra_env: dic
             )
             wait_for(lambda: worker_starts(site) >= 1, timeout=60, what="celery worker", process=supervisor)
         except (RuntimeError, TimeoutError) as error:
-            raise RuntimeError(f"{error}\nsite log:\n{site.log('site')[-4000:]}")
+            raise RuntimeError(f"{error}\nsite log:\n{site.log('site')[-4000:]}") from error
         yield site
     finally:
         stop(supervisor, timeout=60)

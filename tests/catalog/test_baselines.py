@@ -86,7 +86,7 @@ def test_training_twice_gives_identical_files_and_leaves_torch_settings_alone(tr
     assert torch.equal(torch.rand(3), expected_next), "training must not consume the caller's random stream"
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
-    for first, second in zip(trained["seattle-weather"], again):
+    for first, second in zip(trained["seattle-weather"], again, strict=True):
         assert first.path.read_bytes() == second.path.read_bytes()
 
 

@@ -120,7 +120,7 @@ def test_seattle_weather_keeps_whole_weeks_together_and_every_year_in_both_split
         assert set(split.metadata["era"].tolist()) == set(folder.spec.era_order)
         assert set(split.metadata["season"].tolist()) == {"winter", "spring", "summer", "autumn"}
     # The item id carries the date, the cluster its year and week within the year.
-    for item_id, week in zip(dev.item_ids.tolist(), dev.metadata["cluster"].tolist()):
+    for item_id, week in zip(dev.item_ids.tolist(), dev.metadata["cluster"].tolist(), strict=True):
         day_of_year = (np.datetime64(item_id[8:]) - np.datetime64(item_id[8:12])).astype(int) + 1
         assert week == f"{item_id[8:12]}-w{(day_of_year - 1) // 7 + 1:02d}"
     share = len(dev.labels) / (len(dev.labels) + len(test.labels))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_it_recognises_what_torch_jit_save_and_torch_export_save_write(saved, na
 
 @pytest.mark.parametrize("name", ["state_dict.pt", "module.pt"])
 def test_it_refuses_a_torch_save_checkpoint(saved, name):
-    with pytest.raises(ModelFileError, match="torch.save checkpoint"):
+    with pytest.raises(ModelFileError, match=re.escape("torch.save checkpoint")):
         inspect_model_file(saved[name], max_bytes=CAP)
 
 
@@ -107,7 +108,7 @@ def test_it_refuses_files_that_are_not_zip_archives(tmp_path: Path, content: byt
     path = tmp_path / "model.pt"
     path.write_bytes(content)
 
-    with pytest.raises(ModelFileError, match="not a (valid )?TorchScript or torch.export archive"):
+    with pytest.raises(ModelFileError, match=r"not a (valid )?TorchScript or torch\.export archive"):
         inspect_model_file(path, max_bytes=CAP)
 
 
@@ -117,7 +118,7 @@ def test_it_refuses_a_zip_with_another_layout(tmp_path: Path):
         archive.writestr("weights/model.bin", b"\0" * 100)
         archive.writestr("weights/config.json", b"{}")
 
-    with pytest.raises(ModelFileError, match="matches neither TorchScript nor torch.export"):
+    with pytest.raises(ModelFileError, match=re.escape("matches neither TorchScript nor torch.export")):
         inspect_model_file(path, max_bytes=CAP)
 
 
@@ -184,7 +185,7 @@ def test_it_refuses_too_many_members(saved):
 def test_it_refuses_duplicate_member_names(saved, tmp_path: Path):
     path = tmp_path / "model.pt"
     _rewrite(saved["scripted.pt"], path, lambda info, data: (info, data))
-    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning):
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
         archive.writestr(archive.infolist()[0].filename, b"shadowing data")
 
     with pytest.raises(ModelFileError, match="duplicate"):
@@ -234,7 +235,7 @@ def _edit_end_record(path: Path, **fields: int) -> Path:
         "directory_offset",
         "comment_length",
     )
-    values = dict(zip(names, END.unpack_from(data, position)))
+    values = dict(zip(names, END.unpack_from(data, position), strict=True))
     values.update(fields)
     END.pack_into(data, position, *(values[name] for name in names))
     path.write_bytes(bytes(data))

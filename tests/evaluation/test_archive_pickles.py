@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import pickletools
+import re
 import zipfile
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_it_names_the_global_a_payload_would_call_in_every_protocol(tmp_path: Pa
 
 
 def test_it_refuses_a_torch_save_of_a_payload():
-    with pytest.raises(ModelFileError, match="would call builtins.eval"):
+    with pytest.raises(ModelFileError, match=re.escape("would call builtins.eval")):
         _check(_data_pkl(_Calls(eval, "1 + 1")))
 
 
@@ -93,7 +94,7 @@ def test_it_refuses_the_instance_opcode_of_protocol_zero():
     # INST names the class inline and calls it with the marked arguments.
     data = b"(S'echo hi'\nios\nsystem\n."
 
-    with pytest.raises(ModelFileError, match="would call os.system"):
+    with pytest.raises(ModelFileError, match=re.escape("would call os.system")):
         _check(data)
 
 
@@ -103,7 +104,7 @@ def test_it_follows_memoized_strings_into_stack_global():
     opcodes = [opcode.name for opcode, _, _ in pickletools.genops(io.BytesIO(data))]
     assert opcodes[5:10] == ["POP", "BINGET", "SHORT_BINUNICODE", "MEMOIZE", "STACK_GLOBAL"]
 
-    with pytest.raises(ModelFileError, match="would call os.system"):
+    with pytest.raises(ModelFileError, match=re.escape("would call os.system")):
         _check(data)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from scipy import special
@@ -129,7 +131,7 @@ def plain_ece(probabilities, labels, n_bins=15):
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     total = 0.0
-    for low, high in zip(np.linspace(0, 1, n_bins + 1)[:-1], np.linspace(0, 1, n_bins + 1)[1:]):
+    for low, high in pairwise(np.linspace(0, 1, n_bins + 1)):
         inside = (confidence > low) & (confidence <= high)
         if inside.any():
             total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())

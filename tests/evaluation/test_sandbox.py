@@ -59,7 +59,7 @@ def test_one_child_scores_every_condition_like_plain_torch_and_cleans_up(bubblew
         assert model._child.process.pid == pid  # the same child served every condition
         report = model.report()
 
-    for inputs, logits in zip(conditions, results):
+    for inputs, logits in zip(conditions, results, strict=True):
         assert logits.dtype == np.float32
         np.testing.assert_allclose(logits, models.reference_logits(inputs), rtol=1e-5, atol=1e-5)
     assert report.layers == sandbox_status()["layers"]

@@ -65,7 +65,7 @@ def test_the_options_bind_only_libraries_the_interpreter_the_child_the_model_and
     tmp_path: Path,
 ):
     options = _options(tmp_path)
-    read_only = dict((target, source) for source, target in _pairs(options, "--ro-bind"))
+    read_only = {target: source for source, target in _pairs(options, "--ro-bind")}
     writable = _pairs(options, "--bind")
 
     assert writable == [(str(tmp_path / "out.npy"), "/sandbox/io/out.npy")]

@@ -38,9 +38,14 @@ def _error_reply(kind: str, lines) -> ErrorReply:
 
 
 def _exit(**overrides) -> ExitInfo:
-    values = dict(
-        phase="predicting", signal_number=None, exit_status=1, oom_killed=False, peak_memory_bytes=None, stderr_tail=()
-    )
+    values = {
+        "phase": "predicting",
+        "signal_number": None,
+        "exit_status": 1,
+        "oom_killed": False,
+        "peak_memory_bytes": None,
+        "stderr_tail": (),
+    }
     values.update(overrides)
     return ExitInfo(**values)
 

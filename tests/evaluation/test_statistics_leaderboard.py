@@ -49,7 +49,7 @@ def test_it_keeps_the_input_order_and_reports_every_metric():
     names = ["accuracy", "macro_f1", "nll", "brier", "ece", "ece_equal_mass"]
     results = rank_leaderboard(models, labels, metrics=names, primary="accuracy", seed=4, n_resamples=500)
     assert [r.rank for r in results] == [3, 1, 2]
-    for model, result in zip(models, results):
+    for model, result in zip(models, results, strict=True):
         assert list(result.metrics) == names
         accuracy = np.mean(model.argmax(axis=1) == labels)
         assert result.metrics["accuracy"].value == pytest.approx(accuracy)

@@ -196,7 +196,7 @@ def build_export_with_pickled_weight(directory: Path, canary: Path) -> Path:
     """A .pt2 whose first weight is marked ``use_pickle`` and is a torch.save of a payload."""
     normal, _ = _normal_export(directory)
     config = json.loads(_member(normal, "/data/weights/model_weights_config.json"))
-    fqn, entry = next(iter(config["config"].items()))
+    entry = next(iter(config["config"].values()))
     entry["use_pickle"] = True
     shape = ", ".join(str(size["as_int"]) for size in entry["tensor_meta"]["sizes"])
     value = f"__import__('torch').nn.Parameter(__import__('torch').zeros({shape}))"

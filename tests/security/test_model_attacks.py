@@ -199,6 +199,14 @@ def _leftover_cgroups() -> list[Path]:
     return found
 
 
+def _score(attack: Attack, path: Path, canaries: Canaries) -> None:
+    # If the sandbox lets the attack through, the logits are checked for canary contents here,
+    # so a leak fails the test with its own message rather than as a missing error.
+    with SandboxedModel(path, limits=attack.limits) as model:
+        logits = model.predict(models.normal_inputs(300), n_classes=models.N_CLASSES)
+        canaries.assert_not_in(logits)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_sandbox_stops_each_attack_and_then_scores_a_normal_model(
     family: str, bubblewrap, canaries: Canaries, normal_model: Path, tmp_path: Path
@@ -209,9 +217,7 @@ def test_the_sandbox_stops_each_attack_and_then_scores_a_normal_model(
         assert inspect_model_file(path, max_bytes=UPLOAD_CAP).format == "torchscript"
 
         with pytest.raises(attack.error) as caught:
-            with SandboxedModel(path, limits=attack.limits) as model:
-                logits = model.predict(models.normal_inputs(300), n_classes=models.N_CLASSES)
-                canaries.assert_not_in(logits)
+            _score(attack, path, canaries)
 
         message = str(caught.value)
         for word in attack.words:

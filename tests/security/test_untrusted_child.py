@@ -117,12 +117,16 @@ def forged_child(monkeypatch, tmp_path: Path):
     return install
 
 
+def _predict(normal_model: Path, inputs: np.ndarray, *, hide: bool) -> None:
+    with SandboxedModel(normal_model, limits=ATTACK_LIMITS, batch_size=64) as model:
+        if hide:
+            model.begin_hidden_inputs()
+        model.predict(inputs, n_classes=N_CLASSES)
+
+
 def _start_and_predict(normal_model: Path, inputs: np.ndarray, *, hide: bool = False) -> EvaluationError:
     with pytest.raises(EvaluationError) as caught:
-        with SandboxedModel(normal_model, limits=ATTACK_LIMITS, batch_size=64) as model:
-            if hide:
-                model.begin_hidden_inputs()
-            model.predict(inputs, n_classes=N_CLASSES)
+        _predict(normal_model, inputs, hide=hide)
     return caught.value
 
 

@@ -28,7 +28,7 @@ from django.utils.safestring import mark_safe
 from rest_framework.throttling import SimpleRateThrottle
 
 from tests.services import ROOT, redis_server
-from tests.touchstone.conftest import api_client_for, digits_dev, good_model_bytes, researcher, upload, version  # noqa: F401
+from tests.touchstone.conftest import api_client_for, upload
 from tests.touchstone.test_pages import scored
 from touchstone.accounts.forms import USERNAME_REJECTED
 from touchstone.accounts.throttling import client_address

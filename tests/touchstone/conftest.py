@@ -1,4 +1,8 @@
-"""Fixtures for the site's tests: a published benchmark, researchers, uploads."""
+"""Fixtures for the site's tests: a second researcher, a weak model, uploads.
+
+The published benchmark (``version``), ``researcher`` and ``good_model_bytes`` are in
+``tests/conftest.py``: the web-layer security tests use them too.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from evaluation.spec import load_benchmark
 from tests.models import centroid_model
-from touchstone.benchmarks.services import publish_benchmark
-
-
-@pytest.fixture
-def version(db, digits_folder):
-    return publish_benchmark(folder=digits_folder)
-
-
-@pytest.fixture(scope="session")
-def digits_dev(digits_folder):
-    return load_benchmark(digits_folder).load_split("dev")
-
-
-@pytest.fixture(scope="session")
-def good_model_bytes(digits_dev, tmp_path_factory) -> bytes:
-    path = tmp_path_factory.mktemp("models") / "centroid.pt"
-    return centroid_model(digits_dev.inputs, digits_dev.labels, 10, path).read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +27,6 @@ def weak_model_bytes(digits_dev, tmp_path_factory) -> bytes:
 
 def upload(content: bytes, name: str = "model.pt") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/octet-stream")
-
-
-@pytest.fixture
-def researcher(db):
-    return get_user_model().objects.create_user("ada", "ada@example.org", "a-long-password-1")
 
 
 @pytest.fixture

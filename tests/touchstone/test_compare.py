@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,7 @@ def test_adjacent_pairs_are_served_from_storage_without_counting_against_the_rat
 ):
     client = APIClient()
     for _ in range(3):
-        for a, b in zip(board, board[1:]):
+        for a, b in pairwise(board):
             response = client.get(compare_url(version, a, b))
             assert response.status_code == 200
             assert response.json()["a"] == a

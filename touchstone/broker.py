@@ -62,7 +62,9 @@ def write_atomically(path: Path, content: bytes) -> None:
 class Channel(filesystem.Channel):
     """A filesystem channel whose message files appear whole and are claimed by one reader."""
 
-    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:
+    # kombu names the message "payload" here and "message" in the channel base class; any name
+    # satisfies one of them only.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         # kombu's name shape (a time, then a unique id, then the queue), with the time in
         # zero-padded nanoseconds instead of milliseconds: a sorted listing is then oldest first
         # even for messages written within the same millisecond.
@@ -73,7 +75,7 @@ class Channel(filesystem.Channel):
         except OSError as error:
             raise ChannelError(f"cannot write the message file {path}: {error}") from error
 
-    def _get(self, queue: str) -> dict[str, Any]:
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         wanted = f"{queue}.msg"
         inbox = Path(self.data_folder_in)
         claimed_folder = self.claim_folder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
@@ -52,6 +54,8 @@ class SignupForm(BaseUserCreationForm):
     malformed one, and a weak password gets the same answer whatever the name.
     """
 
+    data: Any  # the submitted data, replaced below by a copy without a rejected username
+
     def validate_unique(self) -> None:
         # Django's check would announce "A user with that username already exists."; the
         # case-insensitive check in _post_clean replaces it.
@@ -81,7 +85,7 @@ class SignupForm(BaseUserCreationForm):
         self.data["username"] = ""
 
 
-class ThrottledLoginMixin:
+class ThrottledAuthenticationForm(AuthenticationForm):
     """Refuses to check a password after too many failures from one address or for one username.
 
     While a limit is exhausted the form does not look the account up at all, so a correct
@@ -90,7 +94,7 @@ class ThrottledLoginMixin:
 
     throttled = False
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is None or not password:
@@ -116,9 +120,5 @@ class ThrottledLoginMixin:
         return cleaned
 
 
-class ThrottledAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
-    pass
-
-
-class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
-    pass
+class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
+    """The admin's log-in form (staff only) with the same limits."""

@@ -34,8 +34,7 @@ class LeaderboardCSVRenderer(BaseRenderer):
         if not isinstance(data, dict) or "entries" not in data:
             # Errors (for example a 404) are rendered as a one-column CSV rather than failing.
             detail = data.get("detail", "") if isinstance(data, dict) else data
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerows([["detail"], [spreadsheet_safe(str(detail))]])
+            csv.writer(buffer, lineterminator="\n").writerows([["detail"], [spreadsheet_safe(str(detail))]])
             return buffer.getvalue().encode()
         rows = leaderboard_rows(data)
         if rows:

@@ -109,7 +109,7 @@ def pair_result(
     n_items = int(labels.shape[0])
     interval = result.difference
     difference = interval.to_dict()
-    counts = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
+    counts: dict[str, int | None] = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
     p_value = result.p_value
     if part == "feedback":
         difference = {key: round_to_grid(value, n_items) for key, value in difference.items()}

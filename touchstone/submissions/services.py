@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from evaluation.archive import inspect_model_file
+from evaluation.archive import ModelFileInfo, inspect_model_file
 from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import private_path
@@ -39,7 +39,7 @@ def submissions_today(*, owner, version: BenchmarkVersion) -> int:
     ).count()
 
 
-def _store_upload(uploaded_file: UploadedFile) -> tuple[str, object]:
+def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
     """Stream the upload into private storage and check it; returns (relative path, file info)."""
     if uploaded_file.size is not None and uploaded_file.size > settings.MAX_UPLOAD_BYTES:
         raise SubmissionRejected(

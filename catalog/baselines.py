@@ -186,21 +186,21 @@ def fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, recipe: Re
     if recipe.optimizer == "lbfgs":
         # A convex problem this small is solved outright on the full batch, which is both
         # faster and closer to the textbook estimator than many small noisy steps.
-        optimizer = torch.optim.LBFGS(
+        lbfgs = torch.optim.LBFGS(
             model.parameters(), lr=recipe.learning_rate, max_iter=recipe.epochs,
             history_size=20, line_search_fn="strong_wolfe",
         )  # fmt: skip
 
         def closure() -> torch.Tensor:
-            optimizer.zero_grad()
+            lbfgs.zero_grad()
             penalty = sum(p.square().sum() for n, p in model.named_parameters() if "weight" in n)
             loss = loss_function(model(inputs), labels) + recipe.weight_decay / 2 * penalty
             loss.backward()
             return loss
 
-        optimizer.step(closure)
+        lbfgs.step(closure)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+        adam = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         # The shuffling has its own generator so it does not depend on how many random
         # numbers the model's initialisation drew.
         generator = torch.Generator().manual_seed(seed)
@@ -208,9 +208,9 @@ def fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, recipe: Re
             order = torch.randperm(len(labels), generator=generator)
             for start in range(0, len(labels), BATCH_SIZE):
                 batch = order[start : start + BATCH_SIZE]
-                optimizer.zero_grad()
+                adam.zero_grad()
                 loss_function(model(inputs[batch]), labels[batch]).backward()
-                optimizer.step()
+                adam.step()
     model.eval()
 
 

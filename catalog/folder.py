@@ -120,7 +120,7 @@ def stratified_split(
     """
     in_dev = np.zeros(len(labels), dtype=bool)
     for value in np.unique(labels):
-        members = sorted(np.flatnonzero(labels == value), key=lambda i: hash_rank(item_ids[i], salt))
+        members = sorted(np.flatnonzero(labels == value), key=lambda i: hash_rank(item_ids[int(i)], salt))
         in_dev[members[: round(dev_fraction * len(members))]] = True
     return np.flatnonzero(in_dev), np.flatnonzero(~in_dev)
 

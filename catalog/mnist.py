@@ -52,8 +52,8 @@ DOCUMENT = {
 
 def bounding_box_aspect(images: np.ndarray) -> np.ndarray:
     """Width over height of the box around each image's non-zero pixels (``[N, H, W]``)."""
-    rows = images.any(axis=2)
-    columns = images.any(axis=1)
+    rows = np.asarray(images.any(axis=2))
+    columns = np.asarray(images.any(axis=1))
 
     def extent(mask: np.ndarray) -> np.ndarray:
         first = mask.argmax(axis=1)

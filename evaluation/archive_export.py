@@ -126,8 +126,10 @@ def _pickled_and_raw(config: Any, folder: str, member: str) -> tuple[set[str], s
 def _check_nested_archive(handle: BinaryIO, size: int, info: zipfile.ZipInfo, where: str, budget: ParseBudget) -> None:
     """Check a member torch loads with torch.load: a torch.save archive of tensors only."""
     start, length = stored_member_span(handle, size, info)
+    # A raw stream may return fewer bytes than asked; the buffered reader over it never does
+    # before the end, which is what the zip checks expect of a file.
     nested, infos = open_checked_zip(
-        _Span(handle, start, length),
+        io.BufferedReader(_Span(handle, start, length)),
         length,
         max_members=MAX_NESTED_MEMBERS,
         budget=budget,

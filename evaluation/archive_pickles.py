@@ -13,7 +13,7 @@ from __future__ import annotations
 import _compat_pickle
 import io
 import pickletools
-from typing import BinaryIO
+from typing import IO
 
 from .archive_zip import ParseBudget
 from .errors import ModelFileError
@@ -82,7 +82,7 @@ _NEUTRAL = frozenset(["PROTO", "FRAME"])
 class _CappedReader:
     """A read-only stream that refuses to hand out more than ``limit`` bytes in total."""
 
-    def __init__(self, stream: BinaryIO, limit: int) -> None:
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
         self._stream = stream
         self._left = limit
         self._position = 0
@@ -132,7 +132,9 @@ def _name_of(opcode: str, argument: object, pushed: list[object]) -> str | None:
     return None
 
 
-def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES) -> set[str]:
+def pickle_globals(
+    stream: IO[bytes], *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES
+) -> set[str]:
     """Return the ``module.name`` of every global the first pickle in ``stream`` loads.
 
     Raises ModelFileError, naming ``where``, when the pickle is longer than ``max_bytes``, is
@@ -144,7 +146,9 @@ def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str, max_byt
     pushed: list[object] = []
     memo: dict[object, object] = {}
     try:
-        for index, (opcode, argument, _) in enumerate(pickletools.genops(reader)):
+        # genops reads with read, readline and tell only; typeshed asks for a whole IO[bytes].
+        opcodes = pickletools.genops(reader)  # type: ignore[arg-type]
+        for index, (opcode, argument, _) in enumerate(opcodes):
             if index % 4096 == 0:
                 budget.check()
             name = opcode.name
@@ -186,7 +190,7 @@ def pickle_globals(stream: BinaryIO, *, budget: ParseBudget, where: str, max_byt
     raise ModelFileError(f"{where} is a malformed pickle (it has no STOP opcode).")
 
 
-def check_pickle(stream: BinaryIO, *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES) -> None:
+def check_pickle(stream: IO[bytes], *, budget: ParseBudget, where: str, max_bytes: int = MAX_PICKLE_BYTES) -> None:
     """Refuse the first pickle in ``stream`` unless it loads only ``ALLOWED_GLOBALS``.
 
     The message names ``where`` and the first refused global, so a researcher sees which

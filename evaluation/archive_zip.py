@@ -17,6 +17,7 @@ first member, names must be unique and members must not overlap.
 
 from __future__ import annotations
 
+import itertools
 import stat
 import struct
 import time
@@ -183,7 +184,7 @@ def _read_zip64(
     if disk_entries != entries:
         raise _broken(label, kind, "it is split across several disks")
     for value, value64, sentinel in zip(
-        classic, (entries, directory_size, directory_offset), (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+        classic, (entries, directory_size, directory_offset), (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF), strict=True
     ):
         if value not in (value64, sentinel):
             raise _broken(label, kind, "its zip64 end record disagrees with its end record")
@@ -218,7 +219,7 @@ def _check_overlaps(infos: list[zipfile.ZipInfo], hint: str) -> None:
     # Members whose data overlap (several directory entries pointing at the same bytes) are the
     # other zip-bomb construction; real archives never do it.
     spans = sorted((info.header_offset, info.compress_size) for info in infos)
-    for (offset, length), (next_offset, _) in zip(spans, spans[1:]):
+    for (offset, length), (next_offset, _) in itertools.pairwise(spans):
         if next_offset < offset + length or next_offset == offset:
             raise ModelFileError(
                 f"The archive's members overlap each other, a zip-bomb construction; it is refused. {hint}"

@@ -6,13 +6,18 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.client import ClientError
 from evaluation.errors import EvaluationError
 
+if TYPE_CHECKING:
+    from evaluation.runner import EvaluationReport
 
-def _format_report(report) -> str:
+
+def _format_report(report: EvaluationReport) -> str:
     lines = [f"split: {report.split} ({len(report.item_ids)} items)"]
     for part, metrics in report.metrics.items():
         if len(report.metrics) > 1:
@@ -145,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = arguments.handler
     try:
-        return arguments.handler(arguments)
+        return handler(arguments)
     except EvaluationError as error:
         print(f"error ({error.code}): {error}", file=sys.stderr)
         return 1

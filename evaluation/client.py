@@ -11,7 +11,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+#: A JSON object as the API answers it; its fields are described by the API's schema
+#: (``/api/v1/schema/``), which this client does not restate.
+JSONObject = dict[str, Any]
 
 
 class ClientError(Exception):
@@ -62,7 +66,9 @@ class TouchstoneClient:
         self.token = token
         self.timeout = timeout
 
-    def _request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None) -> dict:
+    def _request(
+        self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None
+    ) -> JSONObject:
         # A read the site throttled (HTTP 429) is retried after the wait it names, a few times:
         # polling a long run must not abort because of the rate limit.
         for attempt in range(_THROTTLE_RETRIES + 1):
@@ -74,7 +80,7 @@ class TouchstoneClient:
                 time.sleep(throttled.wait_seconds)
         raise AssertionError("unreachable")
 
-    def _request_once(self, method: str, path: str, *, body: bytes | None, content_type: str | None) -> dict:
+    def _request_once(self, method: str, path: str, *, body: bytes | None, content_type: str | None) -> JSONObject:
         request = urllib.request.Request(self.base + path, data=body, method=method)
         if self.token:
             request.add_header("Authorization", f"Token {self.token}")
@@ -83,7 +89,7 @@ class TouchstoneClient:
         request.add_header("Accept", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"{}")
+                answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", "replace")
             try:
@@ -96,8 +102,13 @@ class TouchstoneClient:
             raise failure from None
         except urllib.error.URLError as error:
             raise ClientError(f"cannot reach {self.base}: {error.reason}") from None
+        if not isinstance(answer, dict):
+            raise ClientError(
+                f"{method} {path} answered with JSON that is not an object; is {self.base} a Touchstone server?"
+            )
+        return answer
 
-    def submit(self, *, benchmark: str, version: str, model_file: Path, model_name: str, **extra: str) -> dict:
+    def submit(self, *, benchmark: str, version: str, model_file: Path, model_name: str, **extra: str) -> JSONObject:
         fields = {"benchmark": benchmark, "version": version, "model_name": model_name}
         fields.update({key: value for key, value in extra.items() if value})
         body, content_type = _encode_multipart(fields, {"model_file": Path(model_file)})
@@ -107,7 +118,8 @@ class TouchstoneClient:
         request = urllib.request.Request(self.base + path)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
+                data: bytes = response.read()
+                return data
         except urllib.error.HTTPError as error:
             raise ClientError(f"GET {path} failed with HTTP {error.code}") from None
         except urllib.error.URLError as error:
@@ -129,7 +141,7 @@ class TouchstoneClient:
         }
         (folder / "version.json").write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
-    def submission(self, submission_id: int) -> dict:
+    def submission(self, submission_id: int) -> JSONObject:
         return self._request("GET", f"submissions/{submission_id}/")
 
     def wait(
@@ -138,8 +150,8 @@ class TouchstoneClient:
         *,
         poll_seconds: float = 0.5,
         timeout: float = 3600.0,
-        on_update: Callable[[dict], None] | None = None,
-    ) -> dict:
+        on_update: Callable[[JSONObject], None] | None = None,
+    ) -> JSONObject:
         """Poll until the submission is scored, failed or withdrawn."""
         deadline = time.monotonic() + timeout
         while True:
@@ -152,7 +164,7 @@ class TouchstoneClient:
                 raise ClientError(f"submission {submission_id} did not finish within {timeout:.0f} s")
             time.sleep(poll_seconds)
 
-    def wait_for_release(self, submission_id: int, *, poll_seconds: float = 0.5, timeout: float = 120.0) -> dict:
+    def wait_for_release(self, submission_id: int, *, poll_seconds: float = 0.5, timeout: float = 120.0) -> JSONObject:
         """Poll a scored submission until its public scores (Ladder or final) are released."""
         deadline = time.monotonic() + timeout
         while True:
@@ -162,10 +174,10 @@ class TouchstoneClient:
             time.sleep(poll_seconds)
 
 
-def progress_bar(state: dict, stream: IO[str] = sys.stderr, width: int = 30) -> None:
+def progress_bar(state: JSONObject, stream: IO[str] = sys.stderr, width: int = 30) -> None:
     """Draw ``[#####.....]  40% running: message`` on one terminal line."""
     fraction = float(state.get("progress") or 0.0)
-    filled = int(round(fraction * width))
+    filled = round(fraction * width)
     message = state.get("progress_message") or ""
     stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {state['status']}: {message[:50]:<50}")
     stream.flush()

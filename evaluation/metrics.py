@@ -43,7 +43,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+    probabilities: np.ndarray = exponentials / exponentials.sum(axis=-1, keepdims=True)
+    return probabilities
 
 
 def per_item_outcomes(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -180,21 +181,24 @@ class Metric:
     """Human-readable name for pages and charts."""
     higher_is_better: bool
     """Whether a larger value is a better model; ranks sort on this."""
-    decomposable: bool
-    """Whether the metric is a (weighted) mean of one per-item outcome."""
     function: Callable[..., float | np.ndarray]
     """The pure function ``function(probabilities, labels, weights=None)``."""
     item_outcome: str | None = None
     """For decomposable metrics, the ``per_item_outcomes`` key whose weighted mean it is."""
 
+    @property
+    def decomposable(self) -> bool:
+        """Whether the metric is a (weighted) mean of one per-item outcome."""
+        return self.item_outcome is not None
+
 
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric("accuracy", "Accuracy", True, True, accuracy, "correct"),
-    "macro_f1": Metric("macro_f1", "Macro-F1", True, False, macro_f1),
-    "nll": Metric("nll", "Negative log-likelihood", False, True, nll, "nll"),
-    "brier": Metric("brier", "Brier score", False, True, brier, "brier"),
-    "ece": Metric("ece", "Expected calibration error", False, False, ece),
-    "ece_equal_mass": Metric("ece_equal_mass", "Expected calibration error (equal mass)", False, False, ece_equal_mass),
+    "accuracy": Metric("accuracy", "Accuracy", True, accuracy, "correct"),
+    "macro_f1": Metric("macro_f1", "Macro-F1", True, macro_f1),
+    "nll": Metric("nll", "Negative log-likelihood", False, nll, "nll"),
+    "brier": Metric("brier", "Brier score", False, brier, "brier"),
+    "ece": Metric("ece", "Expected calibration error", False, ece),
+    "ece_equal_mass": Metric("ece_equal_mass", "Expected calibration error (equal mass)", False, ece_equal_mass),
 }
 
 
@@ -230,13 +234,16 @@ def _onehot(indices: np.ndarray, n_columns: int) -> np.ndarray:
 
 
 def _weighted_sum(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """``sum_i w_i v_i`` over the item axis for ``values`` of shape [n] or [n, K]."""
+    """``sum_i w_i v_i`` over the item axis for ``values`` of shape [n] or [n, K].
+
+    Always an array: a sum over one vector is a 0-d array rather than a numpy scalar.
+    """
     if weights is None:
-        return values.sum(axis=0)
+        return np.asarray(values.sum(axis=0))
     weights = np.asarray(weights)
     # A float32 weight matrix (the bootstrap's) stays float32 for speed; counts are exact in it.
     dtype = np.float32 if weights.dtype == np.float32 else np.float64
-    return weights.astype(dtype, copy=False) @ values.astype(dtype, copy=False)
+    return np.asarray(weights.astype(dtype, copy=False) @ values.astype(dtype, copy=False))
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float | np.ndarray:
@@ -264,7 +271,8 @@ def _equal_mass_block(item_weights: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     boundaries = np.ceil(np.arange(CALIBRATION_BINS + 1)[None, :] * total[:, None] / CALIBRATION_BINS)
     positions = np.minimum(boundaries, total[:, None])
     gap_at_boundary = _cumulative_at(mass_end, gap_end, gaps, positions)
-    return np.abs(np.diff(gap_at_boundary, axis=1)).sum(axis=1) / total
+    errors: np.ndarray = np.abs(np.diff(gap_at_boundary, axis=1)).sum(axis=1) / total
+    return errors
 
 
 def _cumulative_at(mass_end: np.ndarray, gap_end: np.ndarray, gaps: np.ndarray, positions: np.ndarray) -> np.ndarray:

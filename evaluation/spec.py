@@ -138,7 +138,8 @@ class BenchmarkSpec:
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON types, with one key per field (tuples become lists)."""
         # A JSON round trip turns the tuples of dataclasses.asdict into lists.
-        return json.loads(json.dumps(dataclasses.asdict(self), allow_nan=False))
+        plain: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=False))
+        return plain
 
 
 def canonical_spec_json(spec: BenchmarkSpec) -> str:
@@ -190,14 +191,14 @@ def parse_spec(text: str) -> BenchmarkSpec:
     if primary not in report:
         raise SpecError(f"{SPEC_FILE}: [metrics].primary {primary!r} must also be listed in [metrics].report")
 
-    slices = top.table("slices", ("columns",), optional=True) or _Table({"columns": []}, "[slices]", ("columns",))
+    slices = top.optional_table("slices", ("columns",)) or _Table({"columns": []}, "[slices]", ("columns",))
     slice_columns = slices.get(
         "columns", f"a list of distinct column names {COLUMN_RULE}", lambda v: _list_of(v, _is_column, 0)
     )
 
     perturbations = _parse_perturbations(top.take("perturbations", default=[]), tuple(shape), high - low)
 
-    drift = top.table("drift", ("era_column", "order"), optional=True)
+    drift = top.optional_table("drift", ("era_column", "order"))
     era_column, era_order = None, []
     if drift is not None:
         era_column = drift.get("era_column", f"a column name {COLUMN_RULE}", _is_column)
@@ -205,7 +206,7 @@ def parse_spec(text: str) -> BenchmarkSpec:
             "order", "a non-empty list of distinct non-empty strings", lambda v: _list_of(v, _is_text, 1)
         )
 
-    hidden = top.table("hidden", ("feedback_fraction",), optional=True) or _Table({}, "[hidden]", ())
+    hidden = top.optional_table("hidden", ("feedback_fraction",)) or _Table({}, "[hidden]", ())
     feedback_fraction = hidden.get(
         "feedback_fraction", "a number strictly between 0 and 1",
         lambda v: _is_number(v) and 0 < v < 1, default=DEFAULT_FEEDBACK_FRACTION,
@@ -285,7 +286,7 @@ def _parse_perturbations(value: Any, shape: tuple[int, ...], width: float) -> tu
                 "eps", f"a non-empty list of distinct positive numbers below the width of [input].range ({width:g})",
                 lambda v: _list_of(v, lambda e: _is_number(e) and 0 < e < width, 1),
             )  # fmt: skip
-            result.append(PerturbationSpec(name, (), tuple(sorted(float(e) for e in eps)), True))
+            result.append(PerturbationSpec(name, (), tuple(sorted(map(float, eps))), True))
         else:
             table = _Table(entry, where, ("name", "severities"))
             severities = table.get(
@@ -331,9 +332,13 @@ class _Table:
             raise SpecError(f"{SPEC_FILE}: {self._name(key)} must be {expected}, got {_shown(value)}")
         return value
 
-    def table(self, key: str, allowed: Collection[str], optional: bool = False) -> _Table | None:
-        """The sub-table ``key`` (``None`` when optional and absent)."""
-        value = self.take(key, default=None if optional else _MISSING)
+    def table(self, key: str, allowed: Collection[str]) -> _Table:
+        """The sub-table ``key``, which must be present."""
+        return _Table(self.take(key), f"[{self._name(key)}]", allowed)
+
+    def optional_table(self, key: str, allowed: Collection[str]) -> _Table | None:
+        """The sub-table ``key``, or ``None`` when it is absent."""
+        value = self.take(key, default=None)
         return None if value is None else _Table(value, f"[{self._name(key)}]", allowed)
 
     def _name(self, key: str) -> str:

@@ -31,11 +31,21 @@ import resource
 import sys
 import time
 import traceback
+import types
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+
+if TYPE_CHECKING:
+    # For annotations only: torch is imported at run time once the child has locked itself down.
+    import torch
 
 TRACEBACK_LINES = 10
 
+Message = dict[str, object]
+"""One JSON line of the protocol, as this file writes it."""
 
-def _send(channel, message: dict) -> None:
+
+def _send(channel: BinaryIO, message: Message) -> None:
     channel.write(json.dumps(message).encode() + b"\n")
     channel.flush()
 
@@ -49,7 +59,7 @@ def _traceback_tail(error: BaseException) -> list[str]:
     return [line[:500] for line in lines[-TRACEBACK_LINES:]]
 
 
-def _error(kind: str, error: BaseException) -> dict:
+def _error(kind: str, error: BaseException) -> Message:
     return {
         "op": "error",
         "kind": kind,
@@ -62,7 +72,7 @@ def _max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _describe(output) -> str:
+def _describe(output: object) -> str:
     import torch
 
     if isinstance(output, torch.Tensor):
@@ -72,7 +82,7 @@ def _describe(output) -> str:
     return f"a {type(output).__name__}"
 
 
-def _check_output(output, batch_items: int, n_classes: int) -> str | None:
+def _check_output(output: object, batch_items: int, n_classes: int) -> str | None:
     """Return why ``output`` is not float32 logits of shape [batch_items, n_classes]."""
     import torch
 
@@ -89,7 +99,7 @@ def _check_output(output, batch_items: int, n_classes: int) -> str | None:
     return None
 
 
-def predict(model, request: dict, io: dict) -> dict:
+def predict(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str, str]) -> Message:
     """Run the model over one input file, batch by batch, and write its logits."""
     import numpy as np
     import torch
@@ -131,7 +141,9 @@ def predict(model, request: dict, io: dict) -> dict:
     }
 
 
-HANDLERS = {"predict": predict}
+Handler = Callable[["torch.nn.Module", Mapping[str, Any], Mapping[str, str]], Message]
+
+HANDLERS: dict[str, Handler] = {"predict": predict}
 
 
 # Folders and files of a .pt2 that torch.export.load would run as native code or unpickle as
@@ -146,7 +158,7 @@ _REFUSED_EXPORT_MEMBERS = (
 )
 
 
-def _load_export(path: str):
+def _load_export(path: str) -> torch.nn.Module:
     """Load a torch.export archive without letting it unpickle or run anything but tensors."""
     import pickle
     import zipfile
@@ -159,13 +171,13 @@ def _load_export(path: str):
     # weights-only (torch reads the variable on each torch.load call).
     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
 
-    class _RefusePickle:
+    class _RefusingPickle(types.ModuleType):
         @staticmethod
-        def loads(*args, **kwargs):
+        def loads(*args: object, **kwargs: object) -> NoReturn:
             raise pickle.UnpicklingError("pickled Python objects in a .pt2 are not loaded")
 
     # Opaque constants go through the pickle module directly, which the variable does not cover.
-    _package.pickle = _RefusePickle
+    _package.pickle = _RefusingPickle("pickle")
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             if name.partition("/")[2].startswith(_REFUSED_EXPORT_MEMBERS):
@@ -174,12 +186,13 @@ def _load_export(path: str):
     return torch.export.load(path).module(check_guards=False)
 
 
-def load_model(path: str, model_format: str):
+def load_model(path: str, model_format: str) -> torch.nn.Module:
     """Load a TorchScript or torch.export archive on the CPU."""
     import torch
 
     if model_format == "torchscript":
-        model = torch.jit.load(path, map_location="cpu")
+        # torch.jit.load has no annotations; it returns a ScriptModule, a torch.nn.Module.
+        model: torch.nn.Module = torch.jit.load(path, map_location="cpu")  # type: ignore[no-untyped-call]
         model.eval()
         return model
     if model_format == "torch.export":
@@ -187,7 +200,7 @@ def load_model(path: str, model_format: str):
     raise ValueError(f"unknown model format {model_format!r}")
 
 
-def parameter_count(model) -> int | None:
+def parameter_count(model: torch.nn.Module) -> int | None:
     """Count the model's parameters, or None if it does not expose them."""
     try:
         return int(sum(parameter.numel() for parameter in model.parameters()))

@@ -72,7 +72,8 @@ def probe_inputs() -> np.ndarray:
 def expected_logits(inputs: np.ndarray) -> np.ndarray:
     """The logits the probe model must return, computed in this process."""
     weight, bias = _probe_weights()
-    return inputs.reshape(len(inputs), -1) @ weight.T + bias
+    logits: np.ndarray = inputs.reshape(len(inputs), -1) @ weight.T + bias
+    return logits
 
 
 def check_sandbox(*, limits: SandboxLimits, allow_unsandboxed: bool = False) -> SandboxHealth:

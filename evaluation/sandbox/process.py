@@ -54,19 +54,20 @@ class SandboxedModel:
         self,
         model_path: Path,
         *,
-        limits: SandboxLimits = SandboxLimits(),
+        limits: SandboxLimits | None = None,
         allow_unsandboxed: bool = False,
         batch_size: int = 256,
     ) -> None:
         """Prepare (but do not start) a sandboxed run of ``model_path``.
 
-        ``allow_unsandboxed`` permits running without bubblewrap (rlimits, cgroups and the
-        deadline still apply) when bubblewrap is missing; it is meant for local development.
+        ``limits`` are ``SandboxLimits()`` unless given. ``allow_unsandboxed`` permits running
+        without bubblewrap (rlimits, cgroups and the deadline still apply) when bubblewrap is
+        missing; it is meant for local development.
         """
         if int(batch_size) < 1:
             raise ValueError("batch_size must be at least 1")
         self.model_path = Path(model_path)
-        self.limits = limits
+        self.limits = limits if limits is not None else SandboxLimits()
         self.allow_unsandboxed = allow_unsandboxed
         self.batch_size = int(batch_size)
         self._child = ChildHandle()

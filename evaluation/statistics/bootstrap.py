@@ -172,11 +172,12 @@ def joint_metric_samples(
         outcomes = [per_item_outcomes(p, labels) for p in probabilities]
     blocks = [weights] if isinstance(weights, np.ndarray) else weights
     n_entries = len(probabilities)
-    decomposable = [m for m in metrics if METRICS[m].decomposable]
-    others = [m for m in metrics if not METRICS[m].decomposable]
+    item_outcome = {m: key for m in metrics if (key := METRICS[m].item_outcome) is not None}
+    decomposable = list(item_outcome)
+    others = [m for m in metrics if m not in item_outcome]
     if decomposable and n_entries:
         columns = np.stack(
-            [outcomes[e][METRICS[m].item_outcome] for m in decomposable for e in range(n_entries)],
+            [outcomes[e][item_outcome[m]] for m in decomposable for e in range(n_entries)],
             axis=1,
         ).astype(np.float32)
         distinct_columns, column_of = _deduplicated_columns(columns)

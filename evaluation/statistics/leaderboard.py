@@ -254,6 +254,7 @@ def _point_values(
 ) -> np.ndarray:
     """Point value of one metric for each entry, in float64 on the full data."""
     metric = METRICS[name]
-    if metric.decomposable:
-        return np.array([float(np.mean(o[metric.item_outcome])) for o in outcomes])
+    key = metric.item_outcome
+    if key is not None:
+        return np.array([float(np.mean(o[key])) for o in outcomes])
     return np.array([float(metric.function(p, labels)) for p in probabilities])

@@ -16,7 +16,7 @@ def competition_ranks(scores: np.ndarray, *, higher_is_better: bool) -> np.ndarr
     """
     scores = np.asarray(scores, dtype=np.float64)
     oriented = -scores if higher_is_better else scores
-    return stats.rankdata(oriented, method="min", axis=-1).astype(np.int64)
+    return np.asarray(stats.rankdata(oriented, method="min", axis=-1), dtype=np.int64)
 
 
 def rank_intervals(

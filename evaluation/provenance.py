@@ -26,6 +26,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation import EVALUATOR_VERSION
+from evaluation.provenance_records import (
+    Artifact,
+    BenchmarkData,
+    Evaluator,
+    ExactSandboxFigures,
+    Host,
+    Inference,
+    Platform,
+    PrivateProvenance,
+    PublicCost,
+    PublicProvenance,
+)
 
 if TYPE_CHECKING:
     from evaluation.sandbox.limits import SandboxReport
@@ -139,7 +151,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def public_cost(sandbox: SandboxReport) -> dict[str, float | int | None]:
+def public_cost(sandbox: SandboxReport) -> PublicCost:
     """Median per-batch latency, peak memory and start-up time at two significant figures.
 
     Peak memory is published only when the parent measured it (the cgroup's high-water mark);
@@ -150,11 +162,11 @@ def public_cost(sandbox: SandboxReport) -> dict[str, float | int | None]:
     memory = None
     if sandbox.peak_memory_source == "cgroup":
         memory = coarse(sandbox.peak_memory_bytes, floor=MEMORY_FLOOR_BYTES)
-    return {
-        "median_batch_seconds": coarse(median, floor=LATENCY_FLOOR_SECONDS, ceiling=ceiling),
-        "peak_memory_bytes": None if memory is None else int(memory),
-        "startup_seconds": coarse(sandbox.startup_seconds, floor=LATENCY_FLOOR_SECONDS, ceiling=ceiling),
-    }
+    return PublicCost(
+        median_batch_seconds=coarse(median, floor=LATENCY_FLOOR_SECONDS, ceiling=ceiling),
+        peak_memory_bytes=None if memory is None else int(memory),
+        startup_seconds=coarse(sandbox.startup_seconds, floor=LATENCY_FLOOR_SECONDS, ceiling=ceiling),
+    )
 
 
 def _finite(value: object) -> float | None:
@@ -175,9 +187,9 @@ def _count(value: object) -> int | None:
 class ProvenanceRecords:
     """The two parts of a provenance record."""
 
-    public: dict
+    public: PublicProvenance
     """What reproduction needs and the coarse cost: safe to show anyone."""
-    private: dict
+    private: PrivateProvenance
     """Exact timings and memory, per-batch latencies, host details, the plain predictions hash:
     for maintainers only."""
 
@@ -198,53 +210,42 @@ def build_provenance(
     probabilities: np.ndarray,
     predictions_key: bytes | None = None,
 ) -> ProvenanceRecords:
-    """The public and private provenance records of one evaluation, both JSON-serialisable.
+    """The public and private provenance records of one evaluation (``to_dict`` gives their JSON).
 
     With a ``predictions_key`` (the server) the public record carries the keyed hash of the
     predictions as ``predictions_hmac_sha256`` and the plain one stays private; without (a
     researcher's own machine) the plain hash is public, as ``predictions_sha256``.
     """
     plain_hash = predictions_hash(probabilities)
-    if predictions_key is None:
-        published_hash = {"predictions_sha256": plain_hash}
-    else:
-        published_hash = {"predictions_hmac_sha256": keyed_predictions_hash(probabilities, predictions_key)}
-    public = {
-        "artifact": {
-            "sha256": model_sha256,
-            "format": model_format,
-            # Reported by the child once the model is loaded, before it is given any input.
-            "parameter_count": _count(sandbox.parameter_count),
-        },
-        "benchmark": {
-            "slug": benchmark_slug,
-            "version": benchmark_version,
-            "content_hash": content_hash,
-            "file_hashes": dict(file_hashes),
-            "split": split,
-        },
-        "evaluator": {"version": EVALUATOR_VERSION, "revision": evaluator_revision()},
-        "packages": package_versions(),
+    keyed_hash = None if predictions_key is None else keyed_predictions_hash(probabilities, predictions_key)
+    public = PublicProvenance(
+        # The parameter count is reported by the child once the model is loaded, before it is
+        # given any input.
+        artifact=Artifact(model_sha256, model_format, _count(sandbox.parameter_count)),
+        benchmark=BenchmarkData(benchmark_slug, benchmark_version, content_hash, dict(file_hashes), split),
+        evaluator=Evaluator(EVALUATOR_VERSION, evaluator_revision()),
+        packages=package_versions(),
         # The architecture matters for bit-exact floats; the kernel and host do not.
-        "platform": {"system": platform.system(), "machine": platform.machine()},
-        "seeds": dict(seeds),
-        "sandbox": {"layers": list(sandbox.layers)},
-        "inference": {"items": int(sandbox.items), "batch_size": int(batch_size)},
-        "cost": public_cost(sandbox),
-        **published_hash,
-    }
-    private = {
-        "timings": dict(timings),
-        "sandbox": {
-            "startup_seconds": _finite(sandbox.startup_seconds),
-            "wall_seconds": _finite(sandbox.wall_seconds),
-            "batch_seconds": [_finite(seconds) for seconds in sandbox.batch_seconds],
-            "peak_memory_bytes": _count(sandbox.peak_memory_bytes),
-            "peak_memory_source": str(sandbox.peak_memory_source),
-            "parameter_count": _count(sandbox.parameter_count),
-            "model_format": str(sandbox.model_format)[:40],
-        },
-        "host": {"hostname": platform.node(), "release": platform.release(), "python_executable": sys.executable},
-        "predictions_sha256": plain_hash,
-    }
+        platform=Platform(platform.system(), platform.machine()),
+        seeds=dict(seeds),
+        sandbox_layers=tuple(sandbox.layers),
+        inference=Inference(int(sandbox.items), int(batch_size)),
+        cost=public_cost(sandbox),
+        predictions_hmac_sha256=keyed_hash,
+        predictions_sha256=plain_hash if keyed_hash is None else None,
+    )
+    private = PrivateProvenance(
+        timings=dict(timings),
+        sandbox=ExactSandboxFigures(
+            startup_seconds=_finite(sandbox.startup_seconds),
+            wall_seconds=_finite(sandbox.wall_seconds),
+            batch_seconds=tuple(_finite(seconds) for seconds in sandbox.batch_seconds),
+            peak_memory_bytes=_count(sandbox.peak_memory_bytes),
+            peak_memory_source=str(sandbox.peak_memory_source),
+            parameter_count=_count(sandbox.parameter_count),
+            model_format=str(sandbox.model_format)[:40],
+        ),
+        host=Host(platform.node(), platform.release(), sys.executable),
+        predictions_sha256=plain_hash,
+    )
     return ProvenanceRecords(public=public, private=private)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +37,16 @@ class EvaluationReport:
     metrics: dict[str, dict[str, Interval]]
     """Per part of the split ("all", or "feedback" and "final"): each reported metric with its
     95% bootstrap interval."""
-    sandbox: dict
-    """What the sandbox reported: active layers, latencies, peak memory (exact)."""
-    provenance: dict
-    """The public record: everything needed to reproduce the score, and its coarse cost."""
-    private_record: dict = field(default_factory=dict)
-    """Exact timings and memory, per-batch latencies, host details and the plain predictions
-    hash: for maintainers only (see ``evaluation.provenance``)."""
+    sandbox: dict[str, Any]
+    """What the sandbox reported (``SandboxReport`` as a dict): active layers, latencies, peak
+    memory (exact)."""
+    provenance: dict[str, object]
+    """The public record as the site stores it (``PublicProvenance.to_dict()``): everything
+    needed to reproduce the score, and its coarse cost."""
+    private_record: dict[str, object] = field(default_factory=dict)
+    """The private record as the site stores it (``PrivateProvenance.to_dict()``): exact timings
+    and memory, per-batch latencies, host details and the plain predictions hash, for
+    maintainers only (see ``evaluation.provenance``)."""
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -184,6 +188,6 @@ def evaluate_model(
         probabilities=probabilities,
         metrics=metrics,
         sandbox=sandbox_report,
-        provenance=records.public,
-        private_record=records.private,
+        provenance=records.public.to_dict(),
+        private_record=records.private.to_dict(),
     )

@@ -21,6 +21,7 @@ from evaluation.provenance import (
     public_cost,
     significant,
 )
+from evaluation.provenance_records import PublicCost
 from evaluation.sandbox.limits import SandboxReport
 
 
@@ -125,15 +126,15 @@ def session(**overrides) -> SandboxReport:
 def test_the_public_cost_is_the_median_latency_and_the_cgroup_peak_at_two_figures():
     cost = public_cost(session())
     # The median of the four batches is (0.0123456 + 0.0234567) / 2 = 0.01790115.
-    assert cost == {"median_batch_seconds": 0.018, "peak_memory_bytes": 350_000_000, "startup_seconds": 1.2}
+    assert cost == PublicCost(median_batch_seconds=0.018, peak_memory_bytes=350_000_000, startup_seconds=1.2)
 
 
 def test_a_peak_memory_the_child_reported_itself_is_not_published():
-    assert public_cost(session(peak_memory_source="child"))["peak_memory_bytes"] is None
+    assert public_cost(session(peak_memory_source="child")).peak_memory_bytes is None
 
 
 def test_a_session_without_batches_has_no_median_latency():
-    assert public_cost(session(batch_seconds=()))["median_batch_seconds"] is None
+    assert public_cost(session(batch_seconds=())).median_batch_seconds is None
 
 
 def probabilities(seed: int = 0) -> np.ndarray:
@@ -184,8 +185,8 @@ def records(predictions_key: bytes | None = b"site key", **overrides):
 
 
 def test_the_public_record_has_no_per_batch_figure_no_host_detail_and_no_plain_hash():
-    built = records()
-    text = json.dumps(built.public)
+    public = records().public.to_dict()
+    text = json.dumps(public)
     for secret in (
         "0.0123456",
         "0.987654",
@@ -200,16 +201,16 @@ def test_the_public_record_has_no_per_batch_figure_no_host_detail_and_no_plain_h
     ):
         assert secret not in text, secret
     assert '"batch_seconds"' not in text and '"predictions_sha256"' not in text
-    assert built.public["predictions_hmac_sha256"] == keyed_predictions_hash(probabilities(), b"site key")
-    assert built.public["platform"] == {"system": platform.system(), "machine": platform.machine()}
-    assert built.public["inference"] == {"items": 1000, "batch_size": 256}
-    assert built.public["artifact"] == {"sha256": "a" * 64, "format": "torchscript", "parameter_count": 7850}
-    for value in built.public["cost"].values():
+    assert public["predictions_hmac_sha256"] == keyed_predictions_hash(probabilities(), b"site key")
+    assert public["platform"] == {"system": platform.system(), "machine": platform.machine()}
+    assert public["inference"] == {"items": 1000, "batch_size": 256}
+    assert public["artifact"] == {"sha256": "a" * 64, "format": "torchscript", "parameter_count": 7850}
+    for value in public["cost"].values():
         assert significant_figures(value) <= 2
 
 
 def test_the_private_record_keeps_the_exact_figures_and_host_details():
-    private = records().private
+    private = records().private.to_dict()
     assert private["sandbox"]["batch_seconds"] == [0.0123456, 0.0234567, 0.0111111, 0.987654]
     assert private["sandbox"]["peak_memory_bytes"] == 345_678_901
     assert private["sandbox"]["peak_memory_source"] == "cgroup"
@@ -224,18 +225,18 @@ def test_the_private_record_keeps_the_exact_figures_and_host_details():
 
 def test_a_child_reported_memory_figure_stays_private():
     built = records(peak_memory_source="child")
-    assert built.public["cost"]["peak_memory_bytes"] is None
-    assert built.private["sandbox"]["peak_memory_bytes"] == 345_678_901
+    assert built.public.cost.peak_memory_bytes is None
+    assert built.private.sandbox.peak_memory_bytes == 345_678_901
 
 
 def test_a_stray_nan_cannot_make_the_private_record_unstorable():
-    private = records(batch_seconds=(0.5, math.nan), startup_seconds=math.inf).private
+    private = records(batch_seconds=(0.5, math.nan), startup_seconds=math.inf).private.to_dict()
     assert private["sandbox"]["batch_seconds"] == [0.5, None]
     assert private["sandbox"]["startup_seconds"] is None
     json.dumps(private, allow_nan=False)
 
 
 def test_without_a_key_the_plain_hash_is_public_and_says_so():
-    public = records(predictions_key=None).public
+    public = records(predictions_key=None).public.to_dict()
     assert public["predictions_sha256"] == predictions_hash(probabilities())
     assert "predictions_hmac_sha256" not in public

@@ -109,8 +109,8 @@ def scored(version, owner, digits_folder, probabilities: np.ndarray | None = Non
         probabilities=probabilities,
         metrics={part: {"accuracy": interval} for part in ("feedback", "final")},
         sandbox=dataclasses.asdict(session),
-        provenance=records.public,
-        private_record=records.private,
+        provenance=records.public.to_dict(),
+        private_record=records.private.to_dict(),
     )
     assert _record_success(submission, run, report) == "scored"
     submission.refresh_from_db()

@@ -142,15 +142,6 @@ def keyed_predictions_hash(probabilities: np.ndarray, key: bytes) -> str:
     return hmac.new(key, _prediction_bytes(probabilities), hashlib.sha256).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def public_cost(sandbox: SandboxReport) -> PublicCost:
     """Median per-batch latency, peak memory and start-up time at two significant figures.
 

@@ -117,7 +117,7 @@ def leaderboard_rows(payload: dict) -> list[dict]:
     rows = []
     for entry in payload["entries"]:
         row = {
-            key: entry[key]
+            key: entry.get(key)
             for key in (
                 "rank",
                 "rank_lower",

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rankings', '0003_leaderboardsnapshot_computed_generation'),
+        ("rankings", "0003_leaderboardsnapshot_computed_generation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='leaderboardentry',
-            name='feedback_rank',
-            field=models.PositiveIntegerField(blank=True, help_text="Frozen boards: the team's rank on the open board when the version froze.", null=True),
+            model_name="leaderboardentry",
+            name="feedback_rank",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Frozen boards: the team's rank on the open board when the version froze.",
+                null=True,
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0002_evaluationrun_private_record'),
+        ("submissions", "0002_evaluationrun_private_record"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='submission',
-            name='final_marked_at',
+            model_name="submission",
+            name="final_marked_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

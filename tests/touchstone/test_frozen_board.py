@@ -191,6 +191,9 @@ def test_the_frozen_board_shows_each_teams_rank_on_the_open_board_at_the_freeze(
     assert [int(cell.split("<", 1)[0]) for cell in cells] == [open_ranks[entry["team"]] for entry in frozen]
     csv = APIClient().get(f"/api/v1/benchmarks/digits/versions/{version.version}/leaderboard/?format=csv")
     assert "feedback_rank" in csv.content.decode().splitlines()[0]
+    leader = frozen[0]
+    own_page = Client().get(f"/submissions/{leader['submission']}/").content.decode()
+    assert f'id="feedback-rank">{open_ranks[leader["team"]]}<' in own_page
 
 
 def test_a_result_the_open_board_had_not_counted_yet_still_gets_its_feedback_rank(version, teams):

@@ -82,7 +82,7 @@ def test_freezing_reveals_every_metric_on_the_final_part(
     version, researcher, other_researcher, good_model_bytes, weak_model_bytes, digits_folder
 ):
     strong = scored(version, researcher, good_model_bytes, "Strong")
-    scored(version, researcher, weak_model_bytes, "Weak")
+    scored(version, other_researcher, weak_model_bytes, "Weak")
     freeze_version(version=version)
     body = leaderboard(version)
     assert body["status"] == "frozen" and body["part"] == "final"

@@ -111,9 +111,12 @@ def test_a_misbehaving_model_fails_with_a_message_and_the_worker_goes_on(
     assert score_submission(submission_id=good.pk) == "scored"
 
 
-def test_the_final_leaderboard_ranks_entries_with_intervals(version, researcher, good_model_bytes, weak_model_bytes):
+def test_the_final_leaderboard_ranks_entries_with_intervals(
+    version, researcher, other_researcher, good_model_bytes, weak_model_bytes
+):
+    # Two teams: a frozen board ranks one entry per team.
     strong = submit(version, researcher, good_model_bytes, "Strong")
-    weak = submit(version, researcher, weak_model_bytes, "Weak")
+    weak = submit(version, other_researcher, weak_model_bytes, "Weak")
     for submission in (strong, weak):
         score_submission(submission_id=submission.pk)
     snapshot = freeze_version(version=version)

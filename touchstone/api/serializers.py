@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.rankings.finals import final_choice
 from touchstone.rankings.queries import public_scores
 from touchstone.submissions.models import Submission
 
@@ -110,6 +112,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     scores_part = serializers.SerializerMethodField()
     ladder = serializers.SerializerMethodField()
     ranking = serializers.SerializerMethodField()
+    final = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -135,6 +138,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "scores_part",
             "ladder",
             "ranking",
+            "final",
             "created_at",
             "scored_at",
             "withdrawn_at",
@@ -173,7 +177,23 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "rank_upper": entry.rank_upper,
             "tier": entry.tier,
             "p_value_vs_leader": entry.p_value_vs_leader,
+            "feedback_rank": entry.feedback_rank,
         }
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=["marked", "default"],
+            allow_null=True,
+            help_text=(
+                "Whether the frozen board chooses the team's entry from this submission: marked by the team, "
+                "or its latest released one because the team marked none; null otherwise. Shown to the owner "
+                "while the version is open and to everyone once it is frozen."
+            ),
+        )
+    )
+    def get_final(self, submission: Submission) -> str | None:
+        request = self.context.get("request")
+        return final_choice(submission, request.user) if request is not None else None
 
     def get_url(self, submission: Submission) -> str:
         return absolute_url(self.context, submission.get_absolute_url())
@@ -213,6 +233,9 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     tier = serializers.IntegerField(help_text="Entries in one tier cannot be told apart.")
     p_value_vs_leader = serializers.FloatField(allow_null=True)
     p_value_vs_next = serializers.FloatField(allow_null=True)
+    feedback_rank = serializers.IntegerField(
+        allow_null=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
+    )
     submission = serializers.IntegerField(help_text="The submission's id.")
     model_name = serializers.CharField()
     team = serializers.CharField()

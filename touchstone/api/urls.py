@@ -19,6 +19,7 @@ urlpatterns = [
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
     path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
     path("submissions/<int:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("submissions/<int:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

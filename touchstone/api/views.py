@@ -28,7 +28,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.queries import leaderboard_payload
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import submit_model
+from touchstone.submissions.services import mark_final, submit_model, unmark_final
 from touchstone.tasks import queue_evaluation, withdraw
 from touchstone.throttles import UPLOAD_THROTTLES, comparison_wait
 
@@ -185,7 +185,7 @@ class SubmissionProvenance(APIView):
 class SubmissionWithdraw(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses=SubmissionSerializer)
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
         if submission.owner_id != request.user.pk:
@@ -195,3 +195,34 @@ class SubmissionWithdraw(APIView):
             )
         withdrawn = withdraw(submission)
         return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)
+
+
+class SubmissionFinal(APIView):
+    """Mark (POST) or unmark (DELETE) one of the team's final submissions while the version is open."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _owned(self, request: Request, pk: int) -> Submission | Response:
+        submission = _visible_submission(request, pk)
+        if submission.owner_id != request.user.pk:
+            return Response(
+                {"detail": "only the researcher who submitted it can choose it as a final submission", "field": None},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return submission
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = self._owned(request, pk)
+        if isinstance(submission, Response):
+            return submission
+        marked = mark_final(submission=submission)
+        return Response(SubmissionSerializer(marked, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
+    def delete(self, request: Request, pk: int) -> Response:
+        submission = self._owned(request, pk)
+        if isinstance(submission, Response):
+            return submission
+        unmarked = unmark_final(submission=submission)
+        return Response(SubmissionSerializer(unmarked, context={"request": request}).data)

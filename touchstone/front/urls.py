@@ -15,4 +15,5 @@ urlpatterns = [
     path("submissions/", views.my_submissions, name="my-submissions"),
     path("submissions/<int:pk>/", views.submission_detail, name="submission"),
     path("submissions/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("submissions/<int:pk>/final/", views.choose_final, name="final"),
 ]

@@ -14,9 +14,16 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
+from touchstone.rankings.finals import final_choice, final_choices_of
 from touchstone.rankings.queries import leaderboard_payload, public_scores
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import SubmissionRejected, submit_model
+from touchstone.submissions.services import (
+    FINAL_SUBMISSIONS_PER_TEAM,
+    SubmissionRejected,
+    mark_final,
+    submit_model,
+    unmark_final,
+)
 from touchstone.throttles import comparison_wait
 
 
@@ -82,13 +89,23 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     entry = getattr(submission, "entry", None)
     run = submission.scored_run()
+    is_owner = request.user.is_authenticated and request.user.pk == submission.owner_id
+    is_open = submission.version.is_open
     context = {
         "submission": submission,
         "metrics": metrics,
         "scores": scores,
         "entry": entry if submission.status == Submission.Status.SCORED else None,
         "run": run,
-        "is_owner": request.user.is_authenticated and request.user.pk == submission.owner_id,
+        "is_owner": is_owner,
+        # Nothing is withdrawn once the version is frozen: its final board is published.
+        "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,
+        "final": final_choice(submission, request.user),
+        "can_choose_final": is_owner
+        and is_open
+        and not submission.is_baseline
+        and submission.status == Submission.Status.SCORED,
+        "final_limit": FINAL_SUBMISSIONS_PER_TEAM,
     }
     return render(request, "front/submission.html", context)
 
@@ -160,14 +177,39 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
 
 @login_required
 def my_submissions(request: HttpRequest) -> HttpResponse:
-    submissions = Submission.objects.filter(owner=request.user).select_related("version__benchmark")
-    return render(request, "front/my_submissions.html", {"submissions": submissions})
+    submissions = list(Submission.objects.filter(owner=request.user).select_related("version__benchmark"))
+    finals = final_choices_of(submissions, request.user)
+    rows = [{"submission": submission, "final": finals.get(submission.pk)} for submission in submissions]
+    return render(request, "front/my_submissions.html", {"rows": rows})
 
 
 @login_required
 @require_POST
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     submission = get_object_or_404(Submission, pk=pk, owner=request.user)
-    tasks.withdraw(submission)
-    messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
+    try:
+        tasks.withdraw(submission)
+    except SubmissionRejected as rejection:
+        messages.error(request, rejection.message)
+    else:
+        messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
+    return redirect(submission)
+
+
+@login_required
+@require_POST
+def choose_final(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark or unmark (``action``) one of the team's final submissions."""
+    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    marking = request.POST.get("action") != "unmark"
+    try:
+        if marking:
+            mark_final(submission=submission)
+        else:
+            unmark_final(submission=submission)
+    except SubmissionRejected as rejection:
+        messages.error(request, rejection.message)
+    else:
+        done = "is now one of your team's final submissions" if marking else "is no longer a final submission"
+        messages.success(request, f"Submission #{pk} {done}.")
     return redirect(submission)

@@ -1,18 +1,18 @@
 """Computing a version's leaderboard from what a recompute read, without touching the database.
 
 Open versions are ranked on the feedback part by Ladder-released scores, one entry per team
-(each pinned baseline is its own entry); frozen versions on the final part, every public
-submission with every metric. Either way one joint bootstrap is shared by all entries. This is
-the slow part of a recompute (reading every outcome file, the bootstrap, the comparisons of
-adjacent ranks), so it runs outside any transaction: ``services`` reads its inputs before and
-swaps its result in after, each in a short transaction.
+(each pinned baseline is its own entry); frozen versions on the final part with every metric,
+one entry per team chosen from its final submissions (``finals``). Either way one joint
+bootstrap is shared by all entries. This is the slow part of a recompute (reading every outcome
+file, the bootstrap, the comparisons of adjacent ranks), so it runs outside any transaction:
+``services`` reads its inputs before and swaps its result in after, each in a short transaction.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -26,7 +26,8 @@ from evaluation.statistics import Interval, minimum_detectable_effect, rank_lead
 from evaluation.statistics.ranks import competition_ranks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.comparisons import pair_result
-from touchstone.rankings.ladder import Release, replay_ladders
+from touchstone.rankings.finals import FinalChoices, choose_final_entries, prediction_fingerprint
+from touchstone.rankings.ladder import Release, ladder_group, replay_ladders
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.submissions.models import Submission
 from touchstone.submissions.outcomes import load_outcomes
@@ -44,6 +45,8 @@ class BoardInputs:
     """Public scored submissions in scoring order, each with its stored outcomes' path."""
     stored_pairs: frozenset[tuple[int, int]]
     """(a, b) of the comparisons already stored on the board's part."""
+    final_choices: FinalChoices = field(default_factory=FinalChoices)
+    """Frozen boards: the teams' final submissions and their ranks when the version froze."""
 
     @property
     def part(self) -> str:
@@ -77,19 +80,23 @@ def compute_board(inputs: BoardInputs) -> Board:
     test = benchmark.load_split("test")
     masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=spec.feedback_fraction)
     mask = masks[part]
-    submissions, probabilities = [], []
+    submissions, probabilities, fingerprints = [], [], []
     for submission, outcomes_path in inputs.ledger:
         outcomes = load_outcomes(outcomes_path)
         if not np.array_equal(outcomes["item_ids"], test.item_ids):
             raise ValueError(f"outcomes of {submission} do not match the items of {version}")
         submissions.append(submission)
         probabilities.append(outcomes["probabilities"][mask])
+        if part == "final":
+            fingerprints.append(prediction_fingerprint(outcomes["probabilities"]))
     labels = test.labels[mask]
     clusters = test.metadata.get("cluster")
     clusters = None if clusters is None else clusters[mask]
     releases: dict[int, Release] = {}
     if part == "final":
-        entries = _final_entries(version, spec, probabilities, submissions, labels, clusters)
+        entries = _final_entries(
+            version, spec, probabilities, submissions, labels, clusters, fingerprints, inputs.final_choices
+        )
     else:
         entries, releases = _feedback_entries(version, spec, probabilities, submissions, labels, clusters)
     entries.sort(key=lambda entry: (entry.rank, entry.submission.pk))
@@ -99,12 +106,15 @@ def compute_board(inputs: BoardInputs) -> Board:
         if (release := releases.get(submission.pk)) is not None
         and (submission.ladder_released, submission.ladder_improved) != (release.released, release.improved)
     }
+    by_id = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
+    # A frozen board's typical discordance is over its own entries, one per team: a team's other
+    # submissions and duplicates would pull it towards the small differences between them.
+    pool = [by_id[entry.submission.pk] for entry in entries] if part == "final" else probabilities
     discordance = math.nan
-    if len(probabilities) >= 2:
-        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in probabilities], axis=1)
+    if len(pool) >= 2:
+        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in pool], axis=1)
         discordance = typical_discordance_rate(correct)
     effect = minimum_detectable_effect(len(labels), discordance) if math.isfinite(discordance) else math.inf
-    by_id = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
     comparisons = []
     for above, below in itertools.pairwise(entries):
         a_id, b_id = above.submission.pk, below.submission.pk
@@ -188,9 +198,15 @@ def _feedback_entries(
     return entries, replay.releases
 
 
-def _final_entries(version, spec, probabilities, submissions, labels, clusters) -> list[LeaderboardEntry]:
+def _final_entries(
+    version, spec, probabilities, submissions, labels, clusters, fingerprints, choices: FinalChoices
+) -> list[LeaderboardEntry]:
+    primary = METRICS[spec.primary_metric]
+    scores = [float(primary.function(p, labels)) for p in probabilities]
+    chosen = choose_final_entries(submissions, fingerprints, scores, choices, higher_is_better=primary.higher_is_better)
+    # One entry per team, so the Holm family, the tiers and the rank intervals count teams.
     statistics = rank_leaderboard(
-        probabilities,
+        [probabilities[index] for index in chosen],
         labels,
         metrics=list(spec.report_metrics),
         primary=spec.primary_metric,
@@ -198,13 +214,16 @@ def _final_entries(version, spec, probabilities, submissions, labels, clusters) 
         clusters=clusters,
         n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
-    return [
-        _entry(
+    entries = []
+    for index, stats in zip(chosen, statistics, strict=True):
+        submission = submissions[index]
+        entry = _entry(
             version,
             submission,
             stats,
             stats.rank,
             {name: interval.to_dict() for name, interval in stats.metrics.items()},
         )
-        for submission, stats in zip(submissions, statistics, strict=True)
-    ]
+        entry.feedback_rank = choices.feedback_ranks.get(ladder_group(submission))
+        entries.append(entry)
+    return entries

@@ -44,6 +44,9 @@ class LeaderboardEntry(models.Model):
     p_value_vs_leader = models.FloatField(null=True, blank=True)
     p_value_vs_next = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(help_text="metric name → {value, ci_low, ci_high}")
+    feedback_rank = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
+    )
 
     class Meta:
         ordering = ["version", "rank", "submission_id"]

@@ -47,6 +47,7 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "tier": entry.tier,
                 "p_value_vs_leader": entry.p_value_vs_leader,
                 "p_value_vs_next": entry.p_value_vs_next,
+                "feedback_rank": entry.feedback_rank,
                 "submission": submission.pk,
                 "model_name": submission.model_name,
                 "team": submission.team,
@@ -116,12 +117,13 @@ def leaderboard_rows(payload: dict) -> list[dict]:
     rows = []
     for entry in payload["entries"]:
         row = {
-            key: entry[key]
+            key: entry.get(key)
             for key in (
                 "rank",
                 "rank_lower",
                 "rank_upper",
                 "tier",
+                "feedback_rank",
                 "submission",
                 "model_name",
                 "team",

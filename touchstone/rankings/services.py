@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.boards import Board, BoardInputs, compute_board
+from touchstone.rankings.finals import FinalChoices, read_final_choices
 from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot, PairComparison
 from touchstone.submissions.models import EvaluationRun, Submission
 
@@ -72,6 +73,7 @@ def read_board_inputs(*, version_id: int) -> BoardInputs:
             generation=version.generation,
             ledger=[(submission, latest[submission.pk]) for submission in submissions if submission.pk in latest],
             stored_pairs=frozenset(pairs),
+            final_choices=read_final_choices(version_id) if part == "final" else FinalChoices(),
         )
 
 
@@ -119,10 +121,13 @@ def _record_releases(board: Board) -> None:
 def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
     """Close a version to submissions and publish its final-part leaderboard.
 
-    The freeze commits first, in a short transaction with the version's row locked (an upload
-    checks the status under the same lock); the final leaderboard is then computed like any
-    recompute, here and now so that the caller can report it.
+    The open board is first brought up to date, so that the feedback rank each team's frozen
+    entry carries is its rank on the open board at the freeze. The freeze then commits, in a
+    short transaction with the version's row locked (an upload, a withdrawal and a change of
+    final submissions check the status under the same lock); the final leaderboard is then
+    computed like any recompute, here and now so that the caller can report it.
     """
+    refresh_leaderboard(version_id=version.pk)
     with transaction.atomic():
         locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
         locked.freeze()

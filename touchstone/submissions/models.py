@@ -54,6 +54,9 @@ class Submission(models.Model):
     # whether it moved the team's shown score. Kept as the record of what was shown.
     ladder_released = models.FloatField(null=True, blank=True)
     ladder_improved = models.BooleanField(null=True, blank=True)
+    # Set while the team counts this submission among its (at most two) final submissions, which
+    # the frozen board chooses the team's entry from; fixed once the version freezes.
+    final_marked_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

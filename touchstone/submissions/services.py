@@ -1,4 +1,4 @@
-"""Accepting uploads and withdrawing submissions."""
+"""Accepting uploads, withdrawing submissions and marking a team's final submissions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
@@ -19,6 +20,9 @@ from touchstone.storage import private_path
 from touchstone.submissions.models import Submission
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
+
+FINAL_SUBMISSIONS_PER_TEAM = 2
+"""How many submissions a team may mark final on a version; the frozen board takes the better."""
 
 
 class SubmissionRejected(Exception):
@@ -135,11 +139,22 @@ def submit_model(
 def withdraw_submission(*, submission: Submission) -> Submission:
     """Hide a submission from leaderboards (it stays in the ledger); its version's board is then stale.
 
-    The caller queues the recompute (``touchstone.tasks.withdraw``).
+    Refused once the version is frozen: its final board is published, and withdrawing would let a
+    team drop entries after seeing their final-part scores. The caller queues the recompute
+    (``touchstone.tasks.withdraw``).
     """
 
     with transaction.atomic():
+        # The submission's row first and the version's second, the order in which scoring
+        # takes them, so that the two never wait for each other.
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        version = BenchmarkVersion.objects.select_for_update().get(pk=locked.version_id)
+        if not version.is_open:
+            raise SubmissionRejected(
+                f"submission {locked.pk} cannot be withdrawn: {version} is {version.status} and its final "
+                "board is published, so every submission stays as it was when the version froze",
+                status=409,
+            )
         if locked.status == Submission.Status.WITHDRAWN:
             return locked
         was_ranked = locked.status == Submission.Status.SCORED
@@ -147,3 +162,74 @@ def withdraw_submission(*, submission: Submission) -> Submission:
         if was_ranked:
             BenchmarkVersion.objects.filter(pk=locked.version_id).mark_leaderboard_stale()
     return locked
+
+
+def _lock_for_final_choice(submission: Submission) -> tuple[Submission, BenchmarkVersion]:
+    """The submission and its version, locked, with the version checked to be still open.
+
+    The version's row is what a freeze locks, so a choice made here either commits before the
+    freeze or sees the version frozen; two choices of one team on one version take turns on it,
+    so together they cannot mark more than the limit.
+    """
+    locked = Submission.objects.select_for_update().get(pk=submission.pk)
+    version = BenchmarkVersion.objects.select_for_update().get(pk=locked.version_id)
+    if not version.is_open:
+        raise SubmissionRejected(
+            f"{version} is {version.status}: the final submissions were fixed when it froze and can no longer change",
+            status=409,
+        )
+    return locked, version
+
+
+def mark_final(*, submission: Submission) -> Submission:
+    """Count a scored submission among its team's final submissions on an open version.
+
+    A team marks at most ``FINAL_SUBMISSIONS_PER_TEAM``; once the version is frozen its board
+    ranks the team by the better of them on the final part. Marking a marked one changes nothing.
+    """
+    with transaction.atomic():
+        locked, version = _lock_for_final_choice(submission)
+        if locked.is_baseline:
+            raise SubmissionRejected(
+                f"submission {locked.pk} is a baseline: every baseline is its own entry on the frozen board, "
+                "so there is nothing to mark",
+                status=409,
+            )
+        if locked.status != Submission.Status.SCORED:
+            reason = {
+                Submission.Status.FAILED: "failed, so it has no scores to rank",
+                Submission.Status.WITHDRAWN: "withdrawn, so it is on no leaderboard",
+            }.get(locked.status, "still being evaluated; mark it once it is scored")
+            raise SubmissionRejected(f"submission {locked.pk} cannot be marked final: it is {reason}", status=409)
+        if locked.final_marked_at is not None:
+            return locked
+        others = list(
+            final_submissions(version=version, team=locked.team).exclude(pk=locked.pk).values_list("pk", flat=True)
+        )
+        if len(others) >= FINAL_SUBMISSIONS_PER_TEAM:
+            marked = " and ".join(f"#{pk}" for pk in sorted(others))
+            raise SubmissionRejected(
+                f"team {locked.team} has already marked {len(others)} final submissions on {version} ({marked}); "
+                f"a team marks at most {FINAL_SUBMISSIONS_PER_TEAM}, so unmark one of them first",
+                status=409,
+            )
+        locked.final_marked_at = timezone.now()
+        locked.save(update_fields=["final_marked_at", "updated_at"])
+    return locked
+
+
+def unmark_final(*, submission: Submission) -> Submission:
+    """Take a submission out of its team's final submissions while the version is open."""
+    with transaction.atomic():
+        locked, _ = _lock_for_final_choice(submission)
+        if locked.final_marked_at is not None:
+            locked.final_marked_at = None
+            locked.save(update_fields=["final_marked_at", "updated_at"])
+    return locked
+
+
+def final_submissions(*, version: BenchmarkVersion, team: str) -> QuerySet[Submission]:
+    """The team's marked final submissions that still count: scored and not withdrawn."""
+    return Submission.objects.filter(
+        version=version, team=team, is_baseline=False, final_marked_at__isnull=False
+    ).public()

@@ -50,10 +50,6 @@ class Submission(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     counts_against_quota = models.BooleanField(default=True)
-    # What the Ladder released for this submission on the feedback part (metric units), and
-    # whether it moved the team's shown score. Kept as the record of what was shown.
-    ladder_released = models.FloatField(null=True, blank=True)
-    ladder_improved = models.BooleanField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -9,6 +9,7 @@ in one transaction that also marks the version's leaderboard out of date.
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import numpy as np
 from django.db import transaction
@@ -22,14 +23,23 @@ from touchstone.submissions.models import EvaluationRun, Submission
 from touchstone.tasks import queue_recompute
 
 
-def synthetic_probabilities(labels: np.ndarray, *, accuracy: float, seed: int, n_classes: int = 10) -> np.ndarray:
-    """Probabilities that put 0.8 on the true class for about ``accuracy`` of the items."""
+def synthetic_predictions(labels: np.ndarray, *, accuracy: float, seed: int, n_classes: int = 10) -> np.ndarray:
+    """Predicted classes that are right for about ``accuracy`` of the items."""
     rng = np.random.default_rng(seed)
     right = rng.random(labels.shape[0]) < accuracy
-    predicted = np.where(right, labels, (labels + 1 + rng.integers(0, n_classes - 1, labels.shape[0])) % n_classes)
-    probabilities = np.full((labels.shape[0], n_classes), 0.2 / (n_classes - 1), dtype=np.float32)
-    probabilities[np.arange(labels.shape[0]), predicted] = 0.8
+    return np.where(right, labels, (labels + 1 + rng.integers(0, n_classes - 1, labels.shape[0])) % n_classes)
+
+
+def probabilities_of(predictions: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """Probabilities that put 0.8 on each item's predicted class."""
+    probabilities = np.full((predictions.shape[0], n_classes), 0.2 / (n_classes - 1), dtype=np.float32)
+    probabilities[np.arange(predictions.shape[0]), predictions] = 0.8
     return probabilities
+
+
+def synthetic_probabilities(labels: np.ndarray, *, accuracy: float, seed: int, n_classes: int = 10) -> np.ndarray:
+    """Probabilities that put 0.8 on the true class for about ``accuracy`` of the items."""
+    return probabilities_of(synthetic_predictions(labels, accuracy=accuracy, seed=seed, n_classes=n_classes), n_classes)
 
 
 def record_result(
@@ -37,10 +47,32 @@ def record_result(
 ) -> Submission:
     """A scored submission with stored outcomes, recorded as the worker records one."""
     test = load_benchmark(version.folder).load_split("test")
+    probabilities = synthetic_probabilities(test.labels, accuracy=accuracy, seed=seed)
+    return record_probabilities(version, owner, probabilities, name=name or f"model {seed}", is_baseline=is_baseline)
+
+
+def record_probabilities(
+    version: BenchmarkVersion,
+    owner,
+    probabilities: np.ndarray,
+    *,
+    name: str,
+    is_baseline: bool = False,
+    pk: int | None = None,
+    at: datetime | None = None,
+) -> Submission:
+    """A scored submission whose stored outcomes are ``probabilities`` (one row per test item).
+
+    ``pk`` and ``at`` (its creation and scoring time) fix what would otherwise differ between
+    two runs of the same history.
+    """
+    test = load_benchmark(version.folder).load_split("test")
+    when = at or timezone.now()
     submission = Submission.objects.create(
+        pk=pk,
         owner=owner,
         version=version,
-        model_name=name or f"model {seed}",
+        model_name=name,
         team=owner.get_username(),
         is_baseline=is_baseline,
         model_path="unused.pt",
@@ -48,11 +80,10 @@ def record_result(
         sha256="0" * 64,
         size_bytes=1,
         status=Submission.Status.RUNNING,
+        created_at=when,
     )
     buffer = io.BytesIO()
-    np.savez(
-        buffer, probabilities=synthetic_probabilities(test.labels, accuracy=accuracy, seed=seed), item_ids=test.item_ids
-    )
+    np.savez(buffer, probabilities=probabilities, item_ids=test.item_ids)
     relative = f"outcomes/{submission.pk}/test.npz"
     write_file_atomically(relative, [buffer.getvalue()])
     with transaction.atomic():
@@ -61,10 +92,11 @@ def record_result(
             attempt=1,
             worker="test",
             outcome="scored",
-            finished_at=timezone.now(),
+            started_at=when,
+            finished_at=when,
             outcomes_path=relative,
         )
-        Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.SCORED, scored_at=timezone.now())
+        Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.SCORED, scored_at=when)
         BenchmarkVersion.objects.filter(pk=version.pk).mark_leaderboard_stale()
     queue_recompute(version.pk)
     submission.refresh_from_db()

@@ -12,14 +12,17 @@ import io
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from evaluation.parts import hidden_parts
+from evaluation.runner import score_parts
 from evaluation.spec import load_benchmark
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import write_file_atomically
-from touchstone.submissions.models import EvaluationRun, Submission
+from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
 from touchstone.tasks import queue_recompute
 
 
@@ -60,13 +63,16 @@ def record_probabilities(
     is_baseline: bool = False,
     pk: int | None = None,
     at: datetime | None = None,
+    with_metrics: bool = False,
 ) -> Submission:
     """A scored submission whose stored outcomes are ``probabilities`` (one row per test item).
 
     ``pk`` and ``at`` (its creation and scoring time) fix what would otherwise differ between
-    two runs of the same history.
+    two runs of the same history. ``with_metrics`` also stores every reported metric with its
+    interval on both parts, as the worker does (a bootstrap per part, so only where needed).
     """
-    test = load_benchmark(version.folder).load_split("test")
+    benchmark = load_benchmark(version.folder)
+    test = benchmark.load_split("test")
     when = at or timezone.now()
     submission = Submission.objects.create(
         pk=pk,
@@ -86,7 +92,27 @@ def record_probabilities(
     np.savez(buffer, probabilities=probabilities, item_ids=test.item_ids)
     relative = f"outcomes/{submission.pk}/test.npz"
     write_file_atomically(relative, [buffer.getvalue()])
+    scores = {}
+    if with_metrics:
+        parts = hidden_parts(
+            test.item_ids,
+            content_hash=version.content_hash,
+            fraction=benchmark.spec.feedback_fraction,
+            clusters=test.metadata.get("cluster"),
+        )
+        scores = score_parts(
+            probabilities,
+            test,
+            benchmark.spec,
+            content_hash=version.content_hash,
+            split="test",
+            parts=parts,
+            n_resamples=settings.BOOTSTRAP_RESAMPLES,
+        )
     with transaction.atomic():
+        for part, metrics in scores.items():
+            for metric, interval in metrics.items():
+                MetricResult.objects.create(submission=submission, part=part, metric=metric, **interval.to_dict())
         EvaluationRun.objects.create(
             submission=submission,
             attempt=1,
@@ -101,6 +127,36 @@ def record_probabilities(
     queue_recompute(version.pk)
     submission.refresh_from_db()
     return submission
+
+
+class Hidden:
+    """A version's hidden labels and its feedback items, to build predictions with exact scores."""
+
+    def __init__(self, version: BenchmarkVersion) -> None:
+        benchmark = load_benchmark(version.folder)
+        test = benchmark.load_split("test")
+        self.labels = test.labels
+        parts = hidden_parts(
+            test.item_ids,
+            content_hash=version.content_hash,
+            fraction=benchmark.spec.feedback_fraction,
+            clusters=test.metadata.get("cluster"),
+        )
+        self.feedback = np.flatnonzero(parts["feedback"])
+
+    def predictions_wrong_on(self, count: int) -> np.ndarray:
+        """Predictions wrong on exactly the first ``count`` feedback items (the next class) and right elsewhere."""
+        predictions = self.labels.copy()
+        chosen = self.feedback[:count]
+        predictions[chosen] = (self.labels[chosen] + 1) % 10
+        return predictions
+
+    def wrong_on(self, count: int) -> np.ndarray:
+        """Probabilities of ``predictions_wrong_on(count)``."""
+        return probabilities_of(self.predictions_wrong_on(count))
+
+    def accuracy_when_wrong_on(self, count: int) -> float:
+        return 1 - count / self.feedback.size
 
 
 def capture_enqueued(monkeypatch) -> list[tuple[str, int]]:

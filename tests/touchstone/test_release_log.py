@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from evaluation.parts import hidden_parts
-from evaluation.spec import load_benchmark
 from evaluation.statistics import ladder_replay
-from tests.touchstone.ledger import probabilities_of, record_probabilities
+from tests.touchstone.ledger import Hidden, record_probabilities
 from touchstone.rankings.boards import compute_board
 from touchstone.rankings.disclosure import leaderboard
 from touchstone.rankings.models import AppendOnlyError, LadderRelease
 from touchstone.rankings.services import leaderboard_is_stale, read_board_inputs, recompute_leaderboard, store_board
 from touchstone.submissions.services import withdraw_submission
-
-
-class Hidden:
-    """The version's hidden labels and its feedback items, to build predictions with exact scores."""
-
-    def __init__(self, version) -> None:
-        benchmark = load_benchmark(version.folder)
-        test = benchmark.load_split("test")
-        self.labels = test.labels
-        parts = hidden_parts(
-            test.item_ids,
-            content_hash=benchmark.content_hash,
-            fraction=benchmark.spec.feedback_fraction,
-            clusters=test.metadata.get("cluster"),
-        )
-        self.feedback = np.flatnonzero(parts["feedback"])
-
-    def wrong_on(self, count: int) -> np.ndarray:
-        """Probabilities that get exactly the first ``count`` feedback items wrong (and every other right)."""
-        predictions = self.labels.copy()
-        chosen = self.feedback[:count]
-        predictions[chosen] = (self.labels[chosen] + 1) % 10
-        return probabilities_of(predictions)
-
-    def accuracy_when_wrong_on(self, count: int) -> float:
-        return 1 - count / self.feedback.size
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def design_effect(values: np.ndarray, clusters: np.ndarray | None) -> float:
     clustered = _cluster_robust_variance(values, clusters)
     if independent <= 0 or not math.isfinite(clustered):
         return 1.0
-    return max(1.0, clustered / independent)
+    return float(max(1.0, clustered / independent))
 
 
 def accuracy_interval(

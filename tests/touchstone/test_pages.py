@@ -182,6 +182,7 @@ def test_the_admin_lists_every_model(version, db):
         "submissions/evaluationrun",
         "rankings/leaderboardentry",
         "rankings/leaderboardsnapshot",
+        "rankings/ladderrelease",
         "authtoken/tokenproxy",
     ):
         assert client.get(f"/admin/{path}/").status_code == 200, path

@@ -118,9 +118,11 @@ def pair_result(
         "b_only_correct": result.b_only_correct,
     }
     if part == "feedback":
-        values = [released_value(metric, ladder_losses(p, labels, metric)) for p in (probabilities_a, probabilities_b)]
+        value_a, value_b = (
+            released_value(metric, ladder_losses(p, labels, metric)) for p in (probabilities_a, probabilities_b)
+        )
         interval = result.difference
-        difference = released_difference(metric, *values, interval.ci_low, interval.ci_high, n_items)
+        difference = released_difference(metric, value_a, value_b, interval.ci_low, interval.ci_high, n_items)
         shown = {
             "difference": difference.to_dict(),
             "p_value": None,

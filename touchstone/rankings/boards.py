@@ -1,11 +1,12 @@
 """Computing a version's leaderboard from what a recompute read, without touching the database.
 
 Open versions are ranked on the feedback part by Ladder-released scores, one entry per team
-(each pinned baseline is its own entry), from released submissions only; frozen versions on the
-final part, every public submission with every metric. Either way one joint bootstrap is shared by all entries. This is
-the slow part of a recompute (reading every outcome file, the bootstrap, the comparisons of
-adjacent ranks), so it runs outside any transaction: ``services`` reads its inputs before and
-swaps its result in after, each in a short transaction.
+(each pinned baseline is its own entry), from released submissions only; frozen versions on
+the final part, every public submission with every metric. Either way one joint bootstrap is
+shared by all entries. This is the slow part of a recompute (reading every outcome file, the
+bootstrap, the comparisons of adjacent ranks), so it runs outside any transaction:
+``services`` reads its inputs before and swaps its result in after, each in a short
+transaction.
 """
 
 from __future__ import annotations

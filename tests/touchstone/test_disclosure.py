@@ -138,7 +138,7 @@ def test_a_frozen_version_compares_and_shows_every_submission(version, board):
     assert APIClient().get(f"/api/v1/submissions/{held.pk}/").json()["scores_part"] == "final"
 
 
-def test_a_board_stored_before_the_log_existed_shows_nothing_until_recomputed(version, board):
+def test_the_open_board_shows_only_entries_the_log_holds_as_released(version, board):
     LadderRelease.objects.all()._raw_delete(LadderRelease.objects.db)  # a database from before the log
     assert api(version, "leaderboard/").json()["entries"] == []
     assert LeaderboardSnapshot.objects.filter(version=version).exists()

@@ -99,11 +99,17 @@ def _submit(arguments: argparse.Namespace) -> int:
         print(f"{final['status']}: {final.get('error') or ''}", file=sys.stderr)
         return 1
     ladder = final.get("ladder")
-    if ladder:
-        verdict = (
-            "improved your team's shown score" if ladder["improved"] else "did not improve your team's shown score"
-        )
-        print(f"feedback {ladder['metric']} (Ladder): {ladder['released']:.4f}; this submission {verdict}")
+    if isinstance(ladder, dict):
+        if ladder.get("improved"):
+            print(
+                f"feedback {ladder['metric']} (Ladder): {ladder['released']:.4f}; this submission beat your "
+                "team's best and was released"
+            )
+        else:
+            print(
+                "this submission did not beat your team's best by more than the noise, so the Ladder did not "
+                "release it; nothing more about it is shown while the version is open"
+            )
     for name, interval in final["metrics"].items():
         print(f"{name:>16}: {interval['value']:.4f}  95% CI [{interval['ci_low']:.4f}, {interval['ci_high']:.4f}]")
     return 0

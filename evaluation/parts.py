@@ -7,11 +7,13 @@ in secret and revealed when the version is frozen.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from evaluation.metrics import per_item_outcomes
 from evaluation.seeds import derive_seed
-from evaluation.statistics import feedback_mask, round_to_grid
+from evaluation.statistics import feedback_mask
 
 PARTS = ("feedback", "final")
 
@@ -19,14 +21,23 @@ PARTS = ("feedback", "final")
 # A primary metric without one (macro-F1, ECE) is laddered on accuracy.
 LADDER_OUTCOMES = {"accuracy": "correct", "nll": "nll", "brier": "brier"}
 
+# The range of each Ladder metric in its own units: released values and interval ends stay
+# inside it.
+METRIC_RANGES = {"accuracy": (0.0, 1.0), "nll": (0.0, math.inf), "brier": (0.0, 2.0)}
 
-def hidden_parts(item_ids: np.ndarray, *, content_hash: str, fraction: float) -> dict[str, np.ndarray]:
+
+def hidden_parts(
+    item_ids: np.ndarray, *, content_hash: str, fraction: float, clusters: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """Boolean masks of the feedback and final parts of a hidden split.
 
-    The division depends only on the item ids, the version's content hash and the fraction, so
-    every worker and every recomputation agree on it.
+    The division depends only on the item ids, the declared clusters (the split's ``cluster``
+    column, or None), the version's content hash and the fraction, so every worker and every
+    recomputation agree on it. Each declared cluster lies whole in one part (``feedback_mask``).
+    ``clusters`` has no default: a caller that forgot it would split clusters across parts.
     """
-    feedback = feedback_mask(np.asarray(item_ids), fraction, seed=derive_seed(content_hash, "feedback-split"))
+    seed = derive_seed(content_hash, "feedback-split")
+    feedback = feedback_mask(np.asarray(item_ids), fraction, seed=seed, clusters=clusters)
     return {"feedback": feedback, "final": ~feedback}
 
 
@@ -46,6 +57,9 @@ def loss_to_metric(metric: str, loss: float) -> float:
     return 1.0 - loss if metric == "accuracy" else loss
 
 
-def round_metric_to_grid(metric: str, value: float, n_items: int) -> float:
-    """Round a metric value so its Ladder loss lies on the 1/sqrt(n) grid, as released values do."""
-    return loss_to_metric(metric, round_to_grid(loss_to_metric(metric, value), n_items))
+def loss_range(metric: str) -> tuple[float, float]:
+    """The range of the Ladder loss of ``metric``: ``[0, 1]`` for accuracy's 0/1 loss."""
+    low, high = METRIC_RANGES[metric]
+    if metric == "accuracy":
+        return 1.0 - high, 1.0 - low
+    return low, high

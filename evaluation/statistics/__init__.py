@@ -26,7 +26,7 @@ from evaluation.statistics.hypothesis_tests import (
     pairwise_discordant_counts,
     typical_discordance_rate,
 )
-from evaluation.statistics.ladder import LadderDecision, ladder_replay, ladder_step, round_to_grid
+from evaluation.statistics.ladder import LadderDecision, beats_bar, ladder_replay, ladder_step, release_value
 from evaluation.statistics.leaderboard import (
     Comparison,
     EntryStatistics,
@@ -41,6 +41,7 @@ __all__ = [
     "Interval",
     "LadderDecision",
     "assign_tiers",
+    "beats_bar",
     "bootstrap_intervals",
     "bootstrap_weight_blocks",
     "bootstrap_weights",
@@ -60,6 +61,6 @@ __all__ = [
     "percentile_interval",
     "rank_intervals",
     "rank_leaderboard",
-    "round_to_grid",
+    "release_value",
     "typical_discordance_rate",
 ]

@@ -61,3 +61,55 @@ def test_it_rejects_duplicate_ids_and_impossible_fractions():
         feedback_mask(np.array(["a", "b", "a"]), 0.3, seed=1)
     with pytest.raises(ValueError, match="fraction"):
         feedback_mask(ITEM_IDS, 1.5, seed=1)
+
+
+def random_clusters(n_items: int, seed: int) -> np.ndarray:
+    """Clusters of 1 to 12 items, in shuffled order."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 13, n_items)
+    labels = np.repeat(np.arange(n_items), sizes)[:n_items]
+    return np.array([f"g{k}" for k in rng.permutation(labels)])
+
+
+def test_it_keeps_each_declared_cluster_whole():
+    clusters = random_clusters(len(ITEM_IDS), seed=8)
+    mask = feedback_mask(ITEM_IDS, 0.3, seed=9, clusters=clusters)
+    for cluster in np.unique(clusters):
+        members = mask[clusters == cluster]
+        assert members.all() or not members.any(), cluster
+    # At least the target share, and short of it by less than one cluster before the last one.
+    largest = max(np.sum(clusters == cluster) for cluster in np.unique(clusters))
+    assert 300 <= mask.sum() < 300 + largest
+
+
+def test_it_divides_clusters_independently_of_item_order():
+    clusters = random_clusters(len(ITEM_IDS), seed=10)
+    order = np.random.default_rng(11).permutation(len(ITEM_IDS))
+    mask = feedback_mask(ITEM_IDS, 0.3, seed=12, clusters=clusters)
+    np.testing.assert_array_equal(feedback_mask(ITEM_IDS[order], 0.3, seed=12, clusters=clusters[order]), mask[order])
+    assert not feedback_mask(ITEM_IDS, 0.0, seed=12, clusters=clusters).any()
+    assert feedback_mask(ITEM_IDS, 1.0, seed=12, clusters=clusters).all()
+
+
+def test_it_refuses_a_cluster_column_of_another_length():
+    with pytest.raises(ValueError, match="cluster column"):
+        feedback_mask(ITEM_IDS, 0.3, seed=1, clusters=np.array(["a"] * 10))
+
+
+def test_no_seattle_weather_week_straddles_the_feedback_and_final_parts(tmp_path):
+    from catalog import BUILDERS
+    from evaluation.parts import hidden_parts
+
+    benchmark = BUILDERS["seattle-weather"](tmp_path / "seattle-weather")
+    test = benchmark.load_split("test")
+    weeks = test.metadata["cluster"]
+
+    def straddling(parts: dict[str, np.ndarray]) -> int:
+        return sum(1 for week in np.unique(weeks) if len(set(parts["feedback"][weeks == week].tolist())) == 2)
+
+    arguments = {"content_hash": benchmark.content_hash, "fraction": benchmark.spec.feedback_fraction}
+    parts = hidden_parts(test.item_ids, clusters=weeks, **arguments)
+    assert straddling(parts) == 0
+    assert abs(parts["feedback"].mean() - benchmark.spec.feedback_fraction) < 0.02
+    # Item by item, most weeks would have days on both sides.
+    assert straddling(hidden_parts(test.item_ids, clusters=None, **arguments)) > 100

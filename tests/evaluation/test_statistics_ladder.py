@@ -1,11 +1,16 @@
-"""The parameter-free Ladder: what it releases, and that noise does not move it."""
+"""The parameter-free Ladder as published: what it releases, on which grid, and against what bar."""
 
 from __future__ import annotations
+
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from evaluation.statistics import ladder_replay, ladder_step, round_to_grid
+from evaluation.statistics import beats_bar, ladder_replay, ladder_step, release_value
+
+ZERO_ONE = (0.0, 1.0)
 
 
 def losses(n_items: int, wrong: list[int] | range) -> np.ndarray:
@@ -14,94 +19,140 @@ def losses(n_items: int, wrong: list[int] | range) -> np.ndarray:
     return result
 
 
-def test_it_rounds_to_multiples_of_one_over_root_n():
-    assert round_to_grid(0.237, 100) == pytest.approx(0.2)
-    assert round_to_grid(0.26, 100) == pytest.approx(0.3)
-    assert round_to_grid(0.2375, 400) == pytest.approx(0.25)
+def authors_ladder(history: list[np.ndarray]) -> tuple[list[Fraction], int]:
+    """Blum & Hardt's Algorithm 2 for 0/1 losses, in exact arithmetic: the reference.
+
+    ``R_0 = inf``; for each ``l_t``: ``s = std(l_t - l_best)`` (ddof = 1); if
+    ``mean(l_t) < R_{t-1} - s / sqrt(n)`` then ``R_t = [mean(l_t)]_{1/n}`` and ``l_best = l_t``,
+    else ``R_t = R_{t-1}``. Squares are compared as fractions, so no rounding decides a tie.
+    Also returns how many candidates sat exactly on the bar.
+    """
+    released: list[Fraction] = []
+    ties = 0
+    best: list[int] | None = None
+    for current in history:
+        values = [int(v) for v in current]
+        n_items = len(values)
+        mean = Fraction(sum(values), n_items)
+        if best is None:
+            best, shown = values, mean
+        else:
+            differences = [a - b for a, b in zip(values, best, strict=True)]
+            centre = Fraction(sum(differences), n_items)
+            variance = sum((Fraction(d) - centre) ** 2 for d in differences) / (n_items - 1)
+            gap = released[-1] - mean  # R_{t-1} - mean(l_t) must exceed s / sqrt(n)
+            ties += gap > 0 and gap * gap == variance / n_items
+            if gap > 0 and gap * gap > variance / n_items:
+                best, shown = values, mean
+            else:
+                shown = released[-1]
+        released.append(shown)
+    return released, ties
 
 
-def test_it_releases_the_first_score_rounded():
-    decision = ladder_step(None, losses(100, range(23)), None)
-    assert decision.released_value == pytest.approx(0.2)
-    assert decision.improved and decision.new_best_is_candidate
+def test_it_releases_the_exact_score_on_the_one_over_n_grid():
+    assert release_value(0.23, 100, ZERO_ONE) == 0.23
+    assert release_value(0.2375, 400, ZERO_ONE) == 0.2375
+    # A continuous loss is rounded to the nearest multiple of 1/n.
+    assert release_value(0.123456, 1000) == pytest.approx(0.123)
+    decision = ladder_step(None, losses(100, range(23)), None, loss_range=ZERO_ONE)
+    assert decision.released_value == 0.23 and decision.improved
 
 
-def test_it_releases_a_clear_improvement():
-    best = losses(100, range(30))
-    decision = ladder_step(best, losses(100, range(10)), 0.3)
-    assert decision.released_value == pytest.approx(0.1)
-    assert decision.improved and decision.new_best_is_candidate
+def test_it_keeps_released_values_inside_the_range_of_the_loss():
+    assert release_value(-0.0004, 1000) == 0.0
+    assert release_value(1.0004, 1000, ZERO_ONE) == 1.0
+    assert release_value(2.3, 10, (0.0, 2.0)) == 2.0
+    assert math.copysign(1.0, release_value(-0.0001, 100)) == 1.0  # never a negative zero either
 
 
-def test_it_holds_an_improvement_within_one_standard_error():
-    # n = 400: the candidate fixes 10 of the best's 100 errors and makes 7 new ones, loss
-    # 0.2425. The differences have s ≈ 0.206, so the bar is 0.25 - 0.206 / 20 ≈ 0.2397.
-    best = losses(400, range(100))
-    candidate = losses(400, [*range(10, 100), *range(100, 107)])
-    decision = ladder_step(best, candidate, 0.25)
-    assert decision.released_value == 0.25
-    assert not decision.improved and not decision.new_best_is_candidate
-
-
-def test_it_takes_a_new_best_without_changing_the_shown_value_when_rounding_hides_it():
-    # Five fewer errors clear the bar (s ≈ 0.19, bar ≈ 0.2403) but 0.2375 still rounds to 0.25.
-    best = losses(400, range(100))
-    candidate = losses(400, [*range(10, 100), *range(100, 105)])
-    decision = ladder_step(best, candidate, 0.25)
-    assert decision.released_value == pytest.approx(0.25)
-    assert not decision.improved and decision.new_best_is_candidate
-
-
-def test_it_does_not_move_on_resubmissions_that_only_add_noise():
-    # A team resubmits its model 200 times with noise that re-draws 5% of its answers at the
-    # model's own error rate: no real change. Showing the best raw score would climb; the
-    # Ladder's shown value must stay where the first submission put it.
-    rng = np.random.default_rng(1)
-    n_items = 2500
-    best = losses(n_items, rng.choice(n_items, size=500, replace=False))
-    history = [best]
-    for _ in range(200):
-        candidate = best.copy()
-        noisy = rng.random(n_items) < 0.05
-        candidate[noisy] = rng.random(noisy.sum()) < 0.2
-        history.append(candidate)
-    decisions = ladder_replay(history)
-    assert [d.released_value for d in decisions] == pytest.approx([0.2] * len(decisions))
-    assert sum(d.improved for d in decisions) == 1
-    naive_best = min(h.mean() for h in history)
-    # The best of 201 noisy scores looks about 12 items (0.005) better than the model is.
-    assert naive_best < 0.2 - 0.004
-
-
-def test_it_replays_a_team_history_step_by_step():
+def test_it_follows_a_hand_computed_sequence():
+    # n = 100, 0/1 losses. A release needs a > b and (a - b)^2 > a + b, where a items are
+    # fixed and b broken relative to the team's best.
     n_items = 100
     history = [
-        losses(n_items, range(40)),  # first: 0.4
-        losses(n_items, [*range(2, 40), 99]),  # one item better: within noise, held
-        losses(n_items, range(20)),  # clearly better: 0.2
-        losses(n_items, range(50)),  # worse: held
+        losses(n_items, range(40)),  # first: released 0.40
+        losses(n_items, range(1, 40)),  # a = 1, b = 0: 1 > 1 fails, held at 0.40
+        losses(n_items, range(2, 40)),  # a = 2, b = 0: 4 > 2, released 0.38
+        losses(n_items, [*range(5, 40), 90, 91]),  # a = 3, b = 2: 1 > 5 fails, held
+        losses(n_items, [*range(7, 40), 90]),  # a = 5, b = 1: 16 > 6, released 0.34
+        losses(n_items, range(60)),  # worse: held
     ]
-    decisions = ladder_replay(history)
-    assert [d.released_value for d in decisions] == pytest.approx([0.4, 0.4, 0.2, 0.2])
-    assert [d.improved for d in decisions] == [True, False, True, False]
-    assert [d.new_best_is_candidate for d in decisions] == [True, False, True, False]
+    decisions = ladder_replay(history, loss_range=ZERO_ONE)
+    assert [d.released_value for d in decisions] == [0.40, 0.40, 0.38, 0.38, 0.34, 0.34]
+    assert [d.improved for d in decisions] == [True, False, True, False, True, False]
 
 
-def test_it_measures_the_noise_against_the_current_best():
-    # After the clear improvement, a candidate identical to the new best (s = 0) that is
-    # compared with it must not count as an improvement.
+def test_it_agrees_with_the_authors_rule_on_random_zero_one_histories():
+    rng = np.random.default_rng(5)
+    boundary_cases = 0
+    for _ in range(60):
+        n_items = int(rng.integers(20, 200))
+        history = [(rng.random(n_items) < 0.4).astype(float)]
+        for _ in range(15):
+            # Each candidate changes a few items of the latest one: ties of the bar come up.
+            candidate = history[-1].copy()
+            changed = rng.choice(n_items, size=int(rng.integers(1, 8)), replace=False)
+            candidate[changed] = rng.random(changed.size) < 0.3
+            history.append(candidate)
+        ours = [d.released_value for d in ladder_replay(history, loss_range=ZERO_ONE)]
+        reference, ties = authors_ladder(history)
+        assert ours == [float(value) for value in reference]
+        boundary_cases += ties
+    assert boundary_cases > 0  # the histories really reached the bar's boundary
+
+
+def test_its_bar_is_the_authors_standard_error_test_for_continuous_losses():
+    rng = np.random.default_rng(9)
+    checked = 0
+    for _ in range(500):
+        n_items = int(rng.integers(5, 300))
+        best = rng.gamma(2.0, 0.3, n_items)
+        new = best + rng.normal(-0.02, 0.1, n_items)
+        difference = new - best
+        margin = (best.mean() - new.mean()) - np.std(difference, ddof=1) / math.sqrt(n_items)
+        if abs(margin) < 1e-9:
+            continue
+        assert beats_bar(best, new) == (margin > 0)
+        checked += 1
+    assert checked > 450
+
+
+def test_it_never_releases_a_one_item_fix_whatever_the_rounding():
+    # S = -1 and Q = 1 sit exactly on the bar: the authors' strict inequality fails.
+    for n_items in (7, 100, 333, 1000, 4096):
+        best = losses(n_items, range(n_items // 3))
+        assert not beats_bar(best, losses(n_items, range(1, n_items // 3)))
+        assert beats_bar(best, losses(n_items, range(2, n_items // 3)))
+
+
+def test_it_measures_the_bar_from_the_best_not_from_the_last_submission():
     history = [losses(100, range(40)), losses(100, range(20)), losses(100, range(20))]
-    decisions = ladder_replay(history)
-    assert decisions[2].new_best_is_candidate is False
+    decisions = ladder_replay(history, loss_range=ZERO_ONE)
+    assert [d.improved for d in decisions] == [True, True, False]
 
 
-def test_it_measures_the_bar_from_the_best_loss_not_the_rounded_value():
-    # n = 100, best loss 0.34 shown as 0.3. The candidate (0.29: five fewer errors, s ≈ 0.219)
-    # clears 0.34 - 0.0219 but would not clear 0.3 - 0.0219.
-    best = losses(100, range(34))
-    decision = ladder_step(best, losses(100, range(29)), 0.3)
-    assert decision.new_best_is_candidate
-    assert decision.released_value == pytest.approx(0.3) and not decision.improved
+def test_it_keeps_a_boosting_attack_near_chance():
+    # Blum & Hardt's boosting attack: submit random labellings of a binary task, keep those that
+    # score above chance, and take their majority vote. With exact scores the vote looks far
+    # better than chance on the feedback part; with the Ladder only released labellings have a
+    # score to select on, and the vote stays near chance.
+    rng = np.random.default_rng(3)
+    exact_scores, ladder_scores = [], []
+    for _ in range(20):
+        labels = rng.integers(0, 2, 2000)
+        guesses = rng.integers(0, 2, (400, 2000))
+        history = list((guesses != labels).astype(float))
+        decisions = ladder_replay(history, loss_range=ZERO_ONE)
+        above_chance = (guesses == labels).mean(axis=1) > 0.5
+        released_above = [
+            i for i, decision in enumerate(decisions) if decision.improved and decision.released_value < 0.5
+        ]
+        for chosen, scores in ((guesses[above_chance], exact_scores), (guesses[released_above], ladder_scores)):
+            vote = 2 * chosen.sum(axis=0) > len(chosen)
+            scores.append(float((vote == labels).mean()))
+    assert np.mean(exact_scores) > 0.58  # the attack is real
+    assert np.mean(ladder_scores) < 0.54
 
 
 def test_it_rejects_losses_on_different_items():

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from tests.touchstone.conftest import api_client_for
 from tests.touchstone.ledger import record_result
+from touchstone.rankings.disclosure import is_released
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 
@@ -37,9 +38,7 @@ def test_the_owner_marks_and_unmarks_a_final_submission_through_the_api(version,
     client = api_client_for(researcher)
     # Nothing marked: the latest released submission stands for the team (the second did not
     # beat the first, so the Ladder did not release it).
-    assert (
-        Submission.objects.get(pk=first.pk).ladder_improved and not Submission.objects.get(pk=second.pk).ladder_improved
-    )
+    assert is_released(first) and not is_released(second)
     assert (final_of(client, first), final_of(client, second)) == ("default", None)
 
     marked = client.post(final_url(second))

@@ -16,7 +16,7 @@ from tests.touchstone.conftest import api_client_for
 from tests.touchstone.ledger import record_result
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
-from touchstone.rankings.models import LeaderboardSnapshot
+from touchstone.rankings.models import LadderRelease, LeaderboardSnapshot
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.outcomes import submission_outcomes
@@ -37,7 +37,12 @@ def board(version) -> dict:
 def final_part(version) -> tuple[np.ndarray, np.ndarray]:
     benchmark = load_benchmark(version.folder)
     test = benchmark.load_split("test")
-    masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction)
+    masks = hidden_parts(
+        test.item_ids,
+        content_hash=version.content_hash,
+        fraction=benchmark.spec.feedback_fraction,
+        clusters=test.metadata.get("cluster"),
+    )
     return masks["final"], test.labels[masks["final"]]
 
 
@@ -83,7 +88,7 @@ def test_a_team_that_marked_nothing_is_represented_by_its_latest_released_submis
     latest = record_result(version, teams[0], accuracy=0.5, seed=3)
     record_result(version, teams[1], accuracy=0.8, seed=4)
     recompute_leaderboard(version=version)
-    improved = dict(Submission.objects.filter(team="team0").values_list("pk", "ladder_improved"))
+    improved = dict(LadderRelease.objects.filter(submission__team="team0").values_list("submission_id", "improved"))
     assert improved == {first.pk: True, released.pk: True, latest.pk: False}
 
     freeze_version(version=version)

@@ -12,6 +12,7 @@ from evaluation.parts import hidden_parts
 from evaluation.spec import load_benchmark
 from tests.touchstone.conftest import upload
 from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings.models import PairComparison
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.outcomes import submission_outcomes
@@ -36,7 +37,12 @@ def leaderboard(version, query: str = "") -> dict:
 def final_part_accuracy(submission: Submission, digits_folder) -> float:
     benchmark = load_benchmark(digits_folder)
     test = benchmark.load_split("test")
-    mask = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
+    mask = hidden_parts(
+        test.item_ids,
+        content_hash=benchmark.content_hash,
+        fraction=benchmark.spec.feedback_fraction,
+        clusters=test.metadata.get("cluster"),
+    )
     predictions = submission_outcomes(submission)["probabilities"].argmax(axis=1)
     return float(np.mean(predictions[mask["final"]] == test.labels[mask["final"]]))
 
@@ -54,7 +60,7 @@ def test_an_open_version_shows_one_ladder_entry_per_team(
         body["n_items"] == body["n_feedback_items"] and body["n_items"] + body["n_final_items"] == version.n_test_items
     )
     assert [(e["team"], e["model_name"]) for e in body["entries"]] == [("ada", "Strong"), ("grace", "Grace's weak")]
-    grid = 1 / np.sqrt(body["n_items"])
+    grid = 1 / body["n_items"]
     for entry in body["entries"]:
         assert {
             "rank",
@@ -69,11 +75,12 @@ def test_an_open_version_shows_one_ladder_entry_per_team(
             "team_submissions",
         } <= set(entry)
         interval = entry["metrics"]["accuracy"]
-        # Released values and their intervals sit on the Ladder's 1/sqrt(n) grid of the 0/1 loss.
+        # Released values are exact scores, on the 1/n grid, and so are their intervals' ends.
         for bound in ("value", "ci_low", "ci_high"):
             steps = (1 - interval[bound]) / grid
             assert steps == pytest.approx(round(steps), abs=1e-6)
-        assert interval["ci_low"] <= interval["value"] <= interval["ci_high"]
+        assert interval["ci_low"] < interval["value"] < interval["ci_high"]
+        assert entry["p_value_vs_leader"] is None and entry["p_value_vs_next"] is None
         assert entry["rank_lower"] <= entry["rank"] <= entry["rank_upper"]
     assert [e["team_submissions"] for e in body["entries"]] == [2, 1]
 
@@ -142,9 +149,12 @@ def test_compare_reports_the_paired_difference_and_discordant_items(
     assert body["part"] == "final" and body["method"] == "exact_mcnemar"
     benchmark = load_benchmark(digits_folder)
     test = benchmark.load_split("test")
-    final = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)[
-        "final"
-    ]
+    final = hidden_parts(
+        test.item_ids,
+        content_hash=benchmark.content_hash,
+        fraction=benchmark.spec.feedback_fraction,
+        clusters=test.metadata.get("cluster"),
+    )["final"]
     right = {
         s.pk: submission_outcomes(s)["probabilities"].argmax(1)[final] == test.labels[final] for s in (strong, weak)
     }
@@ -174,6 +184,7 @@ def test_an_open_version_compares_on_the_feedback_part_without_exact_counts(
 ):
     strong = scored(version, researcher, good_model_bytes, "Strong")
     weak = scored(version, other_researcher, weak_model_bytes, "Weak")
+    recompute_leaderboard(version=version)
     body = (
         APIClient()
         .get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}")
@@ -181,11 +192,14 @@ def test_an_open_version_compares_on_the_feedback_part_without_exact_counts(
     )
     assert body["part"] == "feedback"
     assert body["a_only_correct"] is None and body["b_only_correct"] is None
-    grid = 1 / np.sqrt(body["n_items"])
+    assert body["p_value"] is None and body["method"] is None
+    grid = 1 / body["n_items"]
     for bound in ("value", "ci_low", "ci_high"):
         steps = body["difference"][bound] / grid
         assert steps == pytest.approx(round(steps), abs=1e-6)
-    assert body["difference"]["value"] > 0
+    entries = {e["submission"]: e["metrics"]["accuracy"]["value"] for e in leaderboard(version)["entries"]}
+    assert body["difference"]["value"] == pytest.approx(entries[strong.pk] - entries[weak.pk])
+    assert body["difference"]["ci_low"] < body["difference"]["value"] < body["difference"]["ci_high"]
 
 
 def test_a_comparison_is_computed_once_and_then_served_from_storage(
@@ -195,8 +209,11 @@ def test_a_comparison_is_computed_once_and_then_served_from_storage(
 
     strong = scored(version, researcher, good_model_bytes, "Strong")
     weak = scored(version, other_researcher, weak_model_bytes, "Weak")
+    recompute_leaderboard(version=version)
+    PairComparison.objects.all().delete()  # the recompute stored the adjacent pair already
     url = f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={strong.pk}&b={weak.pk}"
     first = APIClient().get(url).json()
+    assert first["part"] == "feedback"
 
     def no_bootstrap(*args, **kwargs):
         raise AssertionError("a stored comparison must not be recomputed")

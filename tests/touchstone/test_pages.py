@@ -8,6 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from tests.touchstone.conftest import upload
 from tests.touchstone.ledger import capture_enqueued
+from touchstone.rankings.models import LadderRelease
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
@@ -34,11 +35,11 @@ def test_a_visitor_sees_the_home_page_with_the_leader(version, researcher, good_
 
 def test_a_visitor_sees_the_open_leaderboard_with_ladder_scores_and_chart(version, researcher, good_model_bytes):
     submission = scored(version, researcher, good_model_bytes, "Centroid classifier")
-    submission.refresh_from_db()
+    release = LadderRelease.objects.get(submission=submission)
     response = Client().get(f"/benchmarks/digits/{version.version}/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert f"{submission.ladder_released:.4f}" in page
+    assert f"{release.released:.4f}" in page and f"[{release.ci_low:.4f}, {release.ci_high:.4f}]" in page
     assert "feedback part" in page and "Ladder" in page
     assert "1–1" in page  # the rank interval of a lone entry
     assert 'id="leaderboard-chart"' in page
@@ -181,6 +182,7 @@ def test_the_admin_lists_every_model(version, db):
         "submissions/evaluationrun",
         "rankings/leaderboardentry",
         "rankings/leaderboardsnapshot",
+        "rankings/ladderrelease",
         "authtoken/tokenproxy",
     ):
         assert client.get(f"/admin/{path}/").status_code == 200, path

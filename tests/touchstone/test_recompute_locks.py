@@ -19,7 +19,7 @@ from tests.touchstone.ledger import capture_enqueued, record_result
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import publish_benchmark
 from touchstone.rankings import boards
-from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot
 from touchstone.rankings.services import leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import submit_model
@@ -105,7 +105,7 @@ def test_an_upload_commits_while_a_recompute_is_computing(file_database, digits_
     # The recompute finished and stored its board once the upload was in.
     (entry,) = LeaderboardEntry.objects.filter(version=version)
     assert entry.submission_id == scored.pk
-    assert Submission.objects.get(pk=scored.pk).ladder_released is not None
+    assert LadderRelease.objects.get(submission_id=scored.pk).improved
 
 
 def test_a_result_recorded_while_a_recompute_computes_is_kept_for_the_next_one(

@@ -12,7 +12,7 @@ from tests.models import centroid_model
 from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
 from tests.touchstone.conftest import upload
 from tests.touchstone.ledger import capture_enqueued
-from touchstone.rankings.models import LeaderboardEntry
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry
 from touchstone.rankings.services import freeze_version, leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions import scoring
 from touchstone.submissions.models import Submission
@@ -41,7 +41,12 @@ def test_it_scores_a_model_on_both_parts_of_the_hidden_split_and_queues_the_reco
     assert submission.status == "scored" and submission.progress == 1.0
     benchmark = load_benchmark(digits_folder)
     test = benchmark.load_split("test")
-    parts = hidden_parts(test.item_ids, content_hash=benchmark.content_hash, fraction=benchmark.spec.feedback_fraction)
+    parts = hidden_parts(
+        test.item_ids,
+        content_hash=benchmark.content_hash,
+        fraction=benchmark.spec.feedback_fraction,
+        clusters=test.metadata.get("cluster"),
+    )
     assert parts["feedback"].sum() == round(0.3 * len(test.labels)) and not (parts["feedback"] & parts["final"]).any()
     run = submission.runs.get()
     predictions = load_outcomes(run.outcomes_path)["probabilities"].argmax(axis=1)
@@ -144,16 +149,15 @@ def test_the_ladder_holds_a_team_score_when_a_resubmission_only_adds_noise(
     first = submit(version, researcher, good_model_bytes, "Centroids")
     score_submission(submission_id=first.pk)
     recompute_leaderboard(version=version)
-    first.refresh_from_db()
-    assert first.ladder_improved is True
+    assert LadderRelease.objects.get(submission=first).improved is True
     dev = load_benchmark(digits_folder).load_split("dev")
     noisy = centroid_model(dev.inputs, dev.labels, 10, tmp_path / "noisy.pt", noise=0.02, seed=11).read_bytes()
     again = submit(version, researcher, noisy, "Centroids, jittered")
     score_submission(submission_id=again.pk)
     recompute_leaderboard(version=version)
-    again.refresh_from_db()
-    assert again.ladder_improved is False
-    assert again.ladder_released == first.ladder_released
+    held = LadderRelease.objects.get(submission=again)
+    assert held.improved is False
+    assert held.released == LadderRelease.objects.get(submission=first).released
     (entry,) = LeaderboardEntry.objects.filter(version=version)
     assert entry.submission_id == first.pk
 

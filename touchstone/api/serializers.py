@@ -7,8 +7,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
-from touchstone.rankings.queries import public_scores
 from touchstone.submissions.models import Submission
 
 
@@ -154,11 +154,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
         # Computed once per serialisation; three fields read it.
         cache = self.context.setdefault("_scores", {})
         if submission.pk not in cache:
-            cache[submission.pk] = public_scores(submission)
+            cache[submission.pk] = disclosure.submission_scores(submission)
         return cache[submission.pk]
 
     def get_metrics(self, submission: Submission) -> dict:
-        """Metric → value, ci_low, ci_high: final-part scores once frozen, the Ladder's while open."""
+        """Metric → value, ci_low, ci_high: final-part scores once frozen; while open, a released
+        submission's value and interval, and nothing for a submission the Ladder did not release."""
         return self._scores(submission)["metrics"]
 
     def get_scores_part(self, submission: Submission) -> str | None:
@@ -168,17 +169,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return self._scores(submission)["ladder"]
 
     def get_ranking(self, submission: Submission) -> dict | None:
-        entry = getattr(submission, "entry", None)
-        if entry is None or submission.status != Submission.Status.SCORED:
-            return None
-        return {
-            "rank": entry.rank,
-            "rank_lower": entry.rank_lower,
-            "rank_upper": entry.rank_upper,
-            "tier": entry.tier,
-            "p_value_vs_leader": entry.p_value_vs_leader,
-            "feedback_rank": entry.feedback_rank,
-        }
+        return disclosure.submission_ranking(submission)
 
     @extend_schema_field(
         serializers.ChoiceField(
@@ -231,8 +222,12 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     rank_lower_simultaneous = serializers.IntegerField(allow_null=True)
     rank_upper_simultaneous = serializers.IntegerField(allow_null=True)
     tier = serializers.IntegerField(help_text="Entries in one tier cannot be told apart.")
-    p_value_vs_leader = serializers.FloatField(allow_null=True)
-    p_value_vs_next = serializers.FloatField(allow_null=True)
+    p_value_vs_leader = serializers.FloatField(
+        allow_null=True, help_text="Holm-adjusted; frozen versions only (null while a version is open)."
+    )
+    p_value_vs_next = serializers.FloatField(
+        allow_null=True, help_text="Holm-adjusted; frozen versions only (null while a version is open)."
+    )
     feedback_rank = serializers.IntegerField(
         allow_null=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
     )
@@ -255,8 +250,12 @@ class LeaderboardSerializer(serializers.Serializer):
     n_items = serializers.IntegerField(allow_null=True)
     n_feedback_items = serializers.IntegerField(allow_null=True)
     n_final_items = serializers.IntegerField(allow_null=True)
-    minimum_detectable_effect = serializers.FloatField(allow_null=True)
-    discordance_rate = serializers.FloatField(allow_null=True)
+    minimum_detectable_effect = serializers.FloatField(
+        allow_null=True, help_text="While open: from the released entries of different teams only."
+    )
+    discordance_rate = serializers.FloatField(
+        allow_null=True, help_text="While open: from the released entries of different teams only."
+    )
     n_resamples = serializers.IntegerField(allow_null=True)
     computed_at = serializers.CharField(allow_null=True, help_text="ISO 8601 time the board was computed.")
     entries = LeaderboardEntrySerializer(many=True)
@@ -268,10 +267,13 @@ class ComparisonSerializer(serializers.Serializer):
     metric = serializers.CharField()
     a = serializers.IntegerField(help_text="Submission A's id.")
     b = serializers.IntegerField(help_text="Submission B's id.")
-    difference = IntervalSerializer(help_text="A − B of the metric, with its paired bootstrap interval.")
-    p_value = serializers.FloatField()
-    method = serializers.CharField(help_text="The test that gave the p-value.")
-    # Open versions publish no discordant counts: with n they would give the exact difference.
+    difference = IntervalSerializer(
+        help_text="A − B of the metric, with its paired bootstrap interval; while a version is open, the "
+        "difference of the released values with the interval rounded outward to the 1/n grid."
+    )
+    p_value = serializers.FloatField(allow_null=True, help_text="Frozen versions only (null while open).")
+    method = serializers.CharField(allow_null=True, help_text="The test that gave the p-value; null while open.")
+    # Open versions publish neither p-values nor discordant counts: with n they pin the counts.
     a_only_correct = serializers.IntegerField(allow_null=True, required=False)
     b_only_correct = serializers.IntegerField(allow_null=True, required=False)
 

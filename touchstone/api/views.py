@@ -25,8 +25,8 @@ from touchstone.api.serializers import (
     VersionSerializer,
 )
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
-from touchstone.rankings.queries import leaderboard_payload
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
 from touchstone.tasks import queue_evaluation, withdraw
@@ -105,14 +105,11 @@ class Compare(APIView):
             a, b = (int(request.query_params[key]) for key in ("a", "b"))
         except (KeyError, ValueError):
             return Response({"detail": "give two submission ids as ?a=ID&b=ID", "field": "a"}, status=400)
-        submissions = {s.pk: s for s in Submission.objects.filter(pk__in=[a, b]).public()}
-        missing = [pk for pk in (a, b) if pk not in submissions]
-        if missing:
-            return Response(
-                {"detail": f"submission {missing[0]} is not a public scored entry", "field": None}, status=404
-            )
         try:
-            comparison = stored_comparison(version=found, a=submissions[a], b=submissions[b])
+            first, second = disclosure.comparable_pair(found, a, b)
+            comparison = stored_comparison(version=found, a=first, b=second)
+        except disclosure.ComparisonRefused as refusal:
+            return Response({"detail": refusal.message, "field": None}, status=refusal.status)
         except ComparisonUnavailable as error:
             return Response({"detail": str(error), "field": None}, status=400)
         if comparison is None:
@@ -120,8 +117,8 @@ class Compare(APIView):
             wait = comparison_wait(request, self)
             if wait is not None:
                 raise Throttled(wait=wait)
-            comparison = compare_submissions(version=found, a=submissions[a], b=submissions[b])
-        return Response(ComparisonSerializer(comparison).data)
+            comparison = compare_submissions(version=found, a=first, b=second)
+        return Response(ComparisonSerializer(disclosure.shown_comparison(found, comparison)).data)
 
 
 class Leaderboard(APIView):
@@ -130,7 +127,7 @@ class Leaderboard(APIView):
     @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
-        response = Response(LeaderboardSerializer(leaderboard_payload(found)).data)
+        response = Response(LeaderboardSerializer(disclosure.leaderboard(found)).data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
         return response

@@ -13,9 +13,9 @@ from touchstone import tasks
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
+from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
-from touchstone.rankings.queries import leaderboard_payload, public_scores
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
@@ -39,7 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
         latest = benchmark.latest_version
         if latest is None:
             continue
-        payload = leaderboard_payload(latest)
+        payload = disclosure.leaderboard(latest)
         cards.append(
             {
                 "benchmark": benchmark,
@@ -61,7 +61,7 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     found = _version(slug, version)
-    payload = leaderboard_payload(found)
+    payload = disclosure.leaderboard(found)
     metric_titles = {name: METRICS[name].title if name in METRICS else name for name in payload["metrics"]}
     context = {
         "version": found,
@@ -82,12 +82,11 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not submission.is_visible_to(request.user):
         raise Http404
-    scores = public_scores(submission)
+    scores = disclosure.submission_scores(submission)
     metrics = [
         {"name": name, "title": METRICS[name].title if name in METRICS else name, **interval}
         for name, interval in scores["metrics"].items()
     ]
-    entry = getattr(submission, "entry", None)
     run = submission.scored_run()
     is_owner = request.user.is_authenticated and request.user.pk == submission.owner_id
     is_open = submission.version.is_open
@@ -95,7 +94,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "submission": submission,
         "metrics": metrics,
         "scores": scores,
-        "entry": entry if submission.status == Submission.Status.SCORED else None,
+        "entry": disclosure.submission_ranking(submission),
         "run": run,
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.
@@ -112,29 +111,37 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def compare(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     found = _version(slug, version)
-    payload = leaderboard_payload(found)
+    payload = disclosure.leaderboard(found)
     choices = [(e["submission"], f"#{e['rank']} {e['model_name']} ({e['team']})") for e in payload["entries"]]
-    context = {"version": found, "benchmark": found.benchmark, "choices": choices, "comparison": None, "error": None}
+    context = {
+        "version": found,
+        "benchmark": found.benchmark,
+        "choices": choices,
+        "comparison": None,
+        "error": None,
+        "open_board": payload["part"] == "feedback",
+    }
     a, b = request.GET.get("a"), request.GET.get("b")
     if a and b:
         entries = {str(e["submission"]): e for e in payload["entries"]}
         if a not in entries or b not in entries:
             context["error"] = "Pick two entries of this leaderboard."
         else:
-            chosen = Submission.objects.in_bulk([int(a), int(b)])
-            first, second = chosen[int(a)], chosen[int(b)]
             context["a"], context["b"] = entries[a], entries[b]
             try:
-                context["comparison"] = stored_comparison(version=found, a=first, b=second)
-            except ComparisonUnavailable as error:
-                context["error"] = str(error)
-            else:
-                if context["comparison"] is None:
+                first, second = disclosure.comparable_pair(found, int(a), int(b))
+                comparison = stored_comparison(version=found, a=first, b=second)
+                if comparison is None:
                     # The same rate as the API's compare endpoint, counted together with it.
                     wait = comparison_wait(request)
                     if wait is not None:
                         return _comparison_refused(request, context, wait)
-                    context["comparison"] = compare_submissions(version=found, a=first, b=second)
+                    comparison = compare_submissions(version=found, a=first, b=second)
+                context["comparison"] = disclosure.shown_comparison(found, comparison)
+            except disclosure.ComparisonRefused as refusal:
+                context["error"] = refusal.message
+            except ComparisonUnavailable as error:
+                context["error"] = str(error)
     return render(request, "front/compare.html", context)
 
 

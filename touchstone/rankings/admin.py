@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from touchstone.benchmarks.models import BenchmarkVersion
-from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot
 from touchstone.rankings.services import freeze_version
 
 
@@ -45,3 +45,21 @@ class BenchmarkVersionAdmin(admin.ModelAdmin):
         "frozen_at",
         "created_at",
     )
+
+
+@admin.register(LadderRelease)
+class LadderReleaseAdmin(admin.ModelAdmin):
+    """The log is append-only: maintainers read it here and change nothing."""
+
+    list_display = ("version", "sequence", "group", "submission", "released", "improved", "created_at")
+    list_filter = ("version", "improved")
+    readonly_fields = [field.name for field in LadderRelease._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

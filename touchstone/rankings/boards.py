@@ -1,11 +1,12 @@
 """Computing a version's leaderboard from what a recompute read, without touching the database.
 
 Open versions are ranked on the feedback part by Ladder-released scores, one entry per team
-(each pinned baseline is its own entry); frozen versions on the final part with every metric,
-one entry per team chosen from its final submissions (``finals``). Either way one joint
-bootstrap is shared by all entries. This is the slow part of a recompute (reading every outcome
-file, the bootstrap, the comparisons of adjacent ranks), so it runs outside any transaction:
-``services`` reads its inputs before and swaps its result in after, each in a short transaction.
+(each pinned baseline is its own entry), from released submissions only; frozen versions on
+the final part with every metric, one entry per team chosen from its final submissions
+(``finals``). Either way one joint bootstrap is shared by all entries. This is the slow part of
+a recompute (reading every outcome file, the bootstrap, the comparisons of adjacent ranks), so
+it runs outside any transaction: ``services`` reads its inputs before and swaps its result in
+after, each in a short transaction.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from django.conf import settings
 
 from evaluation import EVALUATOR_VERSION
 from evaluation.metrics import METRICS, per_item_outcomes
-from evaluation.parts import hidden_parts, ladder_metric, round_metric_to_grid
+from evaluation.parts import hidden_parts, ladder_metric
 from evaluation.runner import bootstrap_seed
 from evaluation.spec import load_benchmark
-from evaluation.statistics import Interval, minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
+from evaluation.statistics import minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
 from evaluation.statistics.ranks import competition_ranks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.comparisons import pair_result
 from touchstone.rankings.finals import FinalChoices, choose_final_entries, prediction_fingerprint
-from touchstone.rankings.ladder import Release, ladder_group, replay_ladders
-from touchstone.rankings.models import LeaderboardEntry
+from touchstone.rankings.ladder import continue_ladders, ladder_group, ladder_states
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry
 from touchstone.submissions.models import Submission
 from touchstone.submissions.outcomes import load_outcomes
 
@@ -45,6 +46,10 @@ class BoardInputs:
     """Public scored submissions in scoring order, each with its stored outcomes' path."""
     stored_pairs: frozenset[tuple[int, int]]
     """(a, b) of the comparisons already stored on the board's part."""
+    log: list[LadderRelease]
+    """The version's release log in sequence order, read before the ledger."""
+    withdrawn_bests: dict[int, str]
+    """Outcome paths of teams' bests (per the log) that are no longer public: the bar stays theirs."""
     final_choices: FinalChoices = field(default_factory=FinalChoices)
     """Frozen boards: the teams' final submissions and their ranks when the version froze."""
 
@@ -63,8 +68,10 @@ class Board:
     """Unsaved entries in rank order."""
     snapshot: dict[str, object]
     """The fields of the version's ``LeaderboardSnapshot``."""
-    releases: dict[int, Release]
-    """The Ladder's releases that differ from what the submissions' rows hold; none once frozen."""
+    releases: list[LadderRelease]
+    """Unsaved releases of the submissions scored since the log was read; none once frozen."""
+    log_position: int
+    """The sequence of the last release the board was computed from (0 for an empty log)."""
     comparisons: list[tuple[int, int, dict]]
     """(a, b, result) for adjacent entries whose comparison was not stored yet."""
 
@@ -78,42 +85,37 @@ def compute_board(inputs: BoardInputs) -> Board:
     benchmark = load_benchmark(version.folder)
     spec = benchmark.spec
     test = benchmark.load_split("test")
-    masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=spec.feedback_fraction)
+    all_clusters = test.metadata.get("cluster")
+    masks = hidden_parts(
+        test.item_ids, content_hash=version.content_hash, fraction=spec.feedback_fraction, clusters=all_clusters
+    )
     mask = masks[part]
     submissions, probabilities, fingerprints = [], [], []
     for submission, outcomes_path in inputs.ledger:
-        outcomes = load_outcomes(outcomes_path)
-        if not np.array_equal(outcomes["item_ids"], test.item_ids):
-            raise ValueError(f"outcomes of {submission} do not match the items of {version}")
         submissions.append(submission)
-        probabilities.append(outcomes["probabilities"][mask])
+        full = _outcome_probabilities(outcomes_path, test.item_ids, submission, version)
+        probabilities.append(full[mask])
         if part == "final":
-            fingerprints.append(prediction_fingerprint(outcomes["probabilities"]))
+            fingerprints.append(prediction_fingerprint(full))
     labels = test.labels[mask]
-    clusters = test.metadata.get("cluster")
-    clusters = None if clusters is None else clusters[mask]
-    releases: dict[int, Release] = {}
+    clusters = None if all_clusters is None else all_clusters[mask]
+    releases: list[LadderRelease] = []
+    by_id = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
     if part == "final":
         entries = _final_entries(
             version, spec, probabilities, submissions, labels, clusters, fingerprints, inputs.final_choices
         )
+        # A frozen board's typical discordance is over its own entries, one per team: a team's other
+        # submissions and duplicates would pull it towards the small differences between them.
+        discordance = _typical_discordance([by_id[entry.submission.pk] for entry in entries], labels)
     else:
-        entries, releases = _feedback_entries(version, spec, probabilities, submissions, labels, clusters)
+        by_submission = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
+        for pk, outcomes_path in inputs.withdrawn_bests.items():
+            by_submission[pk] = _part_probabilities(outcomes_path, test.item_ids, mask, pk, version)
+        entries, releases = _feedback_entries(inputs, spec, by_submission, labels, clusters)
+        # Cross-team pairs of released entries only: one entry per team and no unreleased score.
+        discordance = _typical_discordance([by_submission[entry.submission.pk] for entry in entries], labels)
     entries.sort(key=lambda entry: (entry.rank, entry.submission.pk))
-    releases = {
-        submission.pk: release
-        for submission in submissions
-        if (release := releases.get(submission.pk)) is not None
-        and (submission.ladder_released, submission.ladder_improved) != (release.released, release.improved)
-    }
-    by_id = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
-    # A frozen board's typical discordance is over its own entries, one per team: a team's other
-    # submissions and duplicates would pull it towards the small differences between them.
-    pool = [by_id[entry.submission.pk] for entry in entries] if part == "final" else probabilities
-    discordance = math.nan
-    if len(pool) >= 2:
-        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in pool], axis=1)
-        discordance = typical_discordance_rate(correct)
     effect = minimum_detectable_effect(len(labels), discordance) if math.isfinite(discordance) else math.inf
     comparisons = []
     for above, below in itertools.pairwise(entries):
@@ -143,8 +145,31 @@ def compute_board(inputs: BoardInputs) -> Board:
         "evaluator_version": EVALUATOR_VERSION,
     }
     return Board(
-        generation=inputs.generation, entries=entries, snapshot=snapshot, releases=releases, comparisons=comparisons
+        generation=inputs.generation,
+        entries=entries,
+        snapshot=snapshot,
+        releases=releases,
+        log_position=inputs.log[-1].sequence if inputs.log else 0,
+        comparisons=comparisons,
     )
+
+
+def _outcome_probabilities(path: str, item_ids: np.ndarray, submission, version) -> np.ndarray:
+    outcomes = load_outcomes(path)
+    if not np.array_equal(outcomes["item_ids"], item_ids):
+        raise ValueError(f"outcomes of {submission} do not match the items of {version}")
+    return outcomes["probabilities"]
+
+
+def _part_probabilities(path: str, item_ids: np.ndarray, mask: np.ndarray, submission, version) -> np.ndarray:
+    return _outcome_probabilities(path, item_ids, submission, version)[mask]
+
+
+def _typical_discordance(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
+    if len(probabilities) < 2:
+        return math.nan
+    correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in probabilities], axis=1)
+    return typical_discordance_rate(correct)
 
 
 def _entry(version, submission, statistics, rank: int, metrics: dict) -> LeaderboardEntry:
@@ -165,16 +190,31 @@ def _entry(version, submission, statistics, rank: int, metrics: dict) -> Leaderb
 
 
 def _feedback_entries(
-    version, spec, probabilities, submissions, labels, clusters
-) -> tuple[list[LeaderboardEntry], dict[int, Release]]:
+    inputs: BoardInputs, spec, probabilities: dict[int, np.ndarray], labels: np.ndarray, clusters: np.ndarray | None
+) -> tuple[list[LeaderboardEntry], list[LadderRelease]]:
+    """One entry per team: its best, if still public, shown with the value the Ladder released.
+
+    Continues the Ladder over the submissions scored since the log was read. Every number of
+    an entry comes from released submissions alone: the value and its interval from the
+    entry's own release, rank intervals and tiers from the joint bootstrap of the entries.
+    Their p-values are not kept: with ``n`` they would pin the discordant counts of a pair.
+    """
+    version = inputs.version
     metric = ladder_metric(spec.primary_metric)
-    replay = replay_ladders(submissions, probabilities, labels, metric=metric)
-    standings = list(replay.standings.values())
-    if not standings:
-        return [], replay.releases
-    chosen = [submissions.index(standing.best) for standing in standings]
+    logged = {release.submission_id for release in inputs.log}
+    new = [submission for submission, _ in inputs.ledger if submission.pk not in logged]
+    releases = continue_ladders(
+        inputs.log, new, probabilities.__getitem__, labels=labels, clusters=clusters, metric=metric
+    )
+    public = {submission.pk: submission for submission, _ in inputs.ledger}
+    # A team whose best was withdrawn has no entry until it beats that best.
+    standing = [
+        release for release in ladder_states([*inputs.log, *releases]).values() if release.submission_id in public
+    ]
+    if not standing:
+        return [], releases
     statistics = rank_leaderboard(
-        [probabilities[i] for i in chosen],
+        [probabilities[release.submission_id] for release in standing],
         labels,
         metrics=[metric],
         primary=metric,
@@ -182,20 +222,16 @@ def _feedback_entries(
         clusters=clusters,
         n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
-    released = np.array([standing.released for standing in standings])
-    ranks = competition_ranks(released, higher_is_better=METRICS[metric].higher_is_better)
-    n_items = len(labels)
+    ranks = competition_ranks(
+        np.array([release.released for release in standing]), higher_is_better=METRICS[metric].higher_is_better
+    )
     entries = []
-    for standing, stats, rank in zip(standings, statistics, ranks, strict=True):
-        interval = stats.metrics[metric]
-        # Only grid-rounded numbers leave the feedback part, like the Ladder's released value.
-        shown = Interval(
-            standing.released,
-            round_metric_to_grid(metric, interval.ci_low, n_items),
-            round_metric_to_grid(metric, interval.ci_high, n_items),
-        )
-        entries.append(_entry(version, standing.best, stats, int(rank), {metric: shown.to_dict()}))
-    return entries, replay.releases
+    for release, stats, rank in zip(standing, statistics, ranks, strict=True):
+        shown = {metric: {"value": release.released, "ci_low": release.ci_low, "ci_high": release.ci_high}}
+        entry = _entry(version, public[release.submission_id], stats, int(rank), shown)
+        entry.p_value_vs_leader = entry.p_value_vs_next = None
+        entries.append(entry)
+    return entries, releases
 
 
 def _final_entries(

@@ -11,10 +11,11 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from evaluation.parts import hidden_parts, ladder_metric
+from evaluation.parts import hidden_parts, ladder_losses, ladder_metric
+from evaluation.released import released_difference, released_value
 from evaluation.seeds import derive_seed
 from evaluation.spec import load_benchmark
-from evaluation.statistics import compare_entries, round_to_grid
+from evaluation.statistics import compare_entries
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import PairComparison
 from touchstone.submissions.models import Submission
@@ -56,9 +57,11 @@ def compare_submissions(*, version: BenchmarkVersion, a: Submission, b: Submissi
     part = comparison_part(version)
     benchmark = load_benchmark(version.folder)
     test = benchmark.load_split("test")
-    masks = hidden_parts(test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction)
-    mask = masks[part]
     clusters = test.metadata.get("cluster")
+    masks = hidden_parts(
+        test.item_ids, content_hash=version.content_hash, fraction=benchmark.spec.feedback_fraction, clusters=clusters
+    )
+    mask = masks[part]
     result = pair_result(
         version,
         a.pk,
@@ -90,11 +93,11 @@ def pair_result(
 ) -> dict:
     """The comparison of A with B on one part, from their probabilities on that part's items.
 
-    Frozen versions compare on the final part with exact numbers. Open versions compare on the
-    feedback part with the difference and its interval rounded to the 1/sqrt(n) grid of the
-    Ladder, the p-value to two significant digits, and no discordant counts (with n they would
-    give the exact difference), so that comparisons leak little more than the released scores.
-    Reads no database: a recompute calls it outside any transaction.
+    Frozen versions compare on the final part with exact numbers. Open versions compare two
+    released entries on the feedback part: the difference of their released values and its
+    paired interval rounded outward to the 1/n grid (``released_difference``), with neither a
+    p-value nor discordant counts, which with n would pin how many items each gets right that
+    the other does not. Reads no database: a recompute calls it outside any transaction.
     """
     metric = version.primary_metric if part == "final" else ladder_metric(version.primary_metric)
     result = compare_entries(
@@ -107,25 +110,27 @@ def pair_result(
         n_resamples=settings.BOOTSTRAP_RESAMPLES,
     )
     n_items = int(labels.shape[0])
-    interval = result.difference
-    difference = interval.to_dict()
-    counts: dict[str, int | None] = {"a_only_correct": result.a_only_correct, "b_only_correct": result.b_only_correct}
-    p_value = result.p_value
-    if part == "feedback":
-        difference = {key: round_to_grid(value, n_items) for key, value in difference.items()}
-        counts = {"a_only_correct": None, "b_only_correct": None}
-        p_value = float(f"{p_value:.2g}")
-    return {
-        "part": part,
-        "n_items": n_items,
-        "metric": metric,
-        "a": a_id,
-        "b": b_id,
-        "difference": difference,
-        "p_value": p_value,
+    shown = {
+        "difference": result.difference.to_dict(),
+        "p_value": result.p_value,
         "method": result.method,
-        **counts,
+        "a_only_correct": result.a_only_correct,
+        "b_only_correct": result.b_only_correct,
     }
+    if part == "feedback":
+        value_a, value_b = (
+            released_value(metric, ladder_losses(p, labels, metric)) for p in (probabilities_a, probabilities_b)
+        )
+        interval = result.difference
+        difference = released_difference(metric, value_a, value_b, interval.ci_low, interval.ci_high, n_items)
+        shown = {
+            "difference": difference.to_dict(),
+            "p_value": None,
+            "method": None,
+            "a_only_correct": None,
+            "b_only_correct": None,
+        }
+    return {"part": part, "n_items": n_items, "metric": metric, "a": a_id, "b": b_id, **shown}
 
 
 def comparison_seed(version: BenchmarkVersion, a_id: int, b_id: int) -> int:

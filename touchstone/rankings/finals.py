@@ -25,7 +25,7 @@ import numpy as np
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.ladder import ladder_group
-from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot
 from touchstone.submissions.models import Submission
 
 FinalChoice = Literal["marked", "default"]
@@ -50,8 +50,8 @@ def released_submission_ids(version_id: int) -> frozenset[int]:
     The one definition of "released" that final selection uses (a team that marked nothing is
     represented by its latest released submission).
     """
-    released = Submission.objects.filter(version_id=version_id, ladder_improved=True)
-    return frozenset(released.values_list("pk", flat=True))
+    released = LadderRelease.objects.filter(version_id=version_id, improved=True)
+    return frozenset(released.values_list("submission_id", flat=True))
 
 
 def read_final_choices(version_id: int) -> FinalChoices:

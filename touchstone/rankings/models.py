@@ -74,3 +74,68 @@ class PairComparison(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}: #{self.a_id} vs #{self.b_id} ({self.part})"
+
+
+class AppendOnlyError(PermissionError):
+    """A change to the Ladder's release log, which only ever grows."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the Ladder's release log is append-only: a release is never changed or deleted, "
+            "and withdrawing a submission only hides it from the leaderboard"
+        )
+
+
+class LadderReleaseQuerySet(models.QuerySet):
+    """Reads of the log; bulk changes are refused like single ones."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError
+
+    def delete(self):
+        raise AppendOnlyError
+
+    def improving(self) -> LadderReleaseQuerySet:
+        """Releases of submissions that beat their team's bar: the released submissions."""
+        return self.filter(improved=True)
+
+
+class LadderRelease(models.Model):
+    """What the Ladder did with one submission on an open version, in the order it did it.
+
+    One row per submission, written by the first recompute that finds it scored, and never
+    changed: the Ladder's state (each team's best and shown value) is read back from here, so
+    withdrawing a submission hides it without undoing or redoing any release. A submission is
+    *released* when its row says ``improved``; while a version is open only released
+    submissions contribute numbers to what it shows (``touchstone.rankings.disclosure``).
+    """
+
+    version = models.ForeignKey(BenchmarkVersion, on_delete=models.PROTECT, related_name="ladder_releases")
+    submission = models.OneToOneField(Submission, on_delete=models.PROTECT, related_name="ladder_release")
+    group = models.CharField(max_length=140, help_text="Whose Ladder: team:<name>, or baseline:<id> for a baseline.")
+    sequence = models.PositiveIntegerField(help_text="Position in the version's log, from 1, without gaps.")
+    metric = models.CharField(max_length=40, help_text="The metric the Ladder released.")
+    n_items = models.PositiveIntegerField(help_text="Items of the feedback part; values lie on the 1/n grid.")
+    released = models.FloatField(help_text="The team's shown value after this submission, in the metric's units.")
+    improved = models.BooleanField(help_text="Whether the submission beat its team's bar (and so was released).")
+    ci_low = models.FloatField(null=True, blank=True, help_text="Released submissions: interval shown with the value.")
+    ci_high = models.FloatField(null=True, blank=True, help_text="Released submissions: interval shown with the value.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LadderReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["version", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["version", "sequence"], name="unique_release_sequence")]
+
+    def __str__(self) -> str:
+        verdict = "released" if self.improved else "held"
+        return f"{self.version} #{self.sequence}: submission {self.submission_id} {verdict} ({self.released:.4f})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError

@@ -1,11 +1,14 @@
-"""Reads of stored leaderboards shared by the pages and the API."""
+"""Reads of stored leaderboards.
+
+Pages and the API do not call these directly: what a version shows goes through
+``touchstone.rankings.disclosure``, which decides what an open version may show.
+"""
 
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from evaluation.parts import ladder_metric, round_metric_to_grid
-from evaluation.statistics import Interval
+from evaluation.parts import ladder_metric
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.submissions.models import Submission
@@ -74,42 +77,6 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
         "computed_at": snapshot.computed_at.isoformat() if snapshot else None,
         "entries": entries,
     }
-
-
-def public_scores(submission: Submission) -> dict:
-    """What anyone may see of a submission's scores.
-
-    Frozen versions: every metric on the final part. Open versions: only what the Ladder
-    released on the feedback part; a submission that did not improve its team's shown score
-    reveals nothing beyond that fact.
-    """
-    version = submission.version
-    if submission.status != Submission.Status.SCORED:
-        return {"part": None, "metrics": {}, "ladder": None}
-    results = {(r.part, r.metric): r for r in submission.metric_results.all() if r.condition == "clean"}
-    if version.reveals_final_scores:
-        metrics = {
-            name: Interval(r.value, r.ci_low, r.ci_high).to_dict()
-            for name in version.report_metrics
-            if (r := results.get(("final", name)))
-        }
-        part = "final"
-    else:
-        metrics, part = {}, "feedback"
-    ladder = None
-    if submission.ladder_released is not None:
-        metric = ladder_metric(version.primary_metric)
-        ladder = {"metric": metric, "released": submission.ladder_released, "improved": submission.ladder_improved}
-        feedback = results.get(("feedback", metric))
-        n_feedback = getattr(getattr(version, "snapshot", None), "n_feedback_items", None)
-        if part == "feedback" and submission.ladder_improved and feedback is not None and n_feedback:
-            shown = Interval(
-                submission.ladder_released,
-                round_metric_to_grid(metric, feedback.ci_low, n_feedback),
-                round_metric_to_grid(metric, feedback.ci_high, n_feedback),
-            )
-            metrics = {metric: shown.to_dict()}
-    return {"part": part, "metrics": metrics, "ladder": ladder}
 
 
 def leaderboard_rows(payload: dict) -> list[dict]:

@@ -18,7 +18,8 @@ from django.utils import timezone
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.boards import Board, BoardInputs, compute_board
 from touchstone.rankings.finals import FinalChoices, read_final_choices
-from touchstone.rankings.models import LeaderboardEntry, LeaderboardSnapshot, PairComparison
+from touchstone.rankings.ladder import ladder_states
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot, PairComparison
 from touchstone.submissions.models import EvaluationRun, Submission
 
 
@@ -53,19 +54,25 @@ def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
 def read_board_inputs(*, version_id: int) -> BoardInputs:
     """Everything a recompute needs from the database, read in one short transaction.
 
-    The version (its generation) is read before the ledger. On PostgreSQL each statement sees
-    what was committed when it started, so a result committed between the two reads is in the
-    ledger without being counted in the generation: the board then carries a generation older
-    than its contents, and the result's own recompute runs anyway. The other order could store
-    a board that misses a result yet claims its generation.
+    The version (its generation) is read before the release log and the ledger. On PostgreSQL
+    each statement sees what was committed when it started, so a result committed between the
+    reads is in the ledger without being counted in the generation: the board then carries a
+    generation older than its contents, and the result's own recompute runs anyway. The other
+    order could store a board that misses a result yet claims its generation. A release
+    appended after the log was read makes ``store_board`` refuse the board.
     """
     with transaction.atomic():
         version = BenchmarkVersion.objects.select_related("benchmark").get(pk=version_id)
+        log = list(LadderRelease.objects.filter(version_id=version_id).order_by("sequence"))
         public = Submission.objects.filter(version_id=version_id).public()
         submissions = list(public.order_by("scored_at", "pk"))
         runs = EvaluationRun.objects.filter(submission__in=public, outcome="scored").exclude(outcomes_path="")
         # The latest scored run of each submission holds its outcomes (as Submission.scored_run).
         latest = {run.submission_id: run.outcomes_path for run in runs.order_by("attempt")}
+        # A team's best stays its bar after a withdrawal: its outcomes are read from where they stay.
+        hidden = {release.submission_id for release in ladder_states(log).values()} - {s.pk for s in submissions}
+        hidden_runs = EvaluationRun.objects.filter(submission_id__in=hidden, outcome="scored").exclude(outcomes_path="")
+        withdrawn_bests = {run.submission_id: run.outcomes_path for run in hidden_runs.order_by("attempt")}
         part = "final" if version.reveals_final_scores else "feedback"
         pairs = PairComparison.objects.filter(version_id=version_id, part=part).values_list("a_id", "b_id")
         return BoardInputs(
@@ -74,48 +81,62 @@ def read_board_inputs(*, version_id: int) -> BoardInputs:
             ledger=[(submission, latest[submission.pk]) for submission in submissions if submission.pk in latest],
             stored_pairs=frozenset(pairs),
             final_choices=read_final_choices(version_id) if part == "final" else FinalChoices(),
+            log=log,
+            withdrawn_bests=withdrawn_bests,
         )
+
+
+class _LogMoved(Exception):
+    """Releases were appended after the board's inputs were read."""
 
 
 def store_board(*, version_id: int, board: Board) -> bool:
     """Swap a computed board in, unless the stored one was computed from newer inputs.
 
     One short transaction; the conditional UPDATE of the snapshot decides. A board computed
-    from the same generation as the stored one replaces it (same inputs, same numbers). Returns
-    whether the board was stored.
+    from the same generation as the stored one replaces it (same inputs, same numbers). An open
+    version's board also appends its releases to the log, and is refused if another recompute
+    appended any since this one read the log: its releases continued an older state. (Two that
+    append at once collide on the log's unique sequence, and the second is refused.) A refused
+    board leaves the version stale, so the recompute task queues another. Returns whether the
+    board was stored.
     """
     fields = {**board.snapshot, "computed_generation": board.generation, "computed_at": timezone.now()}
-    with transaction.atomic():
-        not_newer = LeaderboardSnapshot.objects.filter(version_id=version_id, computed_generation__lte=board.generation)
-        if not not_newer.update(**fields):
-            if LeaderboardSnapshot.objects.filter(version_id=version_id).exists():
-                return False
-            try:
-                with transaction.atomic():
-                    LeaderboardSnapshot.objects.create(version_id=version_id, **fields)
-            except IntegrityError:
-                # Another recompute stored the version's first board meanwhile; ours replaces it
-                # only if it is not older.
-                if not not_newer.update(**fields):
+    part = board.snapshot["part"]
+    try:
+        with transaction.atomic():
+            if (
+                part == "feedback"
+                and LadderRelease.objects.filter(version_id=version_id, sequence__gt=board.log_position).exists()
+            ):
+                raise _LogMoved
+            not_newer = LeaderboardSnapshot.objects.filter(
+                version_id=version_id, computed_generation__lte=board.generation
+            )
+            if not not_newer.update(**fields):
+                if LeaderboardSnapshot.objects.filter(version_id=version_id).exists():
                     return False
-        LeaderboardEntry.objects.filter(version_id=version_id).delete()
-        LeaderboardEntry.objects.bulk_create(board.entries)
-        _record_releases(board)
-        part = board.snapshot["part"]
-        PairComparison.objects.bulk_create(
-            [
-                PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
-                for a, b, result in board.comparisons
-            ],
-            ignore_conflicts=True,
-        )
+                try:
+                    with transaction.atomic():
+                        LeaderboardSnapshot.objects.create(version_id=version_id, **fields)
+                except IntegrityError:
+                    # Another recompute stored the version's first board meanwhile; ours replaces
+                    # it only if it is not older.
+                    if not not_newer.update(**fields):
+                        return False
+            LadderRelease.objects.bulk_create(board.releases)
+            LeaderboardEntry.objects.filter(version_id=version_id).delete()
+            LeaderboardEntry.objects.bulk_create(board.entries)
+            PairComparison.objects.bulk_create(
+                [
+                    PairComparison(version_id=version_id, part=part, a_id=a, b_id=b, result=result)
+                    for a, b, result in board.comparisons
+                ],
+                ignore_conflicts=True,
+            )
+    except (_LogMoved, IntegrityError):
+        return False
     return True
-
-
-def _record_releases(board: Board) -> None:
-    """Store what the Ladder released for each submission, the record of what was shown."""
-    for pk, release in board.releases.items():
-        Submission.objects.filter(pk=pk).update(ladder_released=release.released, ladder_improved=release.improved)
 
 
 def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:

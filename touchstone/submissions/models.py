@@ -50,10 +50,6 @@ class Submission(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     counts_against_quota = models.BooleanField(default=True)
-    # What the Ladder released for this submission on the feedback part (metric units), and
-    # whether it moved the team's shown score. Kept as the record of what was shown.
-    ladder_released = models.FloatField(null=True, blank=True)
-    ladder_improved = models.BooleanField(null=True, blank=True)
     # Set while the team counts this submission among its (at most two) final submissions, which
     # the frozen board chooses the team's entry from; fixed once the version freezes.
     final_marked_at = models.DateTimeField(null=True, blank=True)

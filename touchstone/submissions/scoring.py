@@ -42,7 +42,10 @@ def score_submission(*, submission_id: int) -> str:
         dataset = EvaluationData.from_folder(benchmark, "test")
         preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
         parts = hidden_parts(
-            dataset.data.item_ids, content_hash=dataset.content_hash, fraction=dataset.spec.feedback_fraction
+            dataset.data.item_ids,
+            content_hash=dataset.content_hash,
+            fraction=dataset.spec.feedback_fraction,
+            clusters=dataset.data.metadata.get("cluster"),
         )
         report = evaluate_model(
             private_path(submission.model_path),

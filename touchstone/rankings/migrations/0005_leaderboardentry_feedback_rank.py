@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rankings", "0003_leaderboardsnapshot_computed_generation"),
+        ("rankings", "0004_ladder_release_log"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("submissions", "0002_evaluationrun_private_record"),
+        ("submissions", "0003_ladder_columns_replaced_by_the_release_log"),
     ]
 
     operations = [

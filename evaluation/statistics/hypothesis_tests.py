@@ -68,6 +68,8 @@ def bootstrap_z_p_value(differences: np.ndarray, points: np.ndarray | float) -> 
     samples = np.asarray(differences, dtype=np.float64)
     point = np.broadcast_to(np.asarray(points, dtype=np.float64), samples.shape[1:])
     spread = samples.std(axis=0, ddof=1) if samples.shape[0] > 1 else np.zeros(point.shape)
+    # Resamples that are all equal can still show a spread of a few ulps from the mean.
+    spread = np.where(np.ptp(samples, axis=0) > 0, spread, 0.0) if samples.shape[0] else spread
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.abs(point) / np.where(spread > 0, spread, 1.0)
     p_values = np.where(spread > 0, np.minimum(1.0, 2.0 * stats.norm.sf(z)), 1.0)

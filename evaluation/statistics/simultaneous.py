@@ -179,7 +179,10 @@ def _pair_spread(
         total = block.sum(axis=0, dtype=np.float64)
         squares = np.square(block).sum(axis=0, dtype=np.float64)
         variance = np.maximum(squares - total * total / n_resamples, 0.0) / max(n_resamples - 1, 1)
-        pair = _upper_mask(start, stop, n_entries) & (variance > 0)
+        # A pair that differs by the same amount on every resample is a constant up to
+        # rounding: its variance is then a few ulps of its mean square, not a spread.
+        varies = variance > 1e-9 * squares / n_resamples
+        pair = _upper_mask(start, stop, n_entries) & varies
         spread = np.where(pair, np.sqrt(variance + null_term * differences[start:stop, start + 1 :] ** 2), 0.0)
         standard_errors[start:stop, start + 1 :] = spread
         weights = np.where(pair, 1.0 / np.where(pair, spread, 1.0), 0.0).astype(np.float32)

@@ -163,7 +163,9 @@ def test_it_puts_exactly_the_entries_whose_interval_reaches_zero_in_tier_one(see
 def test_it_declares_nothing_when_the_resamples_never_vary():
     # One cluster drawn over and over: every resample equals the data, whatever the gaps.
     points = np.array([0.9, 0.5, 0.1])
-    inference = max_t_pairwise(np.tile(points, (200, 1)), points, higher_is_better=True, n_units=1)
+    # The resamples are the points up to rounding in the last bits, as a matrix product gives.
+    samples = np.tile(np.nextafter(points, [1.0, 0.0, 1.0]), (200, 1))
+    inference = max_t_pairwise(samples, points, higher_is_better=True, n_units=1)
     assert not inference.better.any()
     assert rank_sets(inference)[0].tolist() == [1, 1, 1] and rank_sets(inference)[1].tolist() == [3, 3, 3]
     value, low, high = difference_to_best(inference)

@@ -168,5 +168,5 @@ def test_it_declares_nothing_when_the_resamples_never_vary():
     inference = max_t_pairwise(samples, points, higher_is_better=True, n_units=1)
     assert not inference.better.any()
     assert rank_sets(inference)[0].tolist() == [1, 1, 1] and rank_sets(inference)[1].tolist() == [3, 3, 3]
-    value, low, high = difference_to_best(inference)
+    _, low, high = difference_to_best(inference)
     assert np.all(low <= 0) and np.all(high >= 0)

@@ -27,6 +27,7 @@ from evaluation.statistics.hypothesis_tests import (
     mcnemar_power,
     minimum_detectable_effect,
     pairwise_discordant_counts,
+    typical_design_effect,
     typical_discordance_rate,
 )
 from evaluation.statistics.intervals import (
@@ -88,6 +89,7 @@ __all__ = [
     "round_outward",
     "round_to_grid",
     "tiers_from_pairs",
+    "typical_design_effect",
     "typical_discordance_rate",
     "wilson_interval",
 ]

@@ -7,6 +7,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from evaluation.statistics.intervals import design_effect
+
 
 def discordant_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
     """``(b, c)``: items only A gets right, and items only B gets right.
@@ -192,3 +194,19 @@ def typical_discordance_rate(correct: np.ndarray) -> float:
     disagreements = (discordant + discordant.T) / n_items
     upper = np.triu_indices(n_entries, k=1)
     return float(np.median(disagreements[upper]))
+
+
+def typical_design_effect(correct: np.ndarray, clusters: np.ndarray) -> float:
+    """Median over all pairs of entries of the design effect of their per-item difference.
+
+    ``correct`` is ``[n, E]``; pair ``(e, f)`` contributes ``design_effect(c_e - c_f, clusters)``,
+    how much the clusters inflate the variance of the accuracy difference, the quantity
+    McNemar's test is about (``minimum_detectable_effect(..., design_effect=...)``). Returns 1
+    with fewer than two entries.
+    """
+    values = np.asarray(correct, dtype=np.float64)
+    n_entries = values.shape[1]
+    if n_entries < 2:
+        return 1.0
+    effects = [design_effect(values[:, e : e + 1] - values[:, e + 1 :], clusters) for e in range(n_entries - 1)]
+    return float(np.median(np.concatenate(effects)))

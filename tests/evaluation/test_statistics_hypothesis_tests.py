@@ -17,8 +17,10 @@ from evaluation.statistics import (
     mcnemar_power,
     minimum_detectable_effect,
     pairwise_discordant_counts,
+    typical_design_effect,
     typical_discordance_rate,
 )
+from evaluation.statistics.intervals import design_effect
 from tests.evaluation.oracles import benjamini_hochberg
 
 
@@ -209,3 +211,21 @@ def test_it_takes_the_median_discordance_over_pairs():
     # Pairs (0, 1): 1 of 4 items differ; (0, 2): 3; (1, 2): 2 -> median 2 / 4.
     assert typical_discordance_rate(correct) == pytest.approx(0.5)
     assert math.isnan(typical_discordance_rate(correct[:, :1]))
+
+
+def test_it_takes_the_median_design_effect_of_the_pairs_differences():
+    rng = np.random.default_rng(5)
+    clusters = np.repeat(np.arange(50), 4)
+    # Entries 0 and 1 disagree on whole clusters, 2 on single items.
+    correct = np.stack(
+        [
+            np.repeat(rng.random(50) < 0.7, 4),
+            np.repeat(rng.random(50) < 0.7, 4),
+            rng.random(200) < 0.7,
+        ],
+        axis=1,
+    ).astype(float)
+    pairs = [float(design_effect(correct[:, e] - correct[:, f], clusters)) for e, f in [(0, 1), (0, 2), (1, 2)]]
+    assert typical_design_effect(correct, clusters) == pytest.approx(np.median(pairs))
+    assert max(pairs) > 3
+    assert typical_design_effect(correct[:, :1], clusters) == 1.0

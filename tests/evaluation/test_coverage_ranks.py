@@ -13,8 +13,10 @@ computes.
 The procedure's nominal error is exactly 5% under a complete tie, so a simulation measures 5%
 give or take its Monte Carlo error. A test passes when the measured rate is not significantly
 worse than 5% (one-sided, at the 1% level: at most ``0.05 + 2.33 SE``, about 6.1% for 2000
-boards). Testing every entry against the data-selected leader with Holm instead pushes an
-equal entry out of tier 1 on about 10% of boards with 20 entries.
+boards). On the same boards, testing every entry against the data-selected leader with Holm
+pushes an equal entry out of tier 1 on 12% of boards with 20 entries and 14% with 40, and
+rank intervals from Bonferroni-corrected quantiles of the bootstrap ranks cover jointly on
+70% of boards with 5 entries and almost never with 20.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class PairwiseInference:
     differences: np.ndarray
     """``[E, E]``: ``θ̂_e - θ̂_f`` on the metric's own scale."""
     standard_errors: np.ndarray
-    """``[E, E]``: bootstrap standard deviation of ``θ*_e - θ*_f``; symmetric, 0 on the diagonal."""
+    """``[E, E]``: ``se_ef`` of ``max_t_pairwise``; symmetric, 0 on the diagonal and for pairs never declared."""
     critical_value: float
     """``c``: the pair intervals are ``θ̂_e - θ̂_f ± c · se_ef``; ``nan`` with fewer than two entries."""
     better: np.ndarray

@@ -7,6 +7,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from evaluation.statistics.intervals import design_effect
+
 
 def discordant_counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
     """``(b, c)``: items only A gets right, and items only B gets right.
@@ -54,19 +56,25 @@ def exact_mcnemar(a_only_correct: np.ndarray | int, b_only_correct: np.ndarray |
     return float(p_values) if p_values.ndim == 0 else p_values
 
 
-def paired_bootstrap_p_value(differences: np.ndarray) -> np.ndarray | float:
-    """Two-sided p-value of a zero difference from its bootstrap samples (axis 0).
+def bootstrap_z_p_value(differences: np.ndarray, points: np.ndarray | float) -> np.ndarray | float:
+    """Two-sided p-value of a zero difference, studentized by its bootstrap standard error.
 
-    ``p = min(1, 2 * (1 + min(#{d_b <= 0}, #{d_b >= 0})) / (B + 1))``: the smallest ``α`` at
-    which the percentile interval of level ``1 - α`` excludes 0, with the usual ``+1`` so a
-    finite number of resamples never claims ``p = 0``. Samples that are all exactly zero (two
-    identical entries) give ``p = 1``.
+    ``z = d / se`` with ``d`` the difference on all items (``points``) and ``se`` the standard
+    deviation (``ddof = 1``) of its resamples (``differences``, axis 0);
+    ``p = 2 (1 - Φ(|z|))``, computed from the normal survival function so that it keeps its
+    precision far below any multiplicity-corrected level. Unlike a p-value counted from the
+    resamples it has no floor at ``2 / (B + 1)``. A difference whose resamples never vary
+    (``se = 0``: identical entries, or a single cluster) gives ``p = 1``: there is nothing to
+    measure it against. Vectorised over the trailing axes.
     """
-    differences = np.asarray(differences, dtype=np.float64)
-    n_resamples = differences.shape[0]
-    at_most_zero = (differences <= 0).sum(axis=0)
-    at_least_zero = (differences >= 0).sum(axis=0)
-    p_values = np.minimum(1.0, 2.0 * (1.0 + np.minimum(at_most_zero, at_least_zero)) / (n_resamples + 1.0))
+    samples = np.asarray(differences, dtype=np.float64)
+    point = np.broadcast_to(np.asarray(points, dtype=np.float64), samples.shape[1:])
+    spread = samples.std(axis=0, ddof=1) if samples.shape[0] > 1 else np.zeros(point.shape)
+    # Resamples that are all equal can still show a spread of a few ulps from the mean.
+    spread = np.where(np.ptp(samples, axis=0) > 0, spread, 0.0) if samples.shape[0] else spread
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.abs(point) / np.where(spread > 0, spread, 1.0)
+    p_values = np.where(spread > 0, np.minimum(1.0, 2.0 * stats.norm.sf(z)), 1.0)
     return float(p_values) if p_values.ndim == 0 else p_values
 
 
@@ -88,33 +96,88 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def minimum_detectable_effect(
-    n_items: int, discordance_rate: float, *, alpha: float = 0.05, power: float = 0.8
-) -> float:
-    """Smallest accuracy difference a paired comparison detects with the given power.
+def mcnemar_power(n_items: int, discordance_rate: float, difference: float, *, level: float) -> float:
+    """Exact power of the two-sided exact McNemar test at ``level``.
 
-    McNemar's test with the normal approximation (Connor 1987): with discordance rate ``ψ``
-    (share of items exactly one of the two models gets right), difference ``δ``, ``z_a =
-    z_{1-α/2}`` and ``z_b = z_{power}``, the required sample size is
-    ``n = (z_a sqrt(ψ) + z_b sqrt(ψ - δ²))² / δ²``. Solving for ``δ`` gives, with
-    ``A = z_a sqrt(ψ)``,
-    ``δ = (A sqrt(n) + z_b sqrt(ψ (n + z_b²) - A²)) / (n + z_b²)``,
-    about ``(z_a + z_b) sqrt(ψ / n)`` for large ``n``. Returns ``inf`` when no difference is
-    detectable (``δ`` would exceed ``ψ``, the largest difference ``ψ`` discordant items allow),
-    and ``inf`` for ``ψ = 0``.
+    Of ``n`` items, ``m ~ Binomial(n, ψ)`` are discordant; given ``m``, the items only A gets
+    right are ``b ~ Binomial(m, π)`` with ``π = (1 + δ / ψ) / 2`` (so that the expected accuracy
+    difference is ``ψ (2π - 1) = δ``). The test rejects when ``min(b, m - b) <= k_m``, the
+    largest ``k`` with ``2 P(Bin(m, 1/2) <= k) <= level``. Power is
+    ``Σ_m P(m) [P(b <= k_m) + P(b >= m - k_m)]``, summed exactly over every ``m`` with
+    probability above 10⁻¹⁴.
+    """
+    if n_items <= 0 or not 0.0 < discordance_rate <= 1.0 or not 0.0 <= abs(difference) <= discordance_rate:
+        raise ValueError(
+            f"Need n_items > 0, a discordance rate in (0, 1] and |difference| at most it; "
+            f"got {n_items}, {discordance_rate}, {difference}."
+        )
+    lowest = int(stats.binom.ppf(1e-14, n_items, discordance_rate))
+    highest = int(stats.binom.isf(1e-14, n_items, discordance_rate))
+    discordant = np.arange(max(lowest, 0), min(highest, n_items) + 1)
+    weight = stats.binom.pmf(discordant, n_items, discordance_rate)
+    critical = _mcnemar_critical_counts(discordant, level)
+    share = (1.0 + difference / discordance_rate) / 2.0
+    reject = np.where(
+        critical >= 0,
+        stats.binom.cdf(critical, discordant, share) + stats.binom.sf(discordant - critical - 1, discordant, share),
+        0.0,
+    )
+    return float(np.sum(weight * reject))
+
+
+def minimum_detectable_effect(
+    n_items: int,
+    discordance_rate: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    family_size: int = 1,
+    design_effect: float = 1.0,
+) -> float:
+    """Smallest accuracy difference the exact McNemar test detects with the given power.
+
+    The test runs at ``level = α / family_size``: for a Holm family of ``m`` comparisons its
+    first, strictest step (``m = K - 1`` for ``K`` entries compared with a leader). With
+    clusters the items count as ``⌊n / deff⌋`` independent ones (``design_effect``). The
+    result is the smallest ``δ`` in ``(0, ψ]`` at which ``mcnemar_power`` reaches ``power``,
+    found by bisection to a relative precision of 10⁻⁶ (the power grows with ``δ``);
+    ``inf`` when even ``δ = ψ`` (every discordant item won by the same entry) falls short, and
+    for ``ψ = 0``. For large ``n`` it is about ``(z_{1-level/2} + z_{power}) sqrt(ψ / n)``
+    (Connor 1987).
     """
     if n_items <= 0 or not 0.0 <= discordance_rate <= 1.0:
         raise ValueError(f"Need n_items > 0 and a discordance rate in [0, 1]; got {n_items}, {discordance_rate}.")
+    if family_size < 1 or design_effect < 1.0:
+        raise ValueError(f"Need family_size >= 1 and design_effect >= 1; got {family_size}, {design_effect}.")
     if discordance_rate == 0.0:
         return math.inf
-    z_a = stats.norm.ppf(1.0 - alpha / 2.0)
-    z_b = stats.norm.ppf(power)
-    a = z_a * math.sqrt(discordance_rate)
-    discriminant = discordance_rate * (n_items + z_b * z_b) - a * a
-    if discriminant < 0:
+    effective = max(1, math.floor(n_items / design_effect))
+    level = alpha / family_size
+
+    def enough(delta: float) -> bool:
+        return mcnemar_power(effective, discordance_rate, delta, level=level) >= power
+
+    if not enough(discordance_rate):
         return math.inf
-    delta = (a * math.sqrt(n_items) + z_b * math.sqrt(discriminant)) / (n_items + z_b * z_b)
-    return math.inf if delta > discordance_rate else float(delta)
+    low, high = 0.0, discordance_rate
+    while high - low > 1e-6 * high:
+        middle = (low + high) / 2.0
+        if enough(middle):
+            high = middle
+        else:
+            low = middle
+    return float(high)
+
+
+def _mcnemar_critical_counts(discordant: np.ndarray, level: float) -> np.ndarray:
+    """``k_m``: the largest ``k`` with ``2 P(Bin(m, 1/2) <= k) <= level``, or -1 if none."""
+    guess = stats.binom.ppf(level / 2.0, discordant, 0.5).astype(np.int64)
+    # ppf gives the smallest k with P(X <= k) >= level / 2; step down where that overshoots,
+    # and check the neighbour above against rounding in the distribution function.
+    critical = np.where(2.0 * stats.binom.cdf(guess, discordant, 0.5) <= level, guess, guess - 1)
+    above = critical + 1
+    critical = np.where(2.0 * stats.binom.cdf(above, discordant, 0.5) <= level, above, critical)
+    return np.asarray(np.maximum(critical, -1), dtype=np.int64)
 
 
 def typical_discordance_rate(correct: np.ndarray) -> float:
@@ -131,3 +194,19 @@ def typical_discordance_rate(correct: np.ndarray) -> float:
     disagreements = (discordant + discordant.T) / n_items
     upper = np.triu_indices(n_entries, k=1)
     return float(np.median(disagreements[upper]))
+
+
+def typical_design_effect(correct: np.ndarray, clusters: np.ndarray) -> float:
+    """Median over all pairs of entries of the design effect of their per-item difference.
+
+    ``correct`` is ``[n, E]``; pair ``(e, f)`` contributes ``design_effect(c_e - c_f, clusters)``,
+    how much the clusters inflate the variance of the accuracy difference, the quantity
+    McNemar's test is about (``minimum_detectable_effect(..., design_effect=...)``). Returns 1
+    with fewer than two entries.
+    """
+    values = np.asarray(correct, dtype=np.float64)
+    n_entries = values.shape[1]
+    if n_entries < 2:
+        return 1.0
+    effects = [design_effect(values[:, e : e + 1] - values[:, e + 1 :], clusters) for e in range(n_entries - 1)]
+    return float(np.median(np.concatenate(effects)))

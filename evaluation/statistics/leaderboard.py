@@ -10,18 +10,20 @@ import numpy as np
 from evaluation.metrics import METRICS, per_item_outcomes
 from evaluation.statistics.bootstrap import (
     Interval,
+    bias_corrected_interval,
     bootstrap_weight_blocks,
     joint_metric_samples,
-    percentile_interval,
 )
 from evaluation.statistics.hypothesis_tests import (
+    bootstrap_z_p_value,
     discordant_counts,
     exact_mcnemar,
     holm,
-    paired_bootstrap_p_value,
     pairwise_discordant_counts,
 )
-from evaluation.statistics.ranks import assign_tiers, competition_ranks, rank_intervals
+from evaluation.statistics.intervals import accuracy_intervals
+from evaluation.statistics.ranks import competition_ranks, rank_intervals
+from evaluation.statistics.simultaneous import difference_to_best, max_t_pairwise, rank_sets, tiers_from_pairs
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,8 @@ class EntryStatistics:
     """Everything the leaderboard shows about one entry of a version."""
 
     metrics: dict[str, Interval]
-    """Point value and percentile bootstrap interval of each requested metric and the primary."""
+    """Point value and interval of each requested metric and the primary: Wilson's (cluster-adjusted)
+    for accuracy, the bias-corrected bootstrap for the others."""
     rank: int
     """Rank by the primary metric's point value; 1 is best, equal values share the min rank."""
     rank_lower: int
@@ -37,15 +40,19 @@ class EntryStatistics:
     rank_upper: int
     """Upper end of the marginal bootstrap rank interval."""
     rank_lower_simultaneous: int
-    """Lower end of the rank interval that holds jointly for all entries (Bonferroni)."""
+    """``1 + #{entries declared better}``: the rank set's best end, jointly valid for all entries."""
     rank_upper_simultaneous: int
-    """Upper end of the rank interval that holds jointly for all entries (Bonferroni)."""
+    """``E - #{entries declared worse}``: the rank set's worst end, jointly valid for all entries."""
     tier: int
-    """Group of entries that cannot be told apart from the group's best; 1 is top."""
+    """1 for entries no other entry is declared better than; later tiers peel the rest the same way."""
     p_value_vs_leader: float | None
     """Holm-adjusted two-sided p-value of the difference from the leader; None for the leader."""
     p_value_vs_next: float | None = None
     """Holm-adjusted p-value against the entry ranked just above; None for the leader."""
+    difference_to_leader: Interval | None = None
+    """Primary metric minus the best of the other entries' (the leader's; for the leader, the
+    runner-up's), with the simultaneous interval of that difference; tier 1 exactly when the
+    interval reaches 0. None for a board of one entry."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,12 @@ class Comparison:
     metric: str
     """The metric compared."""
     difference: Interval
-    """Metric of A minus metric of B, with its paired bootstrap interval."""
+    """Metric of A minus metric of B, with its bias-corrected paired bootstrap interval."""
     p_value: float
     """Two-sided p-value of a zero difference (not corrected for multiplicity)."""
     method: str
-    """``"exact_mcnemar"`` or ``"paired_bootstrap"``."""
+    """``"exact_mcnemar"``, or ``"paired_bootstrap"`` for the difference over its paired bootstrap
+    standard error against the normal distribution."""
     a_only_correct: int
     """Items A classifies correctly and B does not."""
     b_only_correct: int
@@ -77,21 +85,27 @@ def rank_leaderboard(
     n_resamples: int = 2000,
     confidence: float = 0.95,
 ) -> list[EntryStatistics]:
-    """Intervals, ranks, rank intervals, tiers and p-values for every entry, in input order.
+    """Intervals, ranks, rank sets, tiers and p-values for every entry, in input order.
 
     One weight matrix ``W = bootstrap_weights(n, seed=seed, clusters=clusters)`` serves all
-    entries and metrics. For each metric ``m`` and entry ``e``: the point value ``m(p_e, y)`` and
-    the percentile interval of ``m(p_e, y, W_b)`` over ``b``. On the primary metric, respecting
-    its ``higher_is_better``: the point rank (competition "min" ranks), and the marginal and
-    Bonferroni-simultaneous intervals of the ranks over the resamples.
+    entries and metrics. Accuracy gets Wilson's interval, at the effective sample size
+    ``n / deff`` with clusters (``accuracy_intervals``); every other metric the bias-corrected
+    bootstrap interval of ``m(p_e, y, W_b)`` around ``m(p_e, y)`` (``bias_corrected_interval``).
 
-    Pairwise tests on the primary metric: exact McNemar for accuracy without clusters,
-    otherwise the paired bootstrap of the difference on the same resamples (McNemar assumes
-    independent items, which clusters break). The p-values shown — each entry against the
-    leader and each entry against the one ranked just above — form one Holm family, as they
-    are the comparisons one page makes. Tier 1 is the leader and every entry whose shown
-    ``p_value_vs_leader`` is at least ``1 - confidence``; later tiers repeat the procedure on
-    the remaining entries, each round with its own Holm family (``assign_tiers``).
+    On the primary metric, respecting its ``higher_is_better``: the point rank (competition
+    "min" ranks); the marginal interval of the ranks over the resamples; and from max-t
+    simultaneous intervals of every pairwise difference (``max_t_pairwise``) the rank sets
+    ``[1 + #{declared better}, E - #{declared worse}]``, the tiers (tier 1: no entry declared
+    better, then peeled) and each entry's difference to the best of the others with its
+    interval. All of these hold jointly, under ties and whichever entry the data make the
+    leader.
+
+    P-values on the primary metric: exact McNemar for accuracy without clusters, otherwise the
+    difference over its bootstrap standard error on the same resamples against the normal
+    distribution (McNemar assumes independent items, which clusters break). The p-values
+    shown — each entry against the leader and each entry against the one ranked just above —
+    form one Holm family of ``2E - 3`` tests (``holm_family_size``), the comparisons one page
+    makes. Tiers do not use them: they come from the simultaneous intervals.
     """
     n_entries = len(probabilities)
     if n_entries == 0:
@@ -105,32 +119,26 @@ def rank_leaderboard(
     blocks = bootstrap_weight_blocks(labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters)
     samples = joint_metric_samples(probabilities, labels, names, blocks, outcomes)
     points = {name: _point_values(probabilities, labels, outcomes, name) for name in names}
-    bounds = {name: percentile_interval(samples[name], confidence) for name in names}
+    bounds = {name: _metric_bounds(name, points[name], samples[name], outcomes, clusters, confidence) for name in names}
 
     higher_is_better = METRICS[primary].higher_is_better
     ranks = competition_ranks(points[primary], higher_is_better=higher_is_better)
     rank_draws = competition_ranks(samples[primary], higher_is_better=higher_is_better)
     rank_low, rank_high = rank_intervals(rank_draws, confidence=confidence)
-    joint_low, joint_high = rank_intervals(rank_draws, confidence=confidence, simultaneous=True)
-
-    pair_p_values = _pair_test(primary, clusters, outcomes, samples[primary])
-    order = np.lexsort((np.arange(n_entries), ranks))
-    p_vs_leader, p_vs_next = _page_p_values(order, pair_p_values)
-
-    def adjusted_p_values(round_leader: int, round_others: np.ndarray, tier: int) -> np.ndarray:
-        if round_others.size == 0:
-            return np.zeros(0)
-        if tier == 1:
-            # The same numbers the page shows, so a tier never contradicts a shown p-value.
-            return np.array([p_vs_leader[int(e)] for e in round_others])
-        return holm(pair_p_values(np.full(round_others.shape, round_leader), round_others))
-
-    tiers = assign_tiers(
+    pairs = max_t_pairwise(
+        samples[primary],
         points[primary],
         higher_is_better=higher_is_better,
-        adjusted_p_values=adjusted_p_values,
-        alpha=1.0 - confidence,
+        confidence=confidence,
+        n_units=_independent_units(labels.shape[0], clusters),
     )
+    joint_low, joint_high = rank_sets(pairs)
+    tiers = tiers_from_pairs(pairs)
+    gap, gap_low, gap_high = difference_to_best(pairs)
+
+    pair_p_values = _pair_test(primary, clusters, outcomes, samples[primary], points[primary])
+    order = np.lexsort((np.arange(n_entries), ranks))
+    p_vs_leader, p_vs_next = _page_p_values(order, pair_p_values)
     return [
         EntryStatistics(
             metrics={
@@ -145,9 +153,21 @@ def rank_leaderboard(
             tier=int(tiers[e]),
             p_value_vs_leader=p_vs_leader.get(e),
             p_value_vs_next=p_vs_next.get(e),
+            difference_to_leader=(
+                Interval(float(gap[e]), float(gap_low[e]), float(gap_high[e])) if n_entries > 1 else None
+            ),
         )
         for e in range(n_entries)
     ]
+
+
+def holm_family_size(n_entries: int) -> int:
+    """Number of tests in the Holm family of ``rank_leaderboard``'s p-values: ``2E - 3``.
+
+    ``E - 1`` entries against the leader and ``E - 2`` adjacent pairs below the top one (the
+    top pair is already "second against the leader"); at least 1.
+    """
+    return max(1, 2 * n_entries - 3)
 
 
 def compare_entries(
@@ -163,11 +183,12 @@ def compare_entries(
 ) -> Comparison:
     """Paired difference ``m(A) - m(B)`` with its interval and a two-sided p-value.
 
-    The interval is the percentile interval of ``m(p_A, y, W_b) - m(p_B, y, W_b)`` over the
+    The interval is the bias-corrected interval of ``m(p_A, y, W_b) - m(p_B, y, W_b)`` over the
     resamples of ``bootstrap_weights(n, seed=seed, clusters=clusters)`` — the same resamples
-    ``rank_leaderboard`` uses for the same seed. The p-value is the exact McNemar test
-    (``b`` of ``b + c`` discordant items, ``Binomial(b + c, 1/2)``) for accuracy without
-    clusters, and ``paired_bootstrap_p_value`` of the differences otherwise.
+    ``rank_leaderboard`` uses for the same seed — around the difference on all items. The
+    p-value is the exact McNemar test (``b`` of ``b + c`` discordant items,
+    ``Binomial(b + c, 1/2)``) for accuracy without clusters, and ``bootstrap_z_p_value`` of the
+    differences otherwise.
     """
     if metric not in METRICS:
         raise KeyError(f"Unknown metric {metric!r}; known metrics are {', '.join(METRICS)}.")
@@ -177,16 +198,17 @@ def compare_entries(
     blocks = bootstrap_weight_blocks(labels.shape[0], n_resamples=n_resamples, seed=seed, clusters=clusters)
     samples = joint_metric_samples(pair, labels, [metric], blocks, outcomes)[metric]
     differences = samples[:, 0] - samples[:, 1]
-    low, high = percentile_interval(differences, confidence)
     points = _point_values(pair, labels, outcomes, metric)
+    difference = float(points[0] - points[1])
+    low, high = bias_corrected_interval(differences, difference, confidence)
     a_only, b_only = discordant_counts(outcomes[0]["correct"], outcomes[1]["correct"])
     if metric == "accuracy" and clusters is None:
         p_value, method = float(exact_mcnemar(a_only, b_only)), "exact_mcnemar"
     else:
-        p_value, method = float(paired_bootstrap_p_value(differences)), "paired_bootstrap"
+        p_value, method = float(bootstrap_z_p_value(differences, difference)), "paired_bootstrap"
     return Comparison(
         metric=metric,
-        difference=Interval(float(points[0] - points[1]), float(low), float(high)),
+        difference=Interval(difference, float(low), float(high)),
         p_value=p_value,
         method=method,
         a_only_correct=a_only,
@@ -194,16 +216,40 @@ def compare_entries(
     )
 
 
+def _independent_units(n_items: int, clusters: np.ndarray | None) -> float:
+    """``n`` without clusters; with clusters Kish's effective number ``n² / Σ_g n_g²``."""
+    if clusters is None:
+        return float(n_items)
+    sizes = np.unique(np.asarray(clusters), return_counts=True)[1].astype(np.float64)
+    return float(n_items) ** 2 / float(np.sum(sizes * sizes))
+
+
+def _metric_bounds(
+    name: str,
+    points: np.ndarray,
+    samples: np.ndarray,
+    outcomes: Sequence[dict[str, np.ndarray]],
+    clusters: np.ndarray | None,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval ends of one metric for every entry: Wilson for accuracy, else bias-corrected bootstrap."""
+    if name == "accuracy":
+        correct = np.stack([o["correct"] for o in outcomes], axis=1)
+        return accuracy_intervals(correct, clusters, confidence)
+    return bias_corrected_interval(samples, points, confidence)
+
+
 def _pair_test(
     primary: str,
     clusters: np.ndarray | None,
     outcomes: Sequence[dict[str, np.ndarray]],
     primary_samples: np.ndarray,
+    primary_points: np.ndarray,
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``test(first, second)``: raw two-sided p-values of the pairs ``(first[k], second[k])``.
 
-    Exact McNemar for accuracy without clusters, else the paired bootstrap of the primary
-    metric's difference on the shared resamples ``[B, E]``.
+    Exact McNemar for accuracy without clusters, else the primary metric's difference over its
+    bootstrap standard error on the shared resamples ``[B, E]`` (``bootstrap_z_p_value``).
     """
     if primary == "accuracy" and clusters is None:
         only = pairwise_discordant_counts(np.stack([o["correct"] for o in outcomes], axis=1))
@@ -213,11 +259,11 @@ def _pair_test(
 
         return mcnemar
 
-    def paired_bootstrap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    def studentized(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         differences = primary_samples[:, first] - primary_samples[:, second]
-        return np.atleast_1d(paired_bootstrap_p_value(differences))
+        return np.atleast_1d(bootstrap_z_p_value(differences, primary_points[first] - primary_points[second]))
 
-    return paired_bootstrap
+    return studentized
 
 
 def _page_p_values(

@@ -7,7 +7,14 @@ import pytest
 from scipy import stats
 
 from evaluation.metrics import softmax
-from evaluation.statistics import compare_entries, rank_leaderboard
+from evaluation.statistics import (
+    bootstrap_weights,
+    compare_entries,
+    design_effect,
+    holm_family_size,
+    metric_samples,
+    rank_leaderboard,
+)
 
 N_CLASSES = 3
 
@@ -147,11 +154,13 @@ def test_it_corrects_leader_and_neighbour_p_values_as_one_holm_family():
 
 def test_it_reproduces_its_results_for_a_seed():
     models, labels = leaderboard_case(15, [0.7, 0.72, 0.74])
-    first = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=16)
-    again = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=16)
-    other = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=17)
+    first = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=16)
+    again = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=16)
+    other = rank_leaderboard(models, labels, metrics=["accuracy", "nll"], primary="accuracy", seed=17)
     assert first == again
-    assert [r.metrics for r in first] != [r.metrics for r in other]
+    # The bootstrap intervals move with the seed; Wilson's accuracy interval does not.
+    assert [r.metrics["nll"] for r in first] != [r.metrics["nll"] for r in other]
+    assert [r.metrics["accuracy"] for r in first] == [r.metrics["accuracy"] for r in other]
 
 
 def test_it_names_an_unknown_metric():
@@ -172,7 +181,7 @@ def test_it_compares_accuracy_by_exact_mcnemar():
     assert comparison.difference.value == pytest.approx((only_a - only_b) / 1000)
 
 
-def test_it_matches_scipy_paired_bootstrap_for_the_accuracy_difference():
+def test_it_matches_scipy_bca_for_the_accuracy_difference():
     models, labels = leaderboard_case(21, [0.8, 0.77], n_items=1000)
     correct = [(m.argmax(axis=1) == labels).astype(float) for m in models]
     comparison = compare_entries(models[0], models[1], labels, metric="accuracy", seed=22)
@@ -181,7 +190,7 @@ def test_it_matches_scipy_paired_bootstrap_for_the_accuracy_difference():
         lambda a, b, axis: a.mean(axis=axis) - b.mean(axis=axis),
         paired=True,
         n_resamples=2000,
-        method="percentile",
+        method="BCa",
         rng=np.random.default_rng(23),
     )
     spread, expected = reference.standard_error, reference.confidence_interval
@@ -205,6 +214,18 @@ def test_it_compares_other_metrics_by_paired_bootstrap():
     assert (comparison.a_only_correct, comparison.b_only_correct) == (0, 0)
 
 
+def test_it_tests_other_metrics_by_the_difference_over_its_bootstrap_standard_error():
+    rng = np.random.default_rng(30)
+    labels = rng.integers(0, N_CLASSES, size=600)
+    a = simulated_model(rng, labels, 0.8, sharpness=3.0)
+    b = simulated_model(rng, labels, 0.8, sharpness=2.0)
+    comparison = compare_entries(a, b, labels, metric="brier", seed=31, n_resamples=800)
+    samples = metric_samples([a, b], labels, "brier", bootstrap_weights(600, n_resamples=800, seed=31))
+    differences = samples[:, 0] - samples[:, 1]
+    z = comparison.difference.value / np.std(differences, ddof=1)
+    assert comparison.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-6)
+
+
 def test_it_finds_no_difference_between_identical_entries():
     models, labels = leaderboard_case(26, [0.7])
     for metric in ["accuracy", "brier", "ece"]:
@@ -219,3 +240,79 @@ def test_it_uses_the_paired_bootstrap_for_clustered_accuracy():
     comparison = compare_entries(models[0], models[1], labels, metric="accuracy", seed=29, clusters=clusters)
     assert comparison.method == "paired_bootstrap"
     assert comparison.difference.ci_low > 0
+
+
+def test_it_gives_accuracy_wilsons_interval():
+    models, labels = leaderboard_case(32, [0.6, 0.9])
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=33)
+    for model, result in zip(models, results, strict=True):
+        right = int(np.sum(model.argmax(axis=1) == labels))
+        expected = stats.binomtest(right, labels.shape[0]).proportion_ci(0.95, method="wilson")
+        interval = result.metrics["accuracy"]
+        assert (interval.ci_low, interval.ci_high) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_it_gives_a_perfect_entry_an_interval_that_reaches_one_and_is_not_a_point():
+    rng = np.random.default_rng(34)
+    labels = rng.integers(0, N_CLASSES, size=500)
+    perfect = np.eye(N_CLASSES)[labels] * 0.9 + 0.1 / N_CLASSES
+    (result,) = rank_leaderboard([perfect], labels, metrics=["accuracy"], primary="accuracy", seed=35)
+    interval = result.metrics["accuracy"]
+    assert interval.value == interval.ci_high == 1.0
+    assert interval.ci_low == pytest.approx(500 / (500 + stats.norm.ppf(0.975) ** 2))
+
+
+def test_it_widens_clustered_accuracy_by_the_design_effect():
+    rng = np.random.default_rng(36)
+    labels = rng.integers(0, N_CLASSES, size=600)
+    clusters = np.arange(600) // 6
+    easy = np.repeat(rng.permutation(np.arange(100) < 75), 6)
+    predicted = np.where(easy, labels, (labels + 1) % N_CLASSES)
+    model = np.eye(N_CLASSES)[predicted] * 0.8 + 0.2 / N_CLASSES
+    (result,) = rank_leaderboard([model], labels, metrics=["accuracy"], primary="accuracy", seed=37, clusters=clusters)
+    effective = 600 / float(design_effect(easy, clusters))
+    assert effective == pytest.approx(100 * 600 / 599 * 99 / 100)
+    expected = stats.binomtest(75, 100).proportion_ci(0.95, method="wilson")
+    interval = result.metrics["accuracy"]
+    # Each cluster of 6 is all right or all wrong: the 600 items are worth about 100.
+    assert interval.ci_low == pytest.approx(expected.low, abs=0.003)
+    assert interval.ci_high == pytest.approx(expected.high, abs=0.003)
+
+
+def test_it_gives_each_entry_its_difference_to_the_best_of_the_others():
+    models, labels = leaderboard_case(38, [0.70, 0.78, 0.74, 0.60], n_items=1500)
+    results = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=39)
+    accuracy = [r.metrics["accuracy"].value for r in results]
+    leader = int(np.argmax(accuracy))
+    runner_up = max(a for e, a in enumerate(accuracy) if e != leader)
+    for e, result in enumerate(results):
+        gap = result.difference_to_leader
+        expected = accuracy[e] - (runner_up if e == leader else accuracy[leader])
+        assert gap.value == pytest.approx(expected)
+        assert gap.ci_low <= gap.value <= gap.ci_high
+        # Tier 1 exactly when the simultaneous interval reaches 0.
+        assert (result.tier == 1) == (gap.ci_high >= 0)
+        assert (result.tier == 1) == (result.rank_lower_simultaneous == 1)
+    assert results[3].tier > 1 and results[3].difference_to_leader.ci_high < 0
+
+
+def test_it_gives_no_difference_to_the_leader_on_a_board_of_one():
+    models, labels = leaderboard_case(40, [0.7])
+    (result,) = rank_leaderboard(models, labels, metrics=["accuracy"], primary="accuracy", seed=41)
+    assert result.difference_to_leader is None
+
+
+def test_it_gives_p_values_below_the_resampling_floor_on_a_clustered_board():
+    # Clustered accuracy is tested by the studentized difference: with 500 resamples a counted
+    # p-value could not go below 2 / 501, nor below 2 * 3 / 501 after Holm over 3 tests.
+    models, labels = leaderboard_case(42, [0.55, 0.85, 0.70], n_items=2000)
+    clusters = np.arange(2000) // 2
+    results = rank_leaderboard(
+        models, labels, metrics=["accuracy"], primary="accuracy", seed=43, clusters=clusters, n_resamples=500
+    )
+    assert results[0].p_value_vs_leader < 1e-6
+    assert results[2].p_value_vs_leader < 1e-6
+
+
+def test_it_counts_the_holm_family_of_a_board():
+    assert [holm_family_size(k) for k in [1, 2, 3, 20]] == [1, 1, 3, 37]

@@ -11,7 +11,12 @@ from rest_framework.test import APIClient
 from evaluation.parts import hidden_parts
 from evaluation.runner import bootstrap_seed
 from evaluation.spec import load_benchmark
-from evaluation.statistics import rank_leaderboard
+from evaluation.statistics import (
+    holm_family_size,
+    minimum_detectable_effect,
+    rank_leaderboard,
+    typical_discordance_rate,
+)
 from tests.touchstone.conftest import api_client_for
 from tests.touchstone.ledger import record_result
 from touchstone import tasks
@@ -173,6 +178,40 @@ def test_tiers_ranks_and_p_values_of_a_frozen_board_count_teams_not_submissions(
     # Ranking every submission would have given other numbers for the same entries.
     every = statistics(list(Submission.objects.order_by("pk").values_list("pk", flat=True)))
     assert {pk: every[pk] for pk in shown} != shown
+
+
+def test_a_frozen_board_shows_each_entrys_difference_to_the_leader_as_the_library_computes_it(version, teams, settings):
+    for index, team in enumerate(teams):
+        record_result(version, team, accuracy=0.6 + 0.1 * index, seed=40 + index)
+    freeze_version(version=version)
+
+    payload = board(version)
+    entries = sorted(payload["entries"], key=lambda entry: entry["submission"])
+    mask, labels = final_part(version)
+    computed = rank_leaderboard(
+        [submission_outcomes(Submission.objects.get(pk=e["submission"]))["probabilities"][mask] for e in entries],
+        labels,
+        metrics=version.report_metrics,
+        primary=version.primary_metric,
+        seed=bootstrap_seed(version.content_hash, "test", "final"),
+        n_resamples=settings.BOOTSTRAP_RESAMPLES,
+    )
+    for entry, statistics in zip(entries, computed, strict=True):
+        assert entry["difference_to_leader"] == pytest.approx(statistics.difference_to_leader.to_dict())
+        gap = entry["difference_to_leader"]
+        # Tier 1 is exactly the entries whose interval of the gap to the best of the others reaches 0.
+        assert (entry["tier"] == 1) == (gap["ci_high"] >= 0)
+    correct = np.stack(
+        [
+            submission_outcomes(Submission.objects.get(pk=e["submission"]))["probabilities"][mask].argmax(1) == labels
+            for e in entries
+        ],
+        axis=1,
+    )
+    expected = minimum_detectable_effect(
+        len(labels), typical_discordance_rate(correct), family_size=holm_family_size(len(entries))
+    )
+    assert payload["minimum_detectable_effect"] == pytest.approx(expected)
 
 
 def test_the_frozen_board_shows_each_teams_rank_on_the_open_board_at_the_freeze(version, teams):

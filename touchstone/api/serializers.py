@@ -231,6 +231,12 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     feedback_rank = serializers.IntegerField(
         allow_null=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
     )
+    difference_to_leader = IntervalSerializer(
+        allow_null=True,
+        help_text="Frozen boards: the primary metric minus the best of the other entries', with its simultaneous "
+        "95% interval (for the leader, its lead over the runner-up); tier 1 is every entry whose interval "
+        "reaches 0. Null while a version is open.",
+    )
     submission = serializers.IntegerField(help_text="The submission's id.")
     model_name = serializers.CharField()
     team = serializers.CharField()

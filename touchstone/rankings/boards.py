@@ -23,7 +23,13 @@ from evaluation.metrics import METRICS, per_item_outcomes
 from evaluation.parts import hidden_parts, ladder_metric
 from evaluation.runner import bootstrap_seed
 from evaluation.spec import load_benchmark
-from evaluation.statistics import minimum_detectable_effect, rank_leaderboard, typical_discordance_rate
+from evaluation.statistics import (
+    holm_family_size,
+    minimum_detectable_effect,
+    rank_leaderboard,
+    typical_design_effect,
+    typical_discordance_rate,
+)
 from evaluation.statistics.ranks import competition_ranks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.comparisons import pair_result
@@ -116,7 +122,7 @@ def compute_board(inputs: BoardInputs) -> Board:
         # Cross-team pairs of released entries only: one entry per team and no unreleased score.
         discordance = _typical_discordance([by_submission[entry.submission.pk] for entry in entries], labels)
     entries.sort(key=lambda entry: (entry.rank, entry.submission.pk))
-    effect = minimum_detectable_effect(len(labels), discordance) if math.isfinite(discordance) else math.inf
+    effect = _detectable_effect([by_id.get(entry.submission.pk) for entry in entries], labels, clusters, discordance)
     comparisons = []
     for above, below in itertools.pairwise(entries):
         a_id, b_id = above.submission.pk, below.submission.pk
@@ -165,6 +171,27 @@ def _part_probabilities(path: str, item_ids: np.ndarray, mask: np.ndarray, submi
     return _outcome_probabilities(path, item_ids, submission, version)[mask]
 
 
+def _detectable_effect(
+    probabilities: list[np.ndarray | None], labels: np.ndarray, clusters: np.ndarray | None, discordance: float
+) -> float:
+    """The exact McNemar test's minimum detectable effect at the board's strictest Holm level.
+
+    The family is the one ``rank_leaderboard`` adjusts for the board's entries (``2E - 3``
+    tests); with clusters the items count as ``n / deff`` independent ones, ``deff`` the median
+    design effect of the entries' pairwise differences.
+    """
+    if not math.isfinite(discordance) or len(probabilities) < 2:
+        return math.inf
+    design = 1.0
+    known = [p for p in probabilities if p is not None]
+    if clusters is not None and len(known) >= 2:
+        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in known], axis=1)
+        design = float(typical_design_effect(correct, clusters))
+    return minimum_detectable_effect(
+        len(labels), discordance, family_size=holm_family_size(len(probabilities)), design_effect=design
+    )
+
+
 def _typical_discordance(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
     if len(probabilities) < 2:
         return math.nan
@@ -185,6 +212,9 @@ def _entry(version, submission, statistics, rank: int, metrics: dict) -> Leaderb
         tier=statistics.tier,
         p_value_vs_leader=statistics.p_value_vs_leader,
         p_value_vs_next=statistics.p_value_vs_next,
+        difference_to_leader=(
+            statistics.difference_to_leader.to_dict() if statistics.difference_to_leader is not None else None
+        ),
         metrics=metrics,
     )
 
@@ -229,7 +259,7 @@ def _feedback_entries(
     for release, stats, rank in zip(standing, statistics, ranks, strict=True):
         shown = {metric: {"value": release.released, "ci_low": release.ci_low, "ci_high": release.ci_high}}
         entry = _entry(version, public[release.submission_id], stats, int(rank), shown)
-        entry.p_value_vs_leader = entry.p_value_vs_next = None
+        entry.p_value_vs_leader = entry.p_value_vs_next = entry.difference_to_leader = None
         entries.append(entry)
     return entries, releases
 

@@ -74,7 +74,7 @@ def leaderboard(version: BenchmarkVersion) -> dict:
         # The stored open board holds released entries only; an entry the log does not hold as
         # its team's release (a board stored before the log existed) is not shown.
         if entry["submission"] in current:
-            entries.append({**entry, "p_value_vs_leader": None, "p_value_vs_next": None})
+            entries.append({**entry, "p_value_vs_leader": None, "p_value_vs_next": None, "difference_to_leader": None})
     return {**payload, "entries": entries}
 
 

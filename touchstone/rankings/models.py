@@ -44,6 +44,12 @@ class LeaderboardEntry(models.Model):
     p_value_vs_leader = models.FloatField(null=True, blank=True)
     p_value_vs_next = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(help_text="metric name → {value, ci_low, ci_high}")
+    difference_to_leader = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Frozen boards: the primary metric minus the best of the other entries', with its simultaneous "
+        "interval ({value, ci_low, ci_high}); for the leader, its lead over the runner-up.",
+    )
     feedback_rank = models.PositiveIntegerField(
         null=True, blank=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
     )

@@ -51,6 +51,7 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "p_value_vs_leader": entry.p_value_vs_leader,
                 "p_value_vs_next": entry.p_value_vs_next,
                 "feedback_rank": entry.feedback_rank,
+                "difference_to_leader": entry.difference_to_leader,
                 "submission": submission.pk,
                 "model_name": submission.model_name,
                 "team": submission.team,

@@ -287,6 +287,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "touchstone.tasks.requeue_stalled_submissions",
         "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
     },
+    "refresh-stale-leaderboards": {
+        "task": "touchstone.tasks.refresh_stale_leaderboards",
+        "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
+    },
     "check-sandbox-health": {
         "task": "touchstone.tasks.check_sandbox_health",
         "schedule": env_float("TOUCHSTONE_SANDBOX_HEALTH_SECONDS", 600.0, minimum=30.0),

@@ -15,7 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard
+from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import requeue_stalled, score_submission
@@ -89,6 +89,20 @@ def requeue_stalled_submissions() -> list[int]:
     for pk in due:
         queue_evaluation(pk)
     return due
+
+
+@shared_task(name="touchstone.tasks.refresh_stale_leaderboards")
+def refresh_stale_leaderboards() -> list[int]:
+    """Queue a recompute for every version whose stored board is behind; returns their ids.
+
+    Each change queues its own recompute, so this finds work only when a message was lost with
+    a worker, or when an upgrade of the site marked boards stale (its migration bumps the
+    versions' generation); either way the board catches up within one sweep.
+    """
+    stale = stale_version_ids()
+    for pk in stale:
+        queue_recompute(pk)
+    return stale
 
 
 @shared_task(name="touchstone.tasks.check_sandbox_health")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from evaluation.metrics import per_item_outcomes
@@ -142,3 +143,17 @@ def test_the_open_board_shows_only_entries_the_log_holds_as_released(version, bo
     LadderRelease.objects.all()._raw_delete(LadderRelease.objects.db)  # a database from before the log
     assert api(version, "leaderboard/").json()["entries"] == []
     assert LeaderboardSnapshot.objects.filter(version=version).exists()
+
+
+def test_my_submissions_tells_the_owner_which_submissions_the_ladder_released_and_which_it_held(board):
+    client = Client()
+    client.force_login(board["ada"])
+    page = client.get("/submissions/").content.decode()
+
+    def outcome(submission) -> str:
+        row = re.search(rf'<tr><td>{submission.pk}</td>.*?<td class="ladder-outcome">(.*?)</td>', page, re.S)
+        assert row, f"submission {submission.pk} is not listed"
+        return re.sub(r"<[^>]+>", "", row.group(1)).strip()
+
+    assert outcome(board["released"]) == "released"
+    assert [outcome(held) for held in board["held"]] == ["held", "held"]

@@ -19,7 +19,7 @@ from touchstone.rankings.services import (
 )
 from touchstone.submissions.models import Submission
 from touchstone.tasks import recompute_leaderboard as recompute_leaderboard_task
-from touchstone.tasks import withdraw
+from touchstone.tasks import refresh_stale_leaderboards, withdraw
 
 
 @pytest.fixture
@@ -171,3 +171,22 @@ def test_saving_a_version_read_before_a_result_keeps_the_results_generation(vers
     version.refresh_from_db()
     assert version.description == "Edited in the admin" and version.generation == 1
     assert leaderboard_is_stale(version_id=version.pk)
+
+
+def test_the_sweep_queues_a_recompute_for_exactly_the_versions_whose_board_is_behind(
+    version, teams, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = capture_enqueued(monkeypatch)
+    record(version, teams[0], django_capture_on_commit_callbacks, accuracy=0.8, seed=1)
+    run_queued(queued)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert refresh_stale_leaderboards() == []
+    assert queued == []
+
+    # A change whose own recompute message was lost (or an upgrade that marks boards stale).
+    BenchmarkVersion.objects.filter(pk=version.pk).mark_leaderboard_stale()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert refresh_stale_leaderboards() == [version.pk]
+    assert queued == [("recompute", version.pk)]
+    run_queued(queued)
+    assert not leaderboard_is_stale(version_id=version.pk)

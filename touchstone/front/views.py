@@ -186,7 +186,11 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
 def my_submissions(request: HttpRequest) -> HttpResponse:
     submissions = list(Submission.objects.filter(owner=request.user).select_related("version__benchmark"))
     finals = final_choices_of(submissions, request.user)
-    rows = [{"submission": submission, "final": finals.get(submission.pk)} for submission in submissions]
+    ladder = disclosure.ladder_outcomes(submissions)
+    rows = [
+        {"submission": submission, "final": finals.get(submission.pk), "released": ladder.get(submission.pk)}
+        for submission in submissions
+    ]
     return render(request, "front/my_submissions.html", {"rows": rows})
 
 

@@ -63,6 +63,16 @@ def is_released(submission: Submission) -> bool:
     return LadderRelease.objects.filter(submission=submission, improved=True).exists()
 
 
+def ladder_outcomes(submissions: list[Submission]) -> dict[int, bool]:
+    """For their owner: whether each submission beat its team's bar (True) or was held (False).
+
+    Submissions the log does not hold yet (not scored, or scored since the last recompute) are
+    left out. This is the one bit a held submission tells its owner.
+    """
+    rows = LadderRelease.objects.filter(submission__in=submissions).values_list("submission_id", "improved")
+    return dict(rows)
+
+
 def leaderboard(version: BenchmarkVersion) -> dict:
     """The public leaderboard of a version, as the API serves it and the pages draw it."""
     payload = leaderboard_payload(version)

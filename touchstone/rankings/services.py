@@ -13,6 +13,7 @@ find the board already at the current generation and do nothing.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from touchstone.benchmarks.models import BenchmarkVersion
@@ -30,6 +31,13 @@ def leaderboard_is_stale(*, version_id: int) -> bool:
     stored = computed.first()
     # A version nothing ever changed has nothing to show: no board to compute yet.
     return generation > 0 if stored is None else stored < generation
+
+
+def stale_version_ids() -> list[int]:
+    """Versions whose stored leaderboard is behind what it is computed from, or missing."""
+    never_computed = Q(snapshot__isnull=True, generation__gt=0)
+    behind = Q(generation__gt=F("snapshot__computed_generation"))
+    return list(BenchmarkVersion.objects.filter(never_computed | behind).order_by("pk").values_list("pk", flat=True))
 
 
 def refresh_leaderboard(*, version_id: int) -> bool:

@@ -62,6 +62,8 @@ def test_a_model_name_written_as_markup_is_shown_as_text_and_links_nowhere(brows
     # Hovering the entry's point shows the name in the tooltip, as text as well.
     entries = page.locator("#leaderboard-chart .scatterlayer .point")
     index = next(i for i, text in enumerate(ticks) if MARKUP_NAME in text)
+    # The board's explanation comes first: bring the chart into the window before pointing at it.
+    entries.nth(index).scroll_into_view_if_needed()
     box = entries.nth(index).bounding_box()
     # plotly's drag layer lies over the points: hover where the point is, as a mouse would.
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

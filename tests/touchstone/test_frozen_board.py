@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
@@ -290,3 +292,21 @@ def test_the_submission_page_hides_withdrawal_once_frozen_and_refuses_a_posted_o
     refused = page.post(f"/submissions/{submission.pk}/withdraw/", follow=True).content.decode()
     assert "cannot be withdrawn" in refused
     assert Submission.objects.get(pk=submission.pk).status == Submission.Status.SCORED
+
+
+def test_the_frozen_page_shows_each_entrys_joint_rank_set_beside_its_marginal_rank_interval(version, teams):
+    for index, team in enumerate(teams):
+        record_result(version, team, accuracy=0.6 + 0.1 * index, seed=60 + index)
+    freeze_version(version=version)
+
+    page = Client().get(f"/benchmarks/digits/{version.version}/").content.decode()
+    for entry in board(version)["entries"]:
+        row = re.search(rf'<tr [^>]*data-submission="{entry["submission"]}">(.*?)</tr>', page, re.S)
+        assert row, f"no row for submission {entry['submission']}"
+        rank_set = re.search(r'class="rank-set">(\d+)–(\d+)<', row.group(1))
+        assert rank_set, "the row has no rank set"
+        assert (int(rank_set.group(1)), int(rank_set.group(2))) == (
+            entry["rank_lower_simultaneous"],
+            entry["rank_upper_simultaneous"],
+        )
+        assert f"{entry['rank_lower']}–{entry['rank_upper']}" in row.group(1)

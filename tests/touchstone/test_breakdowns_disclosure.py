@@ -109,3 +109,49 @@ def test_the_submission_page_shows_the_breakdown_tables_of_a_released_submission
     for table in ("per-class", "slices-ink", "reliability"):
         assert f'id="{table}"' in page
     assert 'id="drift"' not in page
+
+
+def test_a_version_with_eras_and_clusters_shows_drift_computed_with_its_clusters(db, catalog_folder):
+    from touchstone.benchmarks.services import publish_benchmark
+
+    weather = publish_benchmark(folder=catalog_folder / "seattle-weather")
+    test = load_benchmark(weather.folder).load_split("test")
+    rng = np.random.default_rng(4)
+    n_classes = len(weather.classes)
+    predictions = np.where(
+        rng.random(test.labels.size) < 0.7, test.labels, rng.integers(0, n_classes, test.labels.size)
+    )
+    owner = get_user_model().objects.create_user("ada")
+    submission = record_probabilities(weather, owner, probabilities_of(predictions, n_classes), name="weather")
+    recompute_leaderboard(version=weather)
+    freeze_version(version=weather)
+    body = served(submission)
+    spec = load_benchmark(weather.folder).spec
+    assert [row["era"] for row in body["drift"]["eras"]] == list(spec.era_order)
+    mask = np.ones(test.labels.size, dtype=bool)
+    mask[Hidden(weather).feedback] = False
+    clusters = test.metadata["cluster"][mask]
+    library = breakdowns(
+        submission_outcomes(submission)["probabilities"][mask],
+        test.labels[mask],
+        classes=spec.classes,
+        metadata={name: column[mask] for name, column in test.metadata.items()},
+        slice_columns=spec.slice_columns,
+        era_column=spec.era_column,
+        era_order=spec.era_order,
+        clusters=clusters,
+    )
+    assert body == json.loads(json.dumps({"part": "final", **library}))
+    # Without its clusters the slope's interval would be another one: the site used them.
+    unclustered = breakdowns(
+        submission_outcomes(submission)["probabilities"][mask],
+        test.labels[mask],
+        classes=spec.classes,
+        metadata={name: column[mask] for name, column in test.metadata.items()},
+        slice_columns=spec.slice_columns,
+        era_column=spec.era_column,
+        era_order=spec.era_order,
+    )
+    assert body["drift"]["slope_low"] != pytest.approx(unclustered["drift"]["slope_low"])
+    page = APIClient().get(f"/submissions/{submission.pk}/").content.decode()
+    assert 'id="drift"' in page and 'id="drift-slope"' in page and 'id="slices-season"' in page

@@ -10,7 +10,10 @@ fetches them again, as a replay of the Ladder without A would have released a pr
 The same history runs in two worlds that differ only in what she wants to learn: in one the
 probes get the chosen items right, in the other wrong (either the hidden labels differ, or the
 probes' predictions do). Every output must be identical in both worlds: she cannot tell which
-world she is in. The probes' one documented bit, whether each beat the team's bar, is the same
+world she is in. Where the labels differ, the chosen items' labels are permuted among themselves
+and the released entries predict one class on all three: a released entry's breakdowns count
+pairs of true and predicted class, so they tell what labels the items it predicts a class on
+have (counted per release in ``docs/methods.md``), not what a probe got right. The probes' one documented bit, whether each beat the team's bar, is the same
 in both worlds here, since none changes enough items to clear it (a fix of one item never does).
 
 The outcomes are written straight into the ledger (``tests/touchstone/ledger.py``): the sandbox
@@ -72,7 +75,15 @@ def normalised(text: str) -> str:
 
 
 def chosen_items(hidden: Hidden) -> np.ndarray:
-    return hidden.feedback[:3]
+    """Three feedback items with three different labels, among the forty A gets wrong."""
+    first = hidden.feedback[:40]
+    distinct = np.sort(np.unique(hidden.labels[first], return_index=True)[1])
+    return first[distinct[:3]]
+
+
+def constant_wrong_class(hidden: Hidden) -> int:
+    """A class none of the chosen items has: what the released entries predict on all three."""
+    return min(set(range(10)) - set(hidden.labels[chosen_items(hidden)].tolist()))
 
 
 def history(hidden: Hidden, world: str, differing: str) -> dict[int, np.ndarray]:
@@ -80,9 +91,10 @@ def history(hidden: Hidden, world: str, differing: str) -> dict[int, np.ndarray]
     labels = hidden.labels
     chosen = chosen_items(hidden)
     released = hidden.predictions_wrong_on(40)  # wrong on the chosen items: their labels are the prize
+    released[chosen] = constant_wrong_class(hidden)
     grace = hidden.labels.copy()
     grace[hidden.feedback[20:80]] = (labels[hidden.feedback[20:80]] + 1) % 10
-    grace[chosen] = (labels[chosen] + 5) % 10  # wrong in both worlds
+    grace[chosen] = constant_wrong_class(hidden)  # wrong in both worlds
     # The probes guess the true label; in the world where they are wrong, either the guess or
     # the hidden label is another class.
     guess = labels[chosen].copy()
@@ -105,7 +117,7 @@ def hidden_labels_for(hidden: Hidden, world: str, differing: str) -> np.ndarray:
     labels = hidden.labels.copy()
     if world == "wrong" and differing == "labels":
         chosen = chosen_items(hidden)
-        labels[chosen] = (labels[chosen] + 3) % 10
+        labels[chosen] = np.roll(labels[chosen], 1)
     return labels
 
 
@@ -239,5 +251,8 @@ def test_probes_on_chosen_items_read_nothing_from_any_public_output(version, dif
     for pk in PROBES:
         ladder = json.loads(right[f"probes scored: submission {pk} api"].split("\n", 1)[1])["ladder"]
         assert ladder == {"metric": "accuracy", "released": None, "improved": False}
+        assert json.loads(right[f"probes scored: submission {pk} api"].split("\n", 1)[1])["breakdowns"] is None
         assert right[f"probes scored: compare {pk} {GRACE} api"].startswith("400\n")
+    released = json.loads(right[f"probes scored: submission {RELEASED} api"].split("\n", 1)[1])
+    assert released["breakdowns"]["part"] == "feedback" and released["breakdowns"]["per_class"]["confusion"]
     assert right[f"probes scored: compare {RELEASED} {GRACE} api"].startswith("200\n")

@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from touchstone.api.breakdown_serializers import BreakdownsSerializer
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
@@ -113,6 +114,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
     ladder = serializers.SerializerMethodField()
     ranking = serializers.SerializerMethodField()
     final = serializers.SerializerMethodField()
+    breakdowns = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -139,6 +141,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "ladder",
             "ranking",
             "final",
+            "breakdowns",
             "created_at",
             "scored_at",
             "withdrawn_at",
@@ -185,6 +188,20 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_final(self, submission: Submission) -> str | None:
         request = self.context.get("request")
         return final_choice(submission, request.user) if request is not None else None
+
+    @extend_schema_field(
+        BreakdownsSerializer(
+            allow_null=True,
+            help_text=(
+                "Per-class recall and confusion matrix, per-slice and per-era accuracy with intervals, and the "
+                "reliability bins, on the part the scores are shown on: the final part once the version is frozen; "
+                "while it is open, the feedback part for a submission the Ladder released, and null for any other."
+            ),
+        )
+    )
+    def get_breakdowns(self, submission: Submission) -> dict | None:
+        found = disclosure.submission_breakdowns(submission)
+        return None if found is None else BreakdownsSerializer(found).data
 
     def get_url(self, submission: Submission) -> str:
         return absolute_url(self.context, submission.get_absolute_url())

@@ -95,6 +95,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "metrics": metrics,
         "scores": scores,
         "entry": disclosure.submission_ranking(submission),
+        "breakdowns": disclosure.submission_breakdowns(submission),
         "run": run,
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.

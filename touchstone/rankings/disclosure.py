@@ -1,7 +1,7 @@
 """What a version shows about its hidden split: the one place that decides it.
 
 Every view, serializer and download (the leaderboard in JSON and CSV, the version and home
-pages, a submission's page and API record, comparisons) takes its numbers from here.
+pages, a submission's page and API record with its breakdowns, comparisons) takes its numbers from here.
 
 **While a version is open, every number it shows is a function of released submissions
 only.** A submission is released when the Ladder's log says it beat its team's bar
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from evaluation.statistics import Interval
 from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings.breakdowns import part_breakdowns
 from touchstone.rankings.comparisons import comparison_part
 from touchstone.rankings.ladder import ladder_states
 from touchstone.rankings.models import LadderRelease
@@ -119,6 +120,23 @@ def submission_scores(submission: Submission) -> dict:
     if release is not None and release.improved and release.ci_low is not None and release.ci_high is not None:
         metrics = {release.metric: Interval(release.released, release.ci_low, release.ci_high).to_dict()}
     return {"part": "feedback", "metrics": metrics, "ladder": ladder}
+
+
+def submission_breakdowns(submission: Submission) -> dict | None:
+    """The per-class, per-slice, per-era and reliability breakdowns anyone may see, or None.
+
+    The same rule as ``submission_scores``: frozen versions show every scored submission's
+    breakdowns on the final part; open versions show a released submission's on the feedback
+    part and nothing for any other (held, not ruled on yet, not scored). ``docs/methods.md``
+    ("Breakdowns") counts what they reveal about the feedback part.
+    """
+    if submission.status != Submission.Status.SCORED:
+        return None
+    if not shows_open_board(submission.version):
+        return part_breakdowns(submission, "final")
+    if not is_released(submission):
+        return None
+    return part_breakdowns(submission, "feedback")
 
 
 def _clean_results(submission: Submission) -> list[MetricResult]:

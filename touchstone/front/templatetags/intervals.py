@@ -18,3 +18,11 @@ def interval_of(metrics: dict | None, name: str) -> dict | None:
     if not metrics:
         return None
     return metrics.get(name)
+
+
+@register.filter
+def index(rows: list | None, position: int) -> object:
+    """Row ``position`` of a list, for tables drawn from a list of lists (a confusion matrix)."""
+    if not rows or position >= len(rows):
+        return None
+    return rows[position]

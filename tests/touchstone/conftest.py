@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.models import centroid_model
+from tests.touchstone.ledger import Hidden
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +92,17 @@ def reused_sandbox_runs(monkeypatch, _sandbox_reports):
         return _sandbox_reports[key]
 
     monkeypatch.setattr(scoring, "evaluate_model", evaluate_once)
+
+
+@pytest.fixture
+def empty_cache():
+    """Django's cache emptied before and after the test (throttle counts, cached breakdowns)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def hidden(version) -> Hidden:
+    """The published digits version's hidden split, for building outcomes by hand."""
+    return Hidden(version)

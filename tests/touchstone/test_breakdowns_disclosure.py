@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from evaluation.breakdowns import breakdowns
@@ -18,17 +17,7 @@ from touchstone.rankings.models import LadderRelease
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.outcomes import submission_outcomes
 
-
-@pytest.fixture(autouse=True)
-def empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def hidden(version) -> Hidden:
-    return Hidden(version)
+pytestmark = pytest.mark.usefixtures("empty_cache")
 
 
 @pytest.fixture
@@ -44,14 +33,18 @@ def board(version, hidden) -> dict:
     return {"ada": ada, "released": released, "held": held}
 
 
-def expected(version, submission, part: str) -> dict:
-    """The library's breakdowns of the submission's stored outcomes on one part, as JSON."""
+def expected(version, submission, part: str, *, with_clusters: bool = True) -> dict:
+    """The library's breakdowns of the submission's stored outcomes on one part, as JSON.
+
+    With the split's clusters, as the site computes them; ``with_clusters=False`` ignores them.
+    """
     benchmark = load_benchmark(version.folder)
     test = benchmark.load_split("test")
     mask = np.zeros(test.labels.shape[0], dtype=bool)
     mask[Hidden(version).feedback] = True
     if part == "final":
         mask = ~mask
+    clusters = test.metadata.get("cluster") if with_clusters else None
     spec = benchmark.spec
     result = breakdowns(
         submission_outcomes(submission)["probabilities"][mask],
@@ -61,6 +54,7 @@ def expected(version, submission, part: str) -> dict:
         slice_columns=spec.slice_columns,
         era_column=spec.era_column,
         era_order=spec.era_order,
+        clusters=None if clusters is None else clusters[mask],
     )
     return json.loads(json.dumps({"part": part, **result}))
 
@@ -128,30 +122,9 @@ def test_a_version_with_eras_and_clusters_shows_drift_computed_with_its_clusters
     body = served(submission)
     spec = load_benchmark(weather.folder).spec
     assert [row["era"] for row in body["drift"]["eras"]] == list(spec.era_order)
-    mask = np.ones(test.labels.size, dtype=bool)
-    mask[Hidden(weather).feedback] = False
-    clusters = test.metadata["cluster"][mask]
-    library = breakdowns(
-        submission_outcomes(submission)["probabilities"][mask],
-        test.labels[mask],
-        classes=spec.classes,
-        metadata={name: column[mask] for name, column in test.metadata.items()},
-        slice_columns=spec.slice_columns,
-        era_column=spec.era_column,
-        era_order=spec.era_order,
-        clusters=clusters,
-    )
-    assert body == json.loads(json.dumps({"part": "final", **library}))
+    assert body == expected(weather, submission, "final")
     # Without its clusters the slope's interval would be another one: the site used them.
-    unclustered = breakdowns(
-        submission_outcomes(submission)["probabilities"][mask],
-        test.labels[mask],
-        classes=spec.classes,
-        metadata={name: column[mask] for name, column in test.metadata.items()},
-        slice_columns=spec.slice_columns,
-        era_column=spec.era_column,
-        era_order=spec.era_order,
-    )
+    unclustered = expected(weather, submission, "final", with_clusters=False)
     assert body["drift"]["slope_low"] != pytest.approx(unclustered["drift"]["slope_low"])
     page = APIClient().get(f"/submissions/{submission.pk}/").content.decode()
     assert 'id="drift"' in page and 'id="drift-slope"' in page and 'id="slices-season"' in page

@@ -7,29 +7,19 @@ import re
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
 from evaluation.metrics import per_item_outcomes
 from evaluation.statistics import minimum_detectable_effect, typical_discordance_rate
 from tests.touchstone.conftest import api_client_for
-from tests.touchstone.ledger import Hidden, probabilities_of, record_probabilities
+from tests.touchstone.ledger import probabilities_of, record_probabilities
 from touchstone.rankings.models import LadderRelease, LeaderboardSnapshot
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.outcomes import submission_outcomes
 
-
-@pytest.fixture(autouse=True)
-def no_throttle_counts():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def hidden(version) -> Hidden:
-    return Hidden(version)
+# Comparison throttles count in the cache: each test starts with none counted.
+pytestmark = pytest.mark.usefixtures("empty_cache")
 
 
 @pytest.fixture

@@ -67,6 +67,32 @@ def cells_by_metric(version) -> list[dict[str, str | None]]:
     ]
 
 
+def store_entry(version, owner, metrics: dict, *, name: str) -> LeaderboardEntry:
+    """A scored submission and its leaderboard entry (rank 1) written by hand with these metrics."""
+    submission = Submission.objects.create(
+        owner=owner,
+        version=version,
+        model_name=name,
+        team=owner.get_username(),
+        model_path="models/none.pt",
+        model_format="torchscript",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Submission.Status.SCORED,
+    )
+    return LeaderboardEntry.objects.create(
+        version=version,
+        submission=submission,
+        rank=1,
+        rank_lower=1,
+        rank_upper=1,
+        rank_lower_simultaneous=1,
+        rank_upper_simultaneous=1,
+        tier=1,
+        metrics=metrics,
+    )
+
+
 def test_on_a_frozen_board_each_cell_shows_the_metric_its_header_names(version, researcher, good_model_bytes):
     submission = submit_model(
         owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="Centroid"
@@ -99,28 +125,7 @@ def test_cells_follow_the_spec_whatever_order_the_stored_metrics_come_in(version
         for name in reversed(spec_order)
     }
     version.freeze()
-    submission = Submission.objects.create(
-        owner=researcher,
-        version=version,
-        model_name="Stored by hand",
-        team="ada",
-        model_path="models/none.pt",
-        model_format="torchscript",
-        sha256="0" * 64,
-        size_bytes=1,
-        status=Submission.Status.SCORED,
-    )
-    LeaderboardEntry.objects.create(
-        version=version,
-        submission=submission,
-        rank=1,
-        rank_lower=1,
-        rank_upper=1,
-        rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1,
-        tier=1,
-        metrics=stored,
-    )
+    store_entry(version, researcher, stored, name="Stored by hand")
 
     (row,) = cells_by_metric(version)
 
@@ -130,29 +135,8 @@ def test_cells_follow_the_spec_whatever_order_the_stored_metrics_come_in(version
 
 def test_the_api_gives_each_entrys_metrics_in_column_order(version, researcher):
     version.freeze()
-    submission = Submission.objects.create(
-        owner=researcher,
-        version=version,
-        model_name="Stored by hand",
-        team="ada",
-        model_path="models/none.pt",
-        model_format="torchscript",
-        sha256="0" * 64,
-        size_bytes=1,
-        status=Submission.Status.SCORED,
-    )
     stored = {name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in reversed(version.report_metrics)}
-    LeaderboardEntry.objects.create(
-        version=version,
-        submission=submission,
-        rank=1,
-        rank_lower=1,
-        rank_upper=1,
-        rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1,
-        tier=1,
-        metrics=stored,
-    )
+    store_entry(version, researcher, stored, name="Stored by hand")
 
     board = Client().get(f"/api/v1/benchmarks/{version.benchmark.slug}/versions/{version.version}/leaderboard/").json()
 
@@ -163,30 +147,14 @@ def test_the_api_gives_each_entrys_metrics_in_column_order(version, researcher):
 
 def test_a_metric_missing_from_an_entry_leaves_an_empty_cell_in_its_own_column(version, researcher):
     version.freeze()
-    submission = Submission.objects.create(
-        owner=researcher,
-        version=version,
-        model_name="Partly scored",
-        team="ada",
-        model_path="models/none.pt",
-        model_format="torchscript",
-        sha256="0" * 64,
-        size_bytes=1,
-        status=Submission.Status.SCORED,
-    )
     # The primary metric is always stored (the chart draws it); any other may be absent.
     missing = version.report_metrics[-1]
     kept = [name for name in version.report_metrics if name != missing]
-    LeaderboardEntry.objects.create(
-        version=version,
-        submission=submission,
-        rank=1,
-        rank_lower=1,
-        rank_upper=1,
-        rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1,
-        tier=1,
-        metrics={name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in kept},
+    store_entry(
+        version,
+        researcher,
+        {name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in kept},
+        name="Partly scored",
     )
 
     (row,) = cells_by_metric(version)
@@ -198,29 +166,8 @@ def test_a_metric_missing_from_an_entry_leaves_an_empty_cell_in_its_own_column(v
 def test_postgresql_gives_stored_metrics_back_in_its_own_order(version, researcher):
     if connection.vendor != "postgresql":
         pytest.skip("shows PostgreSQL's jsonb key order; run with TOUCHSTONE_TEST_DATABASE=postgres")
-    submission = Submission.objects.create(
-        owner=researcher,
-        version=version,
-        model_name="Order",
-        team="ada",
-        model_path="models/none.pt",
-        model_format="torchscript",
-        sha256="0" * 64,
-        size_bytes=1,
-        status=Submission.Status.SCORED,
-    )
     written = {name: {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6} for name in version.report_metrics}
-    entry = LeaderboardEntry.objects.create(
-        version=version,
-        submission=submission,
-        rank=1,
-        rank_lower=1,
-        rank_upper=1,
-        rank_lower_simultaneous=1,
-        rank_upper_simultaneous=1,
-        tier=1,
-        metrics=written,
-    )
+    entry = store_entry(version, researcher, written, name="Order")
 
     read = LeaderboardEntry.objects.get(pk=entry.pk).metrics
 

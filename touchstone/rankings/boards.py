@@ -113,16 +113,17 @@ def compute_board(inputs: BoardInputs) -> Board:
         )
         # A frozen board's typical discordance is over its own entries, one per team: a team's other
         # submissions and duplicates would pull it towards the small differences between them.
-        discordance = _typical_discordance([by_id[entry.submission.pk] for entry in entries], labels)
+        pool = [by_id[entry.submission.pk] for entry in entries]
     else:
-        by_submission = {submission.pk: p for submission, p in zip(submissions, probabilities, strict=True)}
+        # The Ladder also needs the bests withdrawn since: their bar stays the team's.
+        by_submission = dict(by_id)
         for pk, outcomes_path in inputs.withdrawn_bests.items():
             by_submission[pk] = _part_probabilities(outcomes_path, test.item_ids, mask, pk, version)
         entries, releases = _feedback_entries(inputs, spec, by_submission, labels, clusters)
         # Cross-team pairs of released entries only: one entry per team and no unreleased score.
-        discordance = _typical_discordance([by_submission[entry.submission.pk] for entry in entries], labels)
+        pool = [by_submission[entry.submission.pk] for entry in entries]
     entries.sort(key=lambda entry: (entry.rank, entry.submission.pk))
-    effect = _detectable_effect([by_id.get(entry.submission.pk) for entry in entries], labels, clusters, discordance)
+    discordance, effect = _discordance_and_detectable_effect(pool, labels, clusters)
     comparisons = []
     for above, below in itertools.pairwise(entries):
         a_id, b_id = above.submission.pk, below.submission.pk
@@ -171,32 +172,25 @@ def _part_probabilities(path: str, item_ids: np.ndarray, mask: np.ndarray, submi
     return _outcome_probabilities(path, item_ids, submission, version)[mask]
 
 
-def _detectable_effect(
-    probabilities: list[np.ndarray | None], labels: np.ndarray, clusters: np.ndarray | None, discordance: float
-) -> float:
-    """The exact McNemar test's minimum detectable effect at the board's strictest Holm level.
+def _discordance_and_detectable_effect(
+    probabilities: list[np.ndarray], labels: np.ndarray, clusters: np.ndarray | None
+) -> tuple[float, float]:
+    """The entries' typical discordance and the exact McNemar test's minimum detectable effect.
 
-    The family is the one ``rank_leaderboard`` adjusts for the board's entries (``2E - 3``
-    tests); with clusters the items count as ``n / deff`` independent ones, ``deff`` the median
-    design effect of the entries' pairwise differences.
+    The effect is taken at the strictest Holm level of the family ``rank_leaderboard`` adjusts
+    for the board's entries (``2E - 3`` tests); with clusters the items count as ``n / deff``
+    independent ones, ``deff`` the median design effect of the entries' pairwise differences.
+    ``nan`` and ``inf`` with fewer than two entries.
     """
-    if not math.isfinite(discordance) or len(probabilities) < 2:
-        return math.inf
-    design = 1.0
-    known = [p for p in probabilities if p is not None]
-    if clusters is not None and len(known) >= 2:
-        correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in known], axis=1)
-        design = float(typical_design_effect(correct, clusters))
-    return minimum_detectable_effect(
+    if len(probabilities) < 2:
+        return math.nan, math.inf
+    correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in probabilities], axis=1)
+    discordance = typical_discordance_rate(correct)
+    design = 1.0 if clusters is None else float(typical_design_effect(correct, clusters))
+    effect = minimum_detectable_effect(
         len(labels), discordance, family_size=holm_family_size(len(probabilities)), design_effect=design
     )
-
-
-def _typical_discordance(probabilities: list[np.ndarray], labels: np.ndarray) -> float:
-    if len(probabilities) < 2:
-        return math.nan
-    correct = np.stack([per_item_outcomes(p, labels)["correct"] for p in probabilities], axis=1)
-    return typical_discordance_rate(correct)
+    return discordance, effect
 
 
 def _entry(version, submission, statistics, rank: int, metrics: dict) -> LeaderboardEntry:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from evaluation.parts import hidden_parts
 from evaluation.runner import score_parts
 from evaluation.spec import load_benchmark
+from evaluation.splits import Split
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import write_file_atomically
@@ -129,19 +130,25 @@ def record_probabilities(
     return submission
 
 
+def hidden_split(folder) -> tuple[Split, dict[str, np.ndarray]]:
+    """A benchmark folder's hidden split and its feedback and final masks, as the site divides it."""
+    benchmark = load_benchmark(folder)
+    test = benchmark.load_split("test")
+    parts = hidden_parts(
+        test.item_ids,
+        content_hash=benchmark.content_hash,
+        fraction=benchmark.spec.feedback_fraction,
+        clusters=test.metadata.get("cluster"),
+    )
+    return test, parts
+
+
 class Hidden:
     """A version's hidden labels and its feedback items, to build predictions with exact scores."""
 
     def __init__(self, version: BenchmarkVersion) -> None:
-        benchmark = load_benchmark(version.folder)
-        test = benchmark.load_split("test")
+        test, parts = hidden_split(version.folder)
         self.labels = test.labels
-        parts = hidden_parts(
-            test.item_ids,
-            content_hash=version.content_hash,
-            fraction=benchmark.spec.feedback_fraction,
-            clusters=test.metadata.get("cluster"),
-        )
         self.feedback = np.flatnonzero(parts["feedback"])
 
     def predictions_wrong_on(self, count: int) -> np.ndarray:

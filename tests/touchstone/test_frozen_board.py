@@ -10,9 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
-from evaluation.parts import hidden_parts
 from evaluation.runner import bootstrap_seed
-from evaluation.spec import load_benchmark
 from evaluation.statistics import (
     holm_family_size,
     minimum_detectable_effect,
@@ -20,7 +18,7 @@ from evaluation.statistics import (
     typical_discordance_rate,
 )
 from tests.touchstone.conftest import api_client_for
-from tests.touchstone.ledger import record_result
+from tests.touchstone.ledger import hidden_split, record_result
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LadderRelease, LeaderboardSnapshot
@@ -42,14 +40,7 @@ def board(version) -> dict:
 
 
 def final_part(version) -> tuple[np.ndarray, np.ndarray]:
-    benchmark = load_benchmark(version.folder)
-    test = benchmark.load_split("test")
-    masks = hidden_parts(
-        test.item_ids,
-        content_hash=version.content_hash,
-        fraction=benchmark.spec.feedback_fraction,
-        clusters=test.metadata.get("cluster"),
-    )
+    test, masks = hidden_split(version.folder)
     return masks["final"], test.labels[masks["final"]]
 
 

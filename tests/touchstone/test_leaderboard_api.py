@@ -8,9 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 from scipy.stats import binomtest
 
-from evaluation.parts import hidden_parts
-from evaluation.spec import load_benchmark
 from tests.touchstone.conftest import upload
+from tests.touchstone.ledger import hidden_split
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import PairComparison
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
@@ -35,14 +34,7 @@ def leaderboard(version, query: str = "") -> dict:
 
 
 def final_part_accuracy(submission: Submission, digits_folder) -> float:
-    benchmark = load_benchmark(digits_folder)
-    test = benchmark.load_split("test")
-    mask = hidden_parts(
-        test.item_ids,
-        content_hash=benchmark.content_hash,
-        fraction=benchmark.spec.feedback_fraction,
-        clusters=test.metadata.get("cluster"),
-    )
+    test, mask = hidden_split(digits_folder)
     predictions = submission_outcomes(submission)["probabilities"].argmax(axis=1)
     return float(np.mean(predictions[mask["final"]] == test.labels[mask["final"]]))
 
@@ -147,14 +139,8 @@ def test_compare_reports_the_paired_difference_and_discordant_items(
         .json()
     )
     assert body["part"] == "final" and body["method"] == "exact_mcnemar"
-    benchmark = load_benchmark(digits_folder)
-    test = benchmark.load_split("test")
-    final = hidden_parts(
-        test.item_ids,
-        content_hash=benchmark.content_hash,
-        fraction=benchmark.spec.feedback_fraction,
-        clusters=test.metadata.get("cluster"),
-    )["final"]
+    test, parts = hidden_split(digits_folder)
+    final = parts["final"]
     right = {
         s.pk: submission_outcomes(s)["probabilities"].argmax(1)[final] == test.labels[final] for s in (strong, weak)
     }

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.parts import hidden_parts
 from evaluation.provenance import keyed_predictions_hash, predictions_hash
 from evaluation.spec import load_benchmark
 from tests.models import centroid_model
 from tests.security.models import RAISED_MESSAGE, build_malformed_model, build_raising_model
 from tests.touchstone.conftest import upload
-from tests.touchstone.ledger import capture_enqueued
+from tests.touchstone.ledger import capture_enqueued, hidden_split
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry
 from touchstone.rankings.services import freeze_version, leaderboard_is_stale, recompute_leaderboard
 from touchstone.submissions import scoring
@@ -39,14 +38,7 @@ def test_it_scores_a_model_on_both_parts_of_the_hidden_split_and_queues_the_reco
     assert queued == [("recompute", version.pk)]
     submission.refresh_from_db()
     assert submission.status == "scored" and submission.progress == 1.0
-    benchmark = load_benchmark(digits_folder)
-    test = benchmark.load_split("test")
-    parts = hidden_parts(
-        test.item_ids,
-        content_hash=benchmark.content_hash,
-        fraction=benchmark.spec.feedback_fraction,
-        clusters=test.metadata.get("cluster"),
-    )
+    test, parts = hidden_split(digits_folder)
     assert parts["feedback"].sum() == round(0.3 * len(test.labels)) and not (parts["feedback"] & parts["final"]).any()
     run = submission.runs.get()
     predictions = load_outcomes(run.outcomes_path)["probabilities"].argmax(axis=1)

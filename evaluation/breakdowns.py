@@ -11,12 +11,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from scipy import stats
 
+from evaluation.corruptions import CORRUPTIONS
 from evaluation.metrics import CALIBRATION_BINS, per_item_outcomes
+from evaluation.robustness import (
+    ConditionPredictions,
+    adversarial_breakdown,
+    calibration_breakdown,
+    corruption_breakdown,
+    cost_breakdown,
+    stability_breakdown,
+)
+from evaluation.seeds import derive_seed
+from evaluation.spec import BenchmarkSpec, Split
 from evaluation.statistics import accuracy_intervals, design_effect
+from evaluation.suite import RunFacts, SuiteRecord
 
 #: Slices with fewer items than this are flagged ``small`` (shown greyed): their intervals are wide.
 SMALL_SLICE = 30
@@ -221,23 +234,163 @@ def breakdowns(
     era_column: str | None,
     era_order: Sequence[str],
     clusters: np.ndarray | None = None,
+    seed: int = 0,
+    facts: RunFacts | None = None,
+    suite: SuiteRecord | None = None,
+    reference: tuple[str, ConditionPredictions] | None = None,
 ) -> dict[str, object]:
     """Every breakdown of one entry on one set of items, as plain JSON.
 
     ``{"n_items", "accuracy", "per_class", "slices": {column: per_slice}, "drift": drift or
-    None, "reliability"}``; ``metadata`` columns, ``labels`` and ``clusters`` are aligned with
-    the rows of ``probabilities``.
+    None, "reliability", "calibration", "corruptions", "adversarial", "stability", "cost"}``;
+    ``metadata`` columns, ``labels``, ``clusters`` and the ``suite`` record (already restricted
+    to these items) are aligned with the rows of ``probabilities``. ``reference`` is the name
+    and the predictions of the model corruption errors are relative to; ``seed`` drives the
+    item bootstrap of the calibration figures and of mCE (``evaluation.robustness``). Without a
+    suite record the robustness keys are ``None``; without ``facts``, ``cost`` is.
     """
     outcomes = per_item_outcomes(probabilities, labels)
     correct = outcomes["correct"]
     if correct.size == 0:
         raise ValueError("Breakdowns need at least one item.")
     labels = np.asarray(labels, dtype=np.int64)
-    return {
+    calibration, band = calibration_breakdown(
+        probabilities,
+        labels,
+        outputs_are_probabilities=facts.outputs_are_probabilities if facts is not None else False,
+        seed=derive_seed(str(seed), "calibration"),
+        clusters=clusters,
+    )
+    rows = reliability(outcomes["confidence"], correct)
+    for row, (low, high) in zip(rows, band, strict=True):
+        row["band_low"], row["band_high"] = low, high
+        row.update(rounded({key: row[key] for key in ("confidence", "band_low", "band_high")}))
+    result: dict[str, object] = {
         "n_items": int(correct.size),
         "accuracy": float(correct.mean()),
         "per_class": per_class(outcomes["prediction"], labels, classes, clusters),
         "slices": {column: per_slice(correct, metadata[column], clusters) for column in slice_columns},
         "drift": None if era_column is None else drift(correct, metadata[era_column], era_order, clusters),
-        "reliability": reliability(outcomes["confidence"], correct),
+        "reliability": rows,
+        "calibration": rounded(calibration),
+        "corruptions": None,
+        "adversarial": None,
+        "stability": None,
+        "cost": None if facts is None else _cost(facts),
     }
+    if suite is not None:
+        result.update(_suite_breakdowns(outcomes["prediction"], labels, suite, reference, seed, clusters))
+    return result
+
+
+#: Decimals of every published figure that is not a function of counts of items alone (mean
+#: confidences, calibration figures, bootstrap intervals, corruption errors): the model steers
+#: these continuously, and rounding bounds the bits each can carry (see docs/methods.md).
+FIGURE_DECIMALS = 3
+
+Figures = TypeVar("Figures")
+
+
+def rounded(value: Figures) -> Figures:
+    """``value`` with every float (in nested dicts and lists) rounded to ``FIGURE_DECIMALS``."""
+    found: Any = value
+    if isinstance(value, float):
+        found = round(value, FIGURE_DECIMALS)
+    elif isinstance(value, dict):
+        found = {key: rounded(item) for key, item in value.items()}
+    elif isinstance(value, list):
+        found = [rounded(item) for item in value]
+    return cast(Figures, found)
+
+
+def part_breakdowns(
+    probabilities: np.ndarray,
+    data: Split,
+    spec: BenchmarkSpec,
+    *,
+    content_hash: str,
+    part: str,
+    mask: np.ndarray,
+    facts: RunFacts | None = None,
+    suite: SuiteRecord | None = None,
+    reference: tuple[str, ConditionPredictions] | None = None,
+) -> dict[str, object]:
+    """``breakdowns`` of one run on the items of ``mask`` (a part of ``data``), as the site serves them.
+
+    The one entry point of the site and of ``python -m evaluation evaluate``: given the same
+    predictions, items and reference, both return the same JSON, bit for bit. ``probabilities``
+    and ``suite`` cover every item of ``data``; ``reference``'s predictions only the part's.
+    """
+    clusters = data.metadata.get("cluster")
+    result = breakdowns(
+        probabilities[mask],
+        data.labels[mask],
+        classes=spec.classes,
+        metadata={name: column[mask] for name, column in data.metadata.items()},
+        slice_columns=spec.slice_columns,
+        era_column=spec.era_column,
+        era_order=spec.era_order,
+        clusters=None if clusters is None else clusters[mask],
+        seed=derive_seed(content_hash, "breakdowns", part),
+        facts=facts,
+        suite=None if suite is None else suite.select(mask),
+        reference=reference,
+    )
+    return {"part": part, **result}
+
+
+def _cost(facts: RunFacts) -> dict[str, object]:
+    return cost_breakdown(
+        facts.batch_seconds,
+        facts.batch_items,
+        parameter_count=facts.parameter_count,
+        file_size_bytes=facts.file_size_bytes,
+        peak_memory_bytes=facts.peak_memory_bytes,
+    )
+
+
+def _suite_breakdowns(
+    prediction: np.ndarray,
+    labels: np.ndarray,
+    suite: SuiteRecord,
+    reference: tuple[str, ConditionPredictions] | None,
+    seed: int,
+    clusters: np.ndarray | None,
+) -> dict[str, object]:
+    found: dict[str, object] = {}
+    conditions = suite.conditions
+    if conditions:
+        if reference is not None and reference[1].corrupted.shape != suite.corrupted.shape:
+            reference = None
+        descriptions = {
+            name: (CORRUPTIONS[name].kind, CORRUPTIONS[name].description) if name in CORRUPTIONS else ("", "")
+            for name, _ in conditions
+        }
+        corruptions = corruption_breakdown(
+            labels,
+            ConditionPredictions(clean=prediction, corrupted=suite.corrupted),
+            conditions,
+            descriptions=descriptions,
+            baseline=None if reference is None else reference[1],
+            baseline_name=None if reference is None else reference[0],
+            seed=derive_seed(str(seed), "corruptions"),
+            clusters=clusters,
+        )
+        for key in ("mean_accuracy", "mce", "relative_mce", "flip_rate"):
+            corruptions[key] = rounded(corruptions[key])
+        for item in corruptions["items"]:  # type: ignore[attr-defined]
+            item.update(rounded({"ce": item["ce"], "relative_ce": item["relative_ce"]}))
+        found["corruptions"] = corruptions
+    if suite.attack_keys:
+        found["adversarial"] = adversarial_breakdown(
+            labels,
+            prediction,
+            suite.attacks,
+            suite.adversarial if suite.attackable else None,
+            attackable=suite.attackable,
+            reason=suite.attack_reason,
+            clusters=clusters,
+        )
+    if suite.stability_keys and suite.stability_reason is None:
+        found["stability"] = stability_breakdown(suite.stability_keys, suite.stability, clusters)
+    return found

@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evaluation.client import ClientError
-from evaluation.errors import EvaluationError
+from evaluation.errors import EvaluationError, SpecError
+from evaluation.summary import format_breakdowns
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from evaluation.public import EvaluationData
     from evaluation.runner import EvaluationReport
+    from evaluation.suite import SuitePlan
 
 
 def _format_report(report: EvaluationReport) -> str:
@@ -32,29 +37,100 @@ def _format_report(report: EvaluationReport) -> str:
     return "\n".join(lines)
 
 
+def _suite_plan(folder: Path, dataset: EvaluationData) -> SuitePlan | None:
+    """The version's suite on the evaluated split, from corrupted copies stored under ``folder/perturbed``."""
+    from evaluation.perturbed import PerturbedSuite, suite_root
+    from evaluation.spec import load_benchmark
+    from evaluation.suite import plan_suite
+
+    spec = dataset.spec
+    if not spec.perturbations:
+        return None
+    # The dev split's copies can be made from the public files alone; the test split's need the
+    # complete folder, whose dev split the tabular corruptions read their reference from.
+    source = dataset if dataset.split == "dev" else load_benchmark(folder)
+    stored = PerturbedSuite.ensure(suite_root(folder), source, dataset.split)
+    return plan_suite(spec, stored.conditions, stored.load, content_hash=dataset.content_hash, split=dataset.split)
+
+
+def _part_masks(dataset: EvaluationData, part: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    from evaluation.parts import hidden_parts
+
+    if part == "all":
+        return {"all": np.ones(len(dataset.data.labels), dtype=bool)}
+    if dataset.split != "test":
+        raise SpecError(f"--part {part} divides the hidden test split; the dev split is scored whole (--part all)")
+    spec = dataset.spec
+    return {
+        part: hidden_parts(
+            dataset.data.item_ids,
+            content_hash=dataset.content_hash,
+            fraction=spec.feedback_fraction,
+            clusters=dataset.data.metadata.get("cluster"),
+        )[part]
+    }
+
+
 def _evaluate(arguments: argparse.Namespace) -> int:
+    from evaluation.breakdowns import part_breakdowns
     from evaluation.public import load_for_evaluation
+    from evaluation.robustness import ConditionPredictions
     from evaluation.runner import evaluate_model
     from evaluation.sandbox import SandboxLimits
 
     dataset = load_for_evaluation(arguments.benchmark, arguments.split)
+    masks = _part_masks(dataset, arguments.part)
+    plan = None if arguments.no_suite else _suite_plan(Path(arguments.benchmark), dataset)
     limits = SandboxLimits(memory_bytes=arguments.memory_mb * 1024 * 1024, wall_seconds=arguments.wall_seconds)
-    report = evaluate_model(
-        arguments.model,
-        dataset,
-        limits=limits,
-        allow_unsandboxed=arguments.allow_unsandboxed,
-        progress=lambda fraction, message: print(f"[{fraction:4.0%}] {message}", file=sys.stderr),
+
+    def run(model: Path, label: str) -> EvaluationReport:
+        return evaluate_model(
+            model,
+            dataset,
+            limits=limits,
+            allow_unsandboxed=arguments.allow_unsandboxed,
+            parts=masks,
+            suite=plan,
+            progress=lambda fraction, message: print(f"[{label}{fraction:4.0%}] {message}", file=sys.stderr),
+        )
+
+    report = run(arguments.model, "")
+    ((part, mask),) = masks.items()
+    reference = None
+    if arguments.reference is not None:
+        base = run(arguments.reference, "reference ")
+        if base.suite is not None:
+            reference = (
+                arguments.reference.stem,
+                ConditionPredictions(
+                    clean=base.probabilities[mask].argmax(axis=1), corrupted=base.suite.corrupted[:, mask]
+                ),
+            )
+    found = part_breakdowns(
+        report.probabilities,
+        dataset.data,
+        dataset.spec,
+        content_hash=dataset.content_hash,
+        part=part,
+        mask=mask,
+        facts=report.facts,
+        suite=report.suite,
+        reference=reference,
     )
     if arguments.json:
         payload = {
             "split": report.split,
-            "metrics": {name: vars(interval) for name, interval in report.metrics["all"].items()},
+            "part": part,
+            "metrics": {name: vars(interval) for name, interval in report.metrics[part].items()},
+            "breakdowns": found,
             "provenance": report.provenance,
         }
         print(json.dumps(payload, indent=2, default=str))
     else:
         print(_format_report(report))
+        print(format_breakdowns(found))
     return 0
 
 
@@ -130,7 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--allow-unsandboxed", action="store_true", help="run without bubblewrap (only for your own models)"
     )
-    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument(
+        "--part",
+        choices=["all", "feedback", "final"],
+        default="all",
+        help="with --split test on a complete folder: score one part of the hidden split, as the site does",
+    )
+    evaluate.add_argument(
+        "--no-suite", action="store_true", help="skip the corruptions, attacks and saliency (clean scores only)"
+    )
+    evaluate.add_argument(
+        "--reference", type=Path, help="a reference model file (e.g. a baseline) for corruption errors (CE, mCE)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report and the breakdowns as JSON")
     evaluate.set_defaults(handler=_evaluate)
 
     fetch = commands.add_parser("fetch", help="download a version's public files (spec, dev split) and verify them")

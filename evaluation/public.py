@@ -36,6 +36,12 @@ class EvaluationData:
     file_hashes: dict[str, str]
     """sha256 of each file of the version."""
 
+    def load_split(self, name: str) -> Split:
+        """The split ``name`` if it is the one held: lets public files stand in for a version folder."""
+        if name != self.split:
+            raise SpecError(f"{self.spec.slug} {self.spec.version}: only the {self.split} split is at hand, not {name}")
+        return self.data
+
     @classmethod
     def from_folder(cls, benchmark: BenchmarkFolder, split: str) -> EvaluationData:
         return cls(

@@ -16,10 +16,12 @@ from evaluation.errors import EvaluationError
 from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance
 from evaluation.public import EvaluationData
+from evaluation.robustness import outputs_are_probabilities
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
 from evaluation.spec import BenchmarkSpec, Split
 from evaluation.statistics import Interval, rank_leaderboard
+from evaluation.suite import RunFacts, SuitePlan, SuiteRecord, run_suite
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -47,6 +49,12 @@ class EvaluationReport:
     """The private record as the site stores it (``PrivateProvenance.to_dict()``): exact timings
     and memory, per-batch latencies, host details and the plain predictions hash, for
     maintainers only (see ``evaluation.provenance``)."""
+    facts: RunFacts | None = None
+    """The clean pass's per-batch timings, the model's size and whether its outputs were
+    already probabilities: the inputs of the cost and calibration breakdowns."""
+    suite: SuiteRecord | None = None
+    """Predictions under every stored corrupted copy and attack, and the saliency correlations;
+    ``None`` when no suite was run."""
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -126,6 +134,7 @@ def evaluate_model(
     predictions_key: bytes | None = None,
     preflight_inputs: np.ndarray | None = None,
     secret_inputs: bool = False,
+    suite: SuitePlan | None = None,
 ) -> EvaluationReport:
     """Run ``model_path`` in the sandbox on the dataset's split and score it.
 
@@ -138,6 +147,9 @@ def evaluate_model(
     ``preflight_inputs`` (public items) run first, in the same sandboxed session, and a failure
     on them is reported in full. With ``secret_inputs`` a failure on the dataset's own inputs
     says only its code, in the evaluator's words: nothing the model wrote leaves the sandbox.
+
+    With a ``suite`` the same session then runs every stored corrupted copy, the attacks and the
+    saliency comparison (``evaluation.suite``), reporting "condition k of n" as it goes.
     """
     started = time.perf_counter()
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
@@ -151,12 +163,17 @@ def evaluate_model(
             run_preflight(model, preflight_inputs, n_classes=len(spec.classes))
         if secret_inputs:
             model.begin_hidden_inputs()
-        progress(0.2, f"running the model on {len(data.labels)} {split} items")
-        logits = model.predict(np.ascontiguousarray(data.inputs, dtype=np.float32), n_classes=len(spec.classes))
+        steps = suite.steps if suite is not None else 1
+        progress(0.2, f"condition 1 of {steps}: clean, {len(data.labels)} {split} items")
+        inputs = np.ascontiguousarray(data.inputs, dtype=np.float32)
+        logits = model.predict(inputs, n_classes=len(spec.classes))
         session = model.report()
         sandbox_report = dataclasses.asdict(session)
-    inference_seconds = time.perf_counter() - started
-    progress(0.8, "computing metrics and intervals")
+        inference_seconds = time.perf_counter() - started
+        record = None
+        if suite is not None:
+            record = run_suite(model, suite, inputs, logits, n_classes=len(spec.classes), progress=progress)
+    progress(0.9, "computing metrics and intervals")
     probabilities = softmax(logits).astype(np.float32)
     masks = parts or {"all": np.ones(len(data.labels), dtype=bool)}
     metrics = score_parts(
@@ -181,6 +198,14 @@ def evaluate_model(
         probabilities=probabilities,
         predictions_key=predictions_key,
     )
+    facts = RunFacts(
+        batch_seconds=np.asarray(session.batch_seconds, dtype=np.float64),
+        batch_items=np.asarray(_batch_items(len(data.labels), batch_size, len(session.batch_seconds)), dtype=np.int64),
+        outputs_are_probabilities=outputs_are_probabilities(logits),
+        parameter_count=session.parameter_count,
+        peak_memory_bytes=session.peak_memory_bytes if session.peak_memory_source == "cgroup" else None,
+        file_size_bytes=info.size_bytes,
+    )
     progress(0.95, "writing results")
     return EvaluationReport(
         split=split,
@@ -190,4 +215,14 @@ def evaluate_model(
         sandbox=sandbox_report,
         provenance=records.public.to_dict(),
         private_record=records.private.to_dict(),
+        facts=facts,
+        suite=record,
     )
+
+
+def _batch_items(total: int, batch_size: int, batches: int) -> list[int]:
+    """Items in each clean batch: whole batches, then the rest (the preflight's batches come first)."""
+    sizes = [min(batch_size, total - start) for start in range(0, total, batch_size)]
+    # The session's timings also hold the preflight's batches, which ran before these.
+    preflight = max(0, batches - len(sizes))
+    return [0] * preflight + sizes if batches >= len(sizes) else sizes[:batches]

@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from touchstone.api.breakdown_serializers import BreakdownsSerializer
+from touchstone.api.breakdown_serializers import BreakdownsSerializer, EntrySummarySerializer
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
@@ -261,6 +261,9 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     team_submissions = serializers.IntegerField(help_text="Every submission the team made to the version.")
     sha256 = serializers.CharField(help_text="SHA-256 of the uploaded model file.")
     metrics = serializers.DictField(child=IntervalSerializer(), help_text="Metric name → value and interval.")
+    summary = EntrySummarySerializer(
+        help_text="Robustness, calibration, slice and cost columns from the entry's breakdowns on the board's part."
+    )
 
 
 class LeaderboardSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.db import transaction
 
 from evaluation.errors import SpecError
+from evaluation.perturbed import PerturbedSuite, suite_root
 from evaluation.spec import load_benchmark
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.storage import copy_folder_atomically, private_path
@@ -17,7 +18,9 @@ from touchstone.storage import copy_folder_atomically, private_path
 def publish_benchmark(*, folder: Path) -> BenchmarkVersion:
     """Validate a benchmark folder, copy it into private storage and publish it.
 
-    Raises ``SpecError`` (naming what is wrong) for a malformed folder, and when the same
+    The corrupted copies of the hidden split that the spec's suite declares are generated into
+    the private copy before the version is published. Raises ``SpecError`` (naming what is
+    wrong) for a malformed folder, and when the same
     version number was already published with other content: published versions are
     immutable, so a change needs a new version number.
     """
@@ -35,6 +38,10 @@ def publish_benchmark(*, folder: Path) -> BenchmarkVersion:
     relative = f"benchmarks/{spec.slug}/{spec.version}-{loaded.content_hash[:12]}"
     copy_folder_atomically(Path(folder), relative)
     try:
+        if spec.perturbations:
+            # The corrupted copies of the hidden split are made once, here, from seeds derived from
+            # the content hash, and every evaluation reads them back against their checksums.
+            PerturbedSuite.ensure(suite_root(private_path(relative)), load_benchmark(private_path(relative)), "test")
         with transaction.atomic():
             benchmark, _ = Benchmark.objects.get_or_create(
                 slug=spec.slug, defaults={"title": spec.title, "description": spec.description}

@@ -53,6 +53,12 @@ class LeaderboardEntry(models.Model):
     feedback_rank = models.PositiveIntegerField(
         null=True, blank=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
     )
+    summary = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The summary columns from the entry's breakdowns on the board's part: corrupted accuracy, mCE, "
+        "adversarial accuracy, ECE, worst slice, latency, each {value, low, high} or null.",
+    )
 
     class Meta:
         ordering = ["version", "rank", "submission_id"]

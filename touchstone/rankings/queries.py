@@ -13,6 +13,9 @@ from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.submissions.models import Submission
 
+#: The summary columns of each entry, in the order the board shows them (``breakdowns.entry_summary``).
+SUMMARY_COLUMNS = ("corrupted_accuracy", "mce", "adversarial_accuracy", "ece", "worst_slice", "latency_ms")
+
 
 def leaderboard_entries(version: BenchmarkVersion) -> QuerySet[LeaderboardEntry]:
     """Stored entries in rank order; only still-public submissions."""
@@ -60,6 +63,7 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "sha256": submission.sha256,
                 # In column order: PostgreSQL's jsonb gives keys back in an order of its own.
                 "metrics": {name: entry.metrics[name] for name in shown_metrics if name in entry.metrics},
+                "summary": {name: (entry.summary or {}).get(name) for name in SUMMARY_COLUMNS},
             }
         )
     return {
@@ -104,5 +108,9 @@ def leaderboard_rows(payload: dict) -> list[dict]:
             interval = entry["metrics"].get(name, {})
             for bound in ("value", "ci_low", "ci_high"):
                 row[f"{name}_{bound}"] = interval.get(bound)
+        for name in SUMMARY_COLUMNS:
+            shown = entry.get("summary", {}).get(name) or {}
+            for bound in ("value", "low", "high"):
+                row[f"{name}_{bound}"] = shown.get(bound)
         rows.append(row)
     return rows

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.boards import Board, BoardInputs, compute_board
+from touchstone.rankings.breakdowns import entry_summary
 from touchstone.rankings.finals import FinalChoices, read_final_choices
 from touchstone.rankings.ladder import ladder_states
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot, PairComparison
@@ -55,7 +56,11 @@ def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
     with later inputs. Pages and the API only ever read what is stored.
     """
     inputs = read_board_inputs(version_id=version.pk)
-    store_board(version_id=version.pk, board=compute_board(inputs))
+    board = compute_board(inputs)
+    for entry in board.entries:
+        # Outside any transaction like the board itself: each summary reads outcome files.
+        entry.summary = entry_summary(entry.submission, inputs.part)
+    store_board(version_id=version.pk, board=board)
     return LeaderboardSnapshot.objects.get(version_id=version.pk)
 
 

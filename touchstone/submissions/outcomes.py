@@ -15,16 +15,22 @@ from touchstone.submissions.models import Submission
 
 
 def save_outcomes(submission: Submission, report: EvaluationReport) -> str:
-    """Write the report's per-item probabilities for this submission; returns the relative path."""
+    """Write the report's per-item probabilities, run facts and suite record; returns the relative path."""
     relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
     buffer = io.BytesIO()
-    np.savez(buffer, probabilities=report.probabilities, item_ids=report.item_ids)
+    arrays = {"probabilities": report.probabilities, "item_ids": report.item_ids}
+    if report.facts is not None:
+        arrays.update(report.facts.arrays())
+    if report.suite is not None:
+        arrays.update(report.suite.arrays())
+    np.savez(buffer, **arrays)
     write_file_atomically(relative, [buffer.getvalue()])
     return relative
 
 
 def load_outcomes(relative: str) -> dict[str, np.ndarray]:
-    """The arrays stored at ``relative`` (``probabilities``, ``item_ids``); never unpickles."""
+    """The arrays stored at ``relative`` (``probabilities``, ``item_ids``, and the ``facts_*`` and
+    ``suite_*`` arrays of ``evaluation.suite`` when the run kept them); never unpickles."""
     with np.load(private_path(relative), allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
 

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from evaluation.errors import EvaluationError
 from evaluation.parts import hidden_parts
+from evaluation.perturbed import PerturbedSuite, suite_root
 from evaluation.public import EvaluationData
 from evaluation.runner import EvaluationReport, evaluate_model, preflight_slice
-from evaluation.spec import load_benchmark
+from evaluation.spec import BenchmarkFolder, load_benchmark
+from evaluation.suite import SuitePlan, plan_suite
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import private_path
 from touchstone.submissions.limits import sandbox_limits
@@ -60,6 +62,7 @@ def score_submission(*, submission_id: int) -> str:
             predictions_key=predictions_key(),
             preflight_inputs=preflight,
             secret_inputs=True,
+            suite=stored_suite(benchmark, dataset),
         )
     except EvaluationError as error:
         if error.private_detail:
@@ -92,6 +95,16 @@ def score_submission(*, submission_id: int) -> str:
             "against your quota, and the maintainers have the details",
             infrastructure=True,
         )
+
+
+def stored_suite(benchmark: BenchmarkFolder, dataset: EvaluationData) -> SuitePlan | None:
+    """The version's suite on its hidden split, from the stored corrupted copies (made once, at publish)."""
+    if not benchmark.spec.perturbations:
+        return None
+    stored = PerturbedSuite.ensure(suite_root(benchmark.path), benchmark, dataset.split)
+    return plan_suite(
+        benchmark.spec, stored.conditions, stored.load, content_hash=benchmark.content_hash, split=dataset.split
+    )
 
 
 def _record_success(submission: Submission, run: EvaluationRun, report: EvaluationReport) -> str:

@@ -82,3 +82,11 @@ class SandboxUnavailableError(EvaluationError):
 
     code = "sandbox_unavailable"
     infrastructure = True
+
+
+class PerturbedInputError(Exception):
+    """The stored perturbed inputs of a version are missing, altered or of another version.
+
+    A maintainer's problem, not a submission's: it is deliberately not an ``EvaluationError``,
+    so no submission is ever failed with it as if the model were at fault.
+    """

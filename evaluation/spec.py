@@ -40,7 +40,7 @@ from evaluation.splits import (
 )
 
 __all__ = [
-    "KNOWN_PERTURBATIONS", "BenchmarkFolder", "BenchmarkSpec", "PerturbationSpec", "Split",
+    "KNOWN_PERTURBATIONS", "PERTURBATION_ALIASES", "BenchmarkFolder", "BenchmarkSpec", "PerturbationSpec", "Split",
     "canonical_spec_json", "load_benchmark", "load_dev_split", "parse_spec",
 ]  # fmt: skip
 
@@ -51,15 +51,32 @@ SPEC_FILE = "benchmark.toml"
 #: adversarial ones work on any input and take ``eps`` instead of ``severities``.
 KNOWN_PERTURBATIONS: dict[str, str] = {
     "gaussian_noise": "image",
-    "blur": "image",
-    "occlusion": "image",
-    "shift": "image",
+    "shot_noise": "image",
+    "impulse_noise": "image",
+    "gaussian_blur": "image",
+    "motion_blur": "image",
     "contrast": "image",
+    "brightness": "image",
+    "occlusion": "image",
+    "translation": "image",
+    "rotation": "image",
+    "scale": "image",
+    "elastic": "image",
+    "blur": "image",
+    "shift": "image",
     "salt_and_pepper": "image",
     "feature_noise": "tabular",
     "missing_features": "tabular",
+    "covariate_shift": "tabular",
     "fgsm": "adversarial",
     "pgd": "adversarial",
+}
+#: Older spellings that published folders use, and the corruption each one means. A folder keeps
+#: its spelling (and so its content hash); ``evaluation.corruptions`` resolves it.
+PERTURBATION_ALIASES: dict[str, str] = {
+    "blur": "gaussian_blur",
+    "shift": "translation",
+    "salt_and_pepper": "impulse_noise",
 }
 SEVERITY_LEVELS = (1, 2, 3, 4, 5)
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -90,6 +107,11 @@ class PerturbationSpec:
     """L∞ budgets in input units, ascending; empty for non-adversarial perturbations."""
     adversarial: bool
     """Whether the perturbation is an attack run inside the sandbox (uses ``eps``)."""
+    strength: float | None = None
+    """Multiplier of the corruption's severity parameter (the benchmark's calibration); ``None``
+    means 1. Only non-adversarial perturbations carry it."""
+    features: tuple[int, ...] | None = None
+    """Indices of the features ``covariate_shift`` moves; ``None`` means every feature."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,12 @@ class BenchmarkSpec:
         """The spec as plain JSON types, with one key per field (tuples become lists)."""
         # A JSON round trip turns the tuples of dataclasses.asdict into lists.
         plain: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=False))
+        # Optional perturbation keys are left out when unset, so a spec written before they
+        # existed keeps its canonical JSON and therefore its content hash.
+        for entry in plain["perturbations"]:
+            for key in _OPTIONAL_PERTURBATION_KEYS:
+                if entry[key] is None:
+                    del entry[key]
         return plain
 
 
@@ -288,16 +316,33 @@ def _parse_perturbations(value: Any, shape: tuple[int, ...], width: float) -> tu
             )  # fmt: skip
             result.append(PerturbationSpec(name, (), tuple(sorted(map(float, eps))), True))
         else:
-            table = _Table(entry, where, ("name", "severities"))
+            allowed = ("name", "severities", "strength", *(("features",) if name == "covariate_shift" else ()))
+            table = _Table(entry, where, allowed)
             severities = table.get(
                 "severities", "a non-empty list of distinct integers from 1 to 5",
                 lambda v: _list_of(v, lambda n: _is_integer(n) and n in SEVERITY_LEVELS, 1),
             )  # fmt: skip
-            result.append(PerturbationSpec(name, tuple(sorted(severities)), (), False))
+            strength = table.get(
+                "strength", "a positive number (the multiplier of the severity parameter; 1 when absent)",
+                lambda v: v is None or (_is_number(v) and v > 0), default=None,
+            )  # fmt: skip
+            features = table.get(
+                "features", f"a non-empty list of distinct feature indices from 0 to {shape[0] - 1}",
+                lambda v: v is None or _list_of(v, lambda n: _is_integer(n) and 0 <= n < shape[0], 1),
+                default=None,
+            )  # fmt: skip
+            result.append(
+                PerturbationSpec(
+                    name, tuple(sorted(severities)), (), False,
+                    strength=None if strength is None else float(strength),
+                    features=None if features is None else tuple(features),
+                )
+            )  # fmt: skip
     return tuple(result)
 
 
 _MISSING = object()
+_OPTIONAL_PERTURBATION_KEYS = ("strength", "features")
 
 
 class _Table:

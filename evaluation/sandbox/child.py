@@ -17,9 +17,24 @@ Protocol (JSON lines on two dedicated pipe fds; the model's own stdout/stderr ar
 - child → parent per request: ``{"op": "done", ...}`` with per-batch timings,
   ``{"op": "malformed", ...}`` describing an output of the wrong kind, or
   ``{"op": "error", "kind": "raised", ...}`` with the tail of the model's traceback.
+- parent → child: ``{"op": "attack", "input": ..., "batch_size": B, "n_classes": K, "method":
+  "fgsm" | "pgd", "eps": e, "low": lo, "high": hi, "seed": s, "steps": T}``. A label-free L∞
+  attack on the model's own clean prediction ``y = argmax f(x)`` of each batch, with the loss
+  ``L = CE(f(x'), y)``: FGSM ``x' = clip(x + e·sign(∇x L), lo, hi)``; PGD from one random
+  start ``x + U(-e, e)`` (a ``torch.Generator`` seeded with ``s``), ``T`` steps of size e/4,
+  each projected onto the e-ball around ``x`` and clipped to ``[lo, hi]``. The logits on the
+  adversarial inputs go to the output file as for ``predict``; the reply is ``{"op":
+  "attacked", "zero_gradients": bool, ...}`` (true when every gradient the attack took was
+  exactly zero), or ``{"op": "no_gradient", "reason": "nonfinite" | "raised", ...}``, or
+  ``malformed``.
+- parent → child: ``{"op": "saliency", "input": ..., "targets": "<name>.npy", "batch_size":
+  B, "n_classes": K}``: ``|∂ z_t / ∂x|`` for each item, ``z_t`` the logit of its target class
+  (the model's own clean prediction, chosen by the parent), flattened to float32 ``[N, D]`` in
+  the output file; the reply is ``{"op": "explained", ...}``, ``no_gradient`` or ``malformed``.
 
-New operations (e.g. a label-free adversarial attack that needs gradients) are added as one
-more entry in ``HANDLERS``; the parent never sends labels, so none can reach the model.
+The parent never sends labels, so none can reach the model. What leaves the child for the
+gradient operations is the adversarial logits, the saliency maps, one flag, and on failure an
+exception's type and traceback, which the parent shows only for public inputs.
 """
 
 from __future__ import annotations
@@ -141,9 +156,200 @@ def predict(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str,
     }
 
 
+# Input gradients: label-free attacks and saliency ------------------------------------------
+
+
+class _NonFinite(Exception):
+    """An input gradient held NaN or Inf."""
+
+
+class _Malformed(Exception):
+    """The model returned something other than ``[B, K]`` float32 logits."""
+
+    def __init__(self, problem: str, output: object) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.returned = _describe(output)
+
+
+def _require_logits(output: object, batch_items: int, n_classes: int) -> torch.Tensor:
+    import torch
+
+    problem = _check_output(output, batch_items, n_classes)
+    if problem is not None:
+        raise _Malformed(problem, output)
+    assert isinstance(output, torch.Tensor)
+    return output
+
+
+def _input_gradient(
+    model: torch.nn.Module,
+    point: torch.Tensor,
+    target: torch.Tensor | None,
+    n_classes: int,
+    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``∇x objective(f(x), target)`` at ``point``, and the target (the prediction if None).
+
+    An output that autograd does not connect to the input (forward() under torch.no_grad, an
+    argmax or a one-hot) has a gradient of zero, which the caller reports; it is not an error.
+    """
+    import torch
+
+    point = point.detach().requires_grad_(True)
+    with torch.enable_grad():
+        output = _require_logits(model(point), len(point), n_classes)
+        if target is None:
+            target = output.detach().argmax(dim=1)
+        gradient = None
+        if output.requires_grad:
+            (gradient,) = torch.autograd.grad(objective(output, target), point, allow_unused=True)
+    if gradient is None:
+        gradient = torch.zeros_like(point)
+    if not bool(torch.isfinite(gradient).all()):
+        raise _NonFinite()
+    return gradient.detach().to(torch.float32), target
+
+
+def _cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as functional
+
+    # A sum, not a mean: each item's gradient is then its own loss's, whatever the batch size.
+    return functional.cross_entropy(output, target, reduction="sum")
+
+
+def _target_logit(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return output.gather(1, target[:, None]).sum()
+
+
+def adversarial_batch(
+    model: torch.nn.Module,
+    clean: torch.Tensor,
+    n_classes: int,
+    settings: Mapping[str, Any],
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, bool]:
+    """The attacked batch and whether any gradient the attack took was non-zero."""
+    import torch
+
+    eps, low, high = float(settings["eps"]), float(settings["low"]), float(settings["high"])
+    if settings["method"] == "fgsm":
+        gradient, _ = _input_gradient(model, clean, None, n_classes, _cross_entropy)
+        return (clean + eps * gradient.sign()).clamp(low, high), bool(gradient.any())
+    # PGD: the clean prediction first (no gradient needed), then one random start.
+    with torch.no_grad():
+        target = _require_logits(model(clean), len(clean), n_classes).argmax(dim=1)
+    noise = torch.rand(clean.shape, generator=generator, dtype=clean.dtype) * 2 - 1
+    point = (clean + eps * noise).clamp(low, high)
+    moved = False
+    for _ in range(int(settings["steps"])):
+        gradient, _ = _input_gradient(model, point, target, n_classes, _cross_entropy)
+        moved = moved or bool(gradient.any())
+        point = point + (eps / 4) * gradient.sign()
+        point = torch.minimum(torch.maximum(point, clean - eps), clean + eps).clamp(low, high)
+    return point, moved
+
+
+def _stop_weight_gradients(model: torch.nn.Module) -> None:
+    """Only input gradients are needed: skipping the weights' saves a third of the backward pass."""
+    try:
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+    except Exception:
+        pass
+
+
+def _no_gradient(reason: str, error: BaseException | None = None) -> Message:
+    message: Message = {"op": "no_gradient", "reason": reason}
+    if error is not None:
+        message["exception"] = type(error).__name__
+        message["traceback"] = _traceback_tail(error)
+    return message
+
+
+def _malformed(problem: _Malformed, index: int, batch_items: int) -> Message:
+    return {
+        "op": "malformed",
+        "problem": problem.problem,
+        "batch_index": index,
+        "batch_items": batch_items,
+        "returned": problem.returned,
+    }
+
+
+def _open_rows(io: Mapping[str, str], name: object) -> Any:
+    import numpy as np
+
+    path = os.path.join(io["input_dir"], os.path.basename(str(name)))
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _write_header(output_file: BinaryIO, rows: int, columns: int) -> None:
+    import numpy as np
+
+    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, columns)}
+    np.lib.format.write_array_header_1_0(output_file, header)
+
+
+def attack(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str, str]) -> Message:
+    """Attack the model's own clean predictions and write its logits on the attacked inputs."""
+    import numpy as np
+    import torch
+
+    inputs = _open_rows(io, request["input"])
+    batch_size, n_classes = int(request["batch_size"]), int(request["n_classes"])
+    generator = torch.Generator().manual_seed(int(request["seed"]))
+    _stop_weight_gradients(model)
+    moved = False
+    with open(io["output_file"], "wb") as output_file:
+        _write_header(output_file, len(inputs), n_classes)
+        for index, start in enumerate(range(0, len(inputs), batch_size)):
+            clean = torch.from_numpy(np.array(inputs[start : start + batch_size]))
+            try:
+                adversarial, batch_moved = adversarial_batch(model, clean, n_classes, request, generator)
+                with torch.inference_mode():
+                    logits = _require_logits(model(adversarial), len(clean), n_classes)
+            except _Malformed as problem:
+                return _malformed(problem, index, len(clean))
+            except _NonFinite:
+                return _no_gradient("nonfinite")
+            except BaseException as error:
+                return _no_gradient("raised", error)
+            moved = moved or batch_moved
+            output_file.write(logits.detach().contiguous().numpy().tobytes())
+    return {"op": "attacked", "zero_gradients": not moved, "max_rss_bytes": _max_rss_bytes()}
+
+
+def saliency(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str, str]) -> Message:
+    """Write ``|∂ z_target / ∂x|`` of every item, flattened, as float32 ``[N, D]``."""
+    import numpy as np
+    import torch
+
+    inputs = _open_rows(io, request["input"])
+    targets = _open_rows(io, request["targets"])
+    batch_size, n_classes = int(request["batch_size"]), int(request["n_classes"])
+    _stop_weight_gradients(model)
+    width = int(np.prod(inputs.shape[1:]))
+    with open(io["output_file"], "wb") as output_file:
+        _write_header(output_file, len(inputs), width)
+        for index, start in enumerate(range(0, len(inputs), batch_size)):
+            clean = torch.from_numpy(np.array(inputs[start : start + batch_size]))
+            target = torch.from_numpy(np.array(targets[start : start + batch_size], dtype=np.int64))
+            try:
+                gradient, _ = _input_gradient(model, clean, target, n_classes, _target_logit)
+            except _Malformed as problem:
+                return _malformed(problem, index, len(clean))
+            except _NonFinite:
+                return _no_gradient("nonfinite")
+            except BaseException as error:
+                return _no_gradient("raised", error)
+            output_file.write(gradient.abs().reshape(len(clean), width).contiguous().numpy().tobytes())
+    return {"op": "explained", "max_rss_bytes": _max_rss_bytes()}
+
+
 Handler = Callable[["torch.nn.Module", Mapping[str, Any], Mapping[str, str]], Message]
 
-HANDLERS: dict[str, Handler] = {"predict": predict}
+HANDLERS: dict[str, Handler] = {"predict": predict, "attack": attack, "saliency": saliency}
 
 
 # Folders and files of a .pt2 that torch.export.load would run as native code or unpickle as

@@ -50,7 +50,18 @@ def read_logits(path: Path, *, items: int, n_classes: int) -> np.ndarray:
 
     Raises MalformedOutputError when the header, the size or any value is not as expected.
     """
-    expected = _expected(items, n_classes)
+    logits = read_rows(path, items=items, columns=n_classes, expected=_expected(items, n_classes), hint=_EXPECTATION)
+    check_finite(logits)
+    return logits
+
+
+def read_rows(path: Path, *, items: int, columns: int, expected: str, hint: str) -> np.ndarray:
+    """Load a child-written float32 ``.npy`` of shape ``[items, columns]``; values unchecked.
+
+    The header (dtype, order, shape) and the exact byte size are checked before any value is
+    read; ``expected`` describes the wanted array and ``hint`` follows it in messages. Raises
+    MalformedOutputError.
+    """
     try:
         size = os.stat(path).st_size
         with open(path, "rb") as handle:
@@ -64,32 +75,26 @@ def read_logits(path: Path, *, items: int, n_classes: int) -> np.ndarray:
             shape, fortran_order, dtype = header
             data_offset = handle.tell()
             if dtype != _FLOAT32:
-                raise MalformedOutputError(
-                    f"The model's output file holds {dtype} values; expected {expected}. {_EXPECTATION}"
-                )
+                raise MalformedOutputError(f"The model's output file holds {dtype} values; expected {expected}. {hint}")
             if fortran_order:
                 raise MalformedOutputError(
                     f"The model's output file is in Fortran order; expected {expected} in C order."
                 )
-            if tuple(shape) != (items, n_classes):
-                raise MalformedOutputError(
-                    f"The model's output has shape {list(shape)}; expected {expected}. {_EXPECTATION}"
-                )
-            expected_size = data_offset + items * n_classes * _FLOAT32.itemsize
+            if tuple(shape) != (items, columns):
+                raise MalformedOutputError(f"The model's output has shape {list(shape)}; expected {expected}. {hint}")
+            expected_size = data_offset + items * columns * _FLOAT32.itemsize
             if size != expected_size:
                 raise MalformedOutputError(
                     f"The model's output file is {size} bytes; {expected} take "
                     f"{expected_size} bytes. The model stopped writing early or wrote extra "
                     "data."
                 )
-            logits = np.fromfile(handle, dtype=_FLOAT32, count=items * n_classes)
+            values = np.fromfile(handle, dtype=_FLOAT32, count=items * columns)
     except MalformedOutputError:
         raise
     except (OSError, ValueError, SyntaxError) as error:
         raise MalformedOutputError(f"The model's output file could not be read as {expected} ({error}).") from error
-    logits = logits.reshape(items, n_classes).astype(np.float32, copy=False)
-    check_finite(logits)
-    return logits
+    return values.reshape(items, columns).astype(np.float32, copy=False)
 
 
 def check_finite(logits: np.ndarray) -> None:

@@ -15,9 +15,11 @@ follow as secret: a failure on them is reported with a fixed message per error c
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,10 +39,28 @@ from .diagnosis import (
     startup_failure,
     wall_deadline,
 )
+from .gradients import (
+    ZERO_GRADIENTS,
+    AttackResult,
+    SaliencyResult,
+    attack_settings,
+    checked_targets,
+    chunk_seed,
+    no_gradient_reason,
+    saliency_result,
+)
 from .launch import ChildHandle, start_child
 from .limits import MIB, SandboxLimits, SandboxReport
-from .outputs import malformed_from_reply, read_logits
-from .replies import ErrorReply, Malformed, parse_loading_reply, parse_predict_reply
+from .outputs import malformed_from_reply, read_logits, read_rows
+from .replies import (
+    ErrorReply,
+    GradientsDone,
+    Malformed,
+    NoGradient,
+    parse_gradient_reply,
+    parse_loading_reply,
+    parse_predict_reply,
+)
 
 # Inputs are handed over in chunks of at most this many bytes, so the IO folder never holds
 # more than one chunk (a whole hidden split may be gigabytes).
@@ -313,6 +333,143 @@ class SandboxedModel:
         self._items += len(chunk)
         self._note_rss(reply.max_rss_bytes)
         return logits
+
+    # Gradient operations ----------------------------------------------------------------
+
+    def attack(
+        self,
+        inputs: np.ndarray,
+        *,
+        n_classes: int,
+        method: str,
+        eps: float,
+        low: float,
+        high: float,
+        seed: int,
+        steps: int = 10,
+    ) -> AttackResult:
+        """Attack the model's own clean predictions (L∞, label-free) and return its logits.
+
+        ``method`` is "fgsm" (one signed-gradient step of size ``eps``) or "pgd" (``steps``
+        steps of ``eps / 4`` from one random start seeded with ``seed``, projected onto the
+        ``eps``-ball and ``[low, high]``); the loss is the cross-entropy of the model's output
+        against its prediction on the clean batch (see ``child.py``). A model whose input
+        gradients are zero for every item, not finite, or raise is "not attackable", with a
+        reason. Malformed or non-finite logits, and every session failure, raise as in
+        ``predict``.
+        """
+        settings = attack_settings(method=method, eps=eps, low=low, high=high, seed=seed, steps=steps)
+        n_classes = self._check_request(inputs, n_classes)
+        parts: list[np.ndarray] = []
+        moved = False
+        for index, chunk in enumerate(self._gradient_chunks(inputs, 4 * n_classes)):
+            request = {"op": "attack", "n_classes": n_classes, **settings, "seed": chunk_seed(seed, index)}
+            reply = self._gradient_request(request, {"input": chunk}, n_classes)
+            if isinstance(reply, NoGradient):
+                return AttackResult(None, False, no_gradient_reason(reply, hidden=self._hidden))
+            moved = moved or not reply.zero_gradients
+            parts.append(self._read_output(functools.partial(read_logits, items=len(chunk), n_classes=n_classes)))
+        if not parts:
+            return AttackResult(np.empty((0, n_classes), dtype=np.float32), True, None)
+        if not moved:
+            return AttackResult(None, False, ZERO_GRADIENTS)
+        return AttackResult(parts[0] if len(parts) == 1 else np.concatenate(parts), True, None)
+
+    def saliency(self, inputs: np.ndarray, *, n_classes: int, targets: np.ndarray) -> SaliencyResult:
+        """``|∂ z_t / ∂x|`` per item, flattened to float32 ``[N, prod(input shape)]``.
+
+        ``z_t`` is the model's logit of ``targets[i]`` (int64 ``[N]``: the model's own clean
+        predictions, never labels). Maps that are not finite, or zero for every item, and a
+        model that raises, give ``usable=False`` with a reason.
+        """
+        n_classes = self._check_request(inputs, n_classes)
+        targets = checked_targets(targets, items=len(inputs), n_classes=n_classes)
+        width = int(np.prod(inputs.shape[1:]))
+        parts: list[np.ndarray] = []
+        start = 0
+        for chunk in self._gradient_chunks(inputs, 4 * width):
+            files = {"input": chunk, "targets": targets[start : start + len(chunk)]}
+            start += len(chunk)
+            reply = self._gradient_request({"op": "saliency", "n_classes": n_classes}, files, n_classes)
+            if isinstance(reply, NoGradient):
+                return SaliencyResult(None, False, no_gradient_reason(reply, hidden=self._hidden))
+            expected = f"float32 saliency maps of shape [{len(chunk)}, {width}]"
+            read = functools.partial(read_rows, items=len(chunk), columns=width, expected=expected, hint="")
+            parts.append(self._read_output(read))
+        if not parts:
+            return SaliencyResult(np.empty((0, width), dtype=np.float32), True, None)
+        try:
+            return saliency_result(parts[0] if len(parts) == 1 else np.concatenate(parts))
+        except EvaluationError as error:
+            raise self._fail(error) from None
+
+    def _check_request(self, inputs: np.ndarray, n_classes: int) -> int:
+        if self._failure is not None:
+            raise self._failure
+        if self._child.process is None or self._child.scratch is None:
+            raise RuntimeError("SandboxedModel must be used inside `with`")
+        if not isinstance(inputs, np.ndarray) or inputs.dtype != np.float32 or inputs.ndim < 2:
+            raise TypeError("inputs must be a float32 numpy array of shape [N, *input_shape]")
+        if int(n_classes) < 1:
+            raise ValueError("n_classes must be at least 1")
+        return int(n_classes)
+
+    def _gradient_chunks(self, inputs: np.ndarray, row_out: int) -> list[np.ndarray]:
+        """Whole batches per chunk, bounded like ``predict``'s by the input and output caps."""
+        total = len(inputs)
+        rows = min(
+            total,
+            max(1, _MAX_CHUNK_INPUT_BYTES // max(1, inputs[0].nbytes if total else 1)),
+            max(1, (self.limits.file_size_bytes - 4096) // row_out),
+        )
+        if rows < total and rows >= self.batch_size:
+            rows -= rows % self.batch_size
+        return [inputs[start : start + rows] for start in range(0, total, max(1, rows))]
+
+    def _gradient_request(
+        self, request: dict[str, Any], files: dict[str, np.ndarray], n_classes: int
+    ) -> GradientsDone | NoGradient:
+        """Hand ``files`` to the child, send ``request``, and return its checked reply."""
+        scratch, channel = self._child.scratch, self._child.channel
+        assert scratch is not None and channel is not None
+        self._sequence += 1
+        paths = []
+        for field, array in files.items():
+            name = f"{field}-{self._sequence:06d}.npy"
+            path = scratch / "in" / name
+            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+            os.chmod(path, 0o640)  # as in _predict_chunk: the sandbox account's group only
+            paths.append(path)
+            request[field] = name
+        items = len(files["input"])
+        batches = -(-items // self.batch_size)
+        phase = "attacking" if request["op"] == "attack" else "computing saliency"
+        try:
+            try:
+                channel.send({**request, "batch_size": self.batch_size})
+            except ChannelClosed:
+                raise self._fail(self._diagnose_exit(phase)) from None
+            raw = self._receive(phase)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)
+        try:
+            reply = parse_gradient_reply(raw, operation=str(request["op"]), batches=batches)
+        except ProtocolViolation as violation:
+            raise self._fail(protocol_violation(str(violation))) from None
+        if isinstance(reply, Malformed):
+            raise self._fail(malformed_from_reply(reply, n_classes, self.batch_size, items))
+        if isinstance(reply, GradientsDone):
+            self._note_rss(reply.max_rss_bytes)
+        return reply
+
+    def _read_output(self, read: Callable[[Path], np.ndarray]) -> np.ndarray:
+        scratch = self._child.scratch
+        assert scratch is not None
+        try:
+            return read(scratch / "out.npy")
+        except EvaluationError as error:
+            raise self._fail(error) from None
 
     def report(self) -> SandboxReport:
         """Describe the session so far: layers, timings, items, peak memory, model facts."""

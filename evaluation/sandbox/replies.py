@@ -118,6 +118,17 @@ def parse_loading_reply(reply: dict[str, Any]) -> Ready | ErrorReply:
     )
 
 
+def _parse_malformed(reply: dict[str, Any], batches: int) -> Malformed:
+    problem = reply.get("problem")
+    if problem not in MALFORMED_PROBLEMS:
+        raise ProtocolViolation("malformed reply without a known problem")
+    return Malformed(
+        problem=str(problem),
+        batch_index=_integer(reply.get("batch_index"), "batch_index", low=0, high=max(0, batches - 1)),
+        returned=_text(reply.get("returned", ""), "returned")[:200],
+    )
+
+
 def parse_predict_reply(reply: dict[str, Any], *, batches: int, wall_seconds: float) -> Done | ErrorReply | Malformed:
     """The reply to one ``predict`` request of ``batches`` batches, timed by the parent.
 
@@ -128,14 +139,7 @@ def parse_predict_reply(reply: dict[str, Any], *, batches: int, wall_seconds: fl
     if op == "error":
         return parse_error(reply, ERROR_KINDS_WHILE_PREDICTING)
     if op == "malformed":
-        problem = reply.get("problem")
-        if problem not in MALFORMED_PROBLEMS:
-            raise ProtocolViolation("malformed reply without a known problem")
-        return Malformed(
-            problem=str(problem),
-            batch_index=_integer(reply.get("batch_index"), "batch_index", low=0, high=max(0, batches - 1)),
-            returned=_text(reply.get("returned", ""), "returned")[:200],
-        )
+        return _parse_malformed(reply, batches)
     raw = reply.get("batch_seconds")
     if not isinstance(raw, list) or len(raw) != batches:
         raise ProtocolViolation(f"batch_seconds does not hold one duration for each of {batches} batches")
@@ -147,5 +151,67 @@ def parse_predict_reply(reply: dict[str, Any], *, batches: int, wall_seconds: fl
         raise ProtocolViolation("batch_seconds add up to more than the request took")
     return Done(
         batch_seconds=seconds,
+        max_rss_bytes=_optional_integer(reply.get("max_rss_bytes"), "max_rss_bytes", high=MAX_MEMORY_BYTES),
+    )
+
+
+# The gradient operations (``attack`` and ``saliency``) -------------------------------------
+
+NO_GRADIENT_REASONS = frozenset({"nonfinite", "raised"})
+_IDENTIFIER_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+@dataclass(frozen=True)
+class GradientsDone:
+    """The child ran a gradient operation over every batch and wrote its output file."""
+
+    zero_gradients: bool
+    """For an attack: every input gradient it took was exactly zero (false for saliency)."""
+    max_rss_bytes: int | None
+
+
+@dataclass(frozen=True)
+class NoGradient:
+    """The model's input gradients could not be used: not finite, or the model raised."""
+
+    reason: str
+    exception: str
+    """The exception's type name when the model raised (a Python identifier), else empty."""
+    lines: tuple[str, ...]
+
+
+def _exception_name(value: Any) -> str:
+    name = _text(value, "exception")[:80]
+    if not name or not set(name) <= _IDENTIFIER_CHARACTERS or name[0].isdigit():
+        raise ProtocolViolation("exception is not the name of a type")
+    return name
+
+
+def parse_gradient_reply(
+    reply: dict[str, Any], *, operation: str, batches: int
+) -> GradientsDone | NoGradient | Malformed:
+    """The reply to one ``attack`` or ``saliency`` request of ``batches`` batches.
+
+    ``attacked`` must say with a real boolean whether every gradient was zero; ``explained``
+    carries no flag (the parent reads the maps themselves). A ``no_gradient`` reply names one
+    of the known reasons, and for ``raised`` the exception's type as an identifier.
+    """
+    done = {"attack": "attacked", "saliency": "explained"}[operation]
+    op = _expect(reply, {done, "no_gradient", "malformed"})
+    if op == "malformed":
+        return _parse_malformed(reply, batches)
+    if op == "no_gradient":
+        reason = reply.get("reason")
+        if reason not in NO_GRADIENT_REASONS:
+            raise ProtocolViolation("no_gradient reply without a known reason")
+        if reason == "nonfinite":
+            return NoGradient(reason="nonfinite", exception="", lines=())
+        error = parse_error({**reply, "kind": "raised"}, ERROR_KINDS_WHILE_PREDICTING)
+        return NoGradient(reason="raised", exception=_exception_name(reply.get("exception")), lines=error.lines)
+    zero = reply.get("zero_gradients", False) if operation == "attack" else False
+    if not isinstance(zero, bool) or (operation == "attack" and "zero_gradients" not in reply):
+        raise ProtocolViolation("zero_gradients is not a boolean")
+    return GradientsDone(
+        zero_gradients=zero,
         max_rss_bytes=_optional_integer(reply.get("max_rss_bytes"), "max_rss_bytes", high=MAX_MEMORY_BYTES),
     )

@@ -131,9 +131,13 @@ def test_as_dict_is_canonical_json_with_one_key_per_field():
 
 
 def test_known_perturbations_cover_the_methods_suite():
-    assert set(KNOWN_PERTURBATIONS) == {
-        "gaussian_noise", "blur", "occlusion", "shift", "contrast", "salt_and_pepper",
-        "feature_noise", "missing_features", "fgsm", "pgd",
+    assert KNOWN_PERTURBATIONS == {
+        "gaussian_noise": "image", "shot_noise": "image", "impulse_noise": "image",
+        "gaussian_blur": "image", "motion_blur": "image", "contrast": "image", "brightness": "image",
+        "occlusion": "image", "translation": "image", "rotation": "image", "scale": "image",
+        "elastic": "image", "blur": "image", "shift": "image", "salt_and_pepper": "image",
+        "feature_noise": "tabular", "missing_features": "tabular", "covariate_shift": "tabular",
+        "fgsm": "adversarial", "pgd": "adversarial",
     }  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from scipy import stats
 
-from evaluation.corruptions import CORRUPTIONS
+from evaluation.corruptions import CORRUPTIONS, canonical_name
 from evaluation.metrics import CALIBRATION_BINS, per_item_outcomes
 from evaluation.robustness import (
     ConditionPredictions,
@@ -363,7 +363,7 @@ def _suite_breakdowns(
         if reference is not None and reference[1].corrupted.shape != suite.corrupted.shape:
             reference = None
         descriptions = {
-            name: (CORRUPTIONS[name].kind, CORRUPTIONS[name].description) if name in CORRUPTIONS else ("", "")
+            name: (CORRUPTIONS[canonical_name(name)].kind, CORRUPTIONS[canonical_name(name)].description)
             for name, _ in conditions
         }
         corruptions = corruption_breakdown(

@@ -26,14 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from evaluation.corruptions import Reference, corrupt
 from evaluation.errors import PerturbedInputError
 from evaluation.seeds import derive_seed
-from evaluation.spec import BenchmarkFolder, BenchmarkSpec, PerturbationSpec
+from evaluation.spec import BenchmarkSpec, PerturbationSpec, Split
 
 __all__ = ["MANIFEST", "Condition", "PerturbedSuite", "condition_seed", "conditions", "suite_root"]
 
@@ -76,6 +76,18 @@ def suite_root(folder: Path) -> Path:
     return folder / "perturbed"
 
 
+class SplitSource(Protocol):
+    """What generating a split's copies reads: a version folder, or the public files of its dev split."""
+
+    @property
+    def spec(self) -> BenchmarkSpec: ...
+
+    @property
+    def content_hash(self) -> str: ...
+
+    def load_split(self, name: str) -> Split: ...
+
+
 class PerturbedSuite:
     """The stored perturbed copies of one split of one version."""
 
@@ -92,7 +104,7 @@ class PerturbedSuite:
         self._conditions = conditions(spec)
 
     @classmethod
-    def ensure(cls, root: Path, benchmark: BenchmarkFolder, split: str) -> PerturbedSuite:
+    def ensure(cls, root: Path, benchmark: SplitSource, split: str) -> PerturbedSuite:
         """Generate every missing condition into ``root/<split>/`` (atomically: temp file + rename, safe when two
         workers race), with ``manifest.json`` = {"content_hash", "split", "files": {key: {"file", "sha256", "seed"}}};
         a manifest of another content hash is an error, never silently reused."""

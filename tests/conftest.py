@@ -47,6 +47,22 @@ def django_db_modify_db_settings(service_folder):
 
 
 @pytest.fixture(autouse=True)
+def clean_runs_only(settings):
+    """Site tests score clean unless they ask for the robustness suite (the ``with_suite`` fixture).
+
+    The suite multiplies a run's sandbox work by about forty; the tests of what it computes and
+    shows turn it on, the many tests of statuses, ledgers and pages need only the clean pass.
+    """
+    settings.EVALUATION_SUITE = False
+
+
+@pytest.fixture
+def with_suite(settings):
+    """Score with the version's robustness suite, as the site does by default."""
+    settings.EVALUATION_SUITE = True
+
+
+@pytest.fixture(autouse=True)
 def private_storage(settings, tmp_path):
     """Every test gets its own empty private storage (hidden splits, models, outcomes)."""
     settings.PRIVATE_STORAGE_ROOT = tmp_path / "private"

@@ -211,6 +211,9 @@ SANDBOX_WALL_SECONDS = env_float("TOUCHSTONE_SANDBOX_WALL_SECONDS", 600.0, minim
 SANDBOX_CPU_SECONDS = env_int("TOUCHSTONE_SANDBOX_CPU_SECONDS", 1200, minimum=1)
 SANDBOX_FILE_BYTES = env_int("TOUCHSTONE_SANDBOX_FILE_MB", 256, minimum=1) * 1024 * 1024
 EVALUATION_BATCH_SIZE = env_int("TOUCHSTONE_EVALUATION_BATCH_SIZE", 256, minimum=1)
+# Every evaluation runs the version's robustness suite (its stored corrupted copies, attacks and
+# saliency) after the clean pass; off, runs are scored clean only and show no robustness breakdowns.
+EVALUATION_SUITE = env_bool("TOUCHSTONE_EVALUATION_SUITE", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from evaluation.breakdowns import breakdowns
+from evaluation.breakdowns import part_breakdowns
 from evaluation.spec import load_benchmark
 from tests.touchstone.conftest import api_client_for
 from tests.touchstone.ledger import Hidden, probabilities_of, record_probabilities
@@ -44,19 +45,19 @@ def expected(version, submission, part: str, *, with_clusters: bool = True) -> d
     mask[Hidden(version).feedback] = True
     if part == "final":
         mask = ~mask
-    clusters = test.metadata.get("cluster") if with_clusters else None
-    spec = benchmark.spec
-    result = breakdowns(
-        submission_outcomes(submission)["probabilities"][mask],
-        test.labels[mask],
-        classes=spec.classes,
-        metadata={name: column[mask] for name, column in test.metadata.items()},
-        slice_columns=spec.slice_columns,
-        era_column=spec.era_column,
-        era_order=spec.era_order,
-        clusters=None if clusters is None else clusters[mask],
+    if not with_clusters:
+        test = dataclasses.replace(
+            test, metadata={name: column for name, column in test.metadata.items() if name != "cluster"}
+        )
+    result = part_breakdowns(
+        submission_outcomes(submission)["probabilities"],
+        test,
+        benchmark.spec,
+        content_hash=version.content_hash,
+        part=part,
+        mask=mask,
     )
-    return json.loads(json.dumps({"part": part, **result}))
+    return json.loads(json.dumps(result))
 
 
 def served(submission, client: APIClient | None = None) -> dict | None:

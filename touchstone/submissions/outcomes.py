@@ -6,6 +6,7 @@ The worker writes the file before it records the result; recomputes and comparis
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def save_outcomes(submission: Submission, report: EvaluationReport) -> str:
     """Write the report's per-item probabilities, run facts and suite record; returns the relative path."""
     relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
     buffer = io.BytesIO()
-    arrays = {"probabilities": report.probabilities, "item_ids": report.item_ids}
+    arrays: dict[str, Any] = {"probabilities": report.probabilities, "item_ids": report.item_ids}
     if report.facts is not None:
         arrays.update(report.facts.arrays())
     if report.suite is not None:

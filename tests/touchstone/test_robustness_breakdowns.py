@@ -1,0 +1,99 @@
+"""Scored with the suite, a submission's robustness breakdowns reach its API record, the board and the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from evaluation.cli import main as cli_main
+from tests.touchstone.conftest import upload, write_bytes
+from touchstone.rankings.services import freeze_version
+from touchstone.submissions.models import Submission
+from touchstone.submissions.scoring import score_submission
+from touchstone.submissions.services import submit_model
+
+pytestmark = pytest.mark.usefixtures("with_suite", "empty_cache")
+
+
+@pytest.fixture
+def frozen(version, researcher, good_model_bytes, weak_model_bytes) -> dict:
+    """A researcher's model and a weaker pinned baseline, both scored with the suite; then a freeze."""
+    owner = get_user_model().objects.create_user("baselines")
+    baseline = submit_model(
+        owner=owner, version=version, uploaded_file=upload(weak_model_bytes), model_name="Weak centroids",
+        is_baseline=True, team="Baselines",
+    )  # fmt: skip
+    entry = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="Good")
+    for submission in (baseline, entry):
+        assert score_submission(submission_id=submission.pk) == Submission.Status.SCORED
+    freeze_version(version=version)
+    return {"baseline": baseline, "entry": entry}
+
+
+def breakdowns_of(submission) -> dict:
+    return APIClient().get(f"/api/v1/submissions/{submission.pk}/").json()["breakdowns"]
+
+
+def test_the_command_line_computes_the_sites_breakdowns_bit_for_bit(frozen, digits_folder, good_model_bytes, tmp_path):
+    served = breakdowns_of(frozen["entry"])
+    model = write_bytes(tmp_path / "good.pt", good_model_bytes)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(io.StringIO()):
+        status = cli_main(
+            ["evaluate", "--benchmark", str(digits_folder), "--model", str(model), "--split", "test", "--part",
+             "final", "--json"]
+        )  # fmt: skip
+    assert status == 0
+    local = json.loads(output.getvalue())["breakdowns"]
+    # Cost is measured anew on every run; everything else follows from the predictions.
+    served_cost, local_cost = served.pop("cost"), local.pop("cost")
+    assert set(served_cost) == set(local_cost)
+    # Without --reference the command line has no CE; the site's reference is the baseline.
+    assert served["corruptions"]["baseline"] == "Weak centroids"
+    for found in (served, local):
+        corruptions = found["corruptions"]
+        corruptions["baseline"], corruptions["mce"], corruptions["relative_mce"] = None, None, None
+        for item in corruptions["items"]:
+            item["ce"] = item["relative_ce"] = None
+            for row in item["severities"]:
+                row["baseline"] = None
+    assert local == served
+
+
+def test_corruption_errors_are_relative_to_the_best_pinned_baseline(frozen):
+    baseline = breakdowns_of(frozen["baseline"])["corruptions"]
+    entry = breakdowns_of(frozen["entry"])["corruptions"]
+    # The reference's own errors divided by themselves.
+    assert all(item["ce"] == 1.0 for item in baseline["items"])
+    assert baseline["mce"]["value"] == 1.0
+    for item in entry["items"]:
+        errors = sum(1 - row["value"] for row in item["severities"])
+        reference = sum(1 - row["baseline"] for row in item["severities"])
+        assert item["ce"] == pytest.approx(errors / reference, abs=5e-4)
+
+
+def test_the_board_summarises_each_entry_from_its_breakdowns(frozen, version):
+    url = f"/api/v1/benchmarks/{version.benchmark.slug}/versions/{version.version}/leaderboard/"
+    board = APIClient().get(url).json()
+    summaries = {entry["submission"]: entry["summary"] for entry in board["entries"]}
+    for submission in (frozen["entry"], frozen["baseline"]):
+        found = breakdowns_of(submission)
+        summary = summaries[submission.pk]
+        assert summary["corrupted_accuracy"] == found["corruptions"]["mean_accuracy"]
+        assert summary["mce"] == found["corruptions"]["mce"]
+        assert summary["ece"] == found["calibration"]["ece"]
+        main = found["adversarial"]["main"]
+        assert summary["adversarial_accuracy"]["name"] == main["name"] == "pgd"
+        worst = min(
+            (row for table in found["slices"].values() for row in table["slices"] if not row["small"]),
+            key=lambda row: row["value"],
+        )
+        assert summary["worst_slice"]["value"] == worst["value"]
+    csv = APIClient().get(f"{url}?format=csv").content.decode()
+    header = csv.splitlines()[0].split(",")
+    assert {"mce_value", "mce_low", "corrupted_accuracy_high", "latency_ms_value"} <= set(header)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv as csv_module
 import io
 import json
 
@@ -11,7 +12,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from evaluation.cli import main as cli_main
-from tests.touchstone.conftest import upload, write_bytes
+from tests.touchstone.conftest import api_client_for, upload, write_bytes
 from touchstone.rankings.services import freeze_version
 from touchstone.submissions.models import Submission
 from touchstone.submissions.scoring import score_submission
@@ -77,7 +78,7 @@ def test_corruption_errors_are_relative_to_the_best_pinned_baseline(frozen):
         assert item["ce"] == pytest.approx(errors / reference, abs=5e-4)
 
 
-def test_the_board_summarises_each_entry_from_its_breakdowns(frozen, version):
+def test_the_board_summarises_each_entry_and_both_download_as_csv(frozen, version, researcher):
     url = f"/api/v1/benchmarks/{version.benchmark.slug}/versions/{version.version}/leaderboard/"
     board = APIClient().get(url).json()
     summaries = {entry["submission"]: entry["summary"] for entry in board["entries"]}
@@ -97,3 +98,17 @@ def test_the_board_summarises_each_entry_from_its_breakdowns(frozen, version):
     csv = APIClient().get(f"{url}?format=csv").content.decode()
     header = csv.splitlines()[0].split(",")
     assert {"mce_value", "mce_low", "corrupted_accuracy_high", "latency_ms_value"} <= set(header)
+    # A submission's breakdowns download as JSON and as one CSV row per figure.
+    breakdowns_url = f"/api/v1/submissions/{frozen['entry'].pk}/breakdowns/"
+    found = APIClient().get(breakdowns_url).json()
+    assert found == breakdowns_of(frozen["entry"])
+    rows = list(csv_module.DictReader(io.StringIO(APIClient().get(f"{breakdowns_url}?format=csv").content.decode())))
+    severities = [row for row in rows if row["section"] == "corruption accuracy"]
+    expected = [row for item in found["corruptions"]["items"] for row in item["severities"]]
+    assert [float(row["value"]) for row in severities] == [row["value"] for row in expected]
+    pgd = next(row for row in rows if row["section"] == "attack accuracy" and row["group"] == "pgd")
+    assert float(pgd["value"]) == found["adversarial"]["attacks"][2]["value"]
+    # Nothing is shown for a submission that is not scored (here: as if its run had failed).
+    Submission.objects.filter(pk=frozen["entry"].pk).update(status=Submission.Status.FAILED)
+    refused = api_client_for(researcher).get(breakdowns_url)
+    assert refused.status_code == 404 and "not scored" in refused.json()["detail"]

@@ -1,4 +1,4 @@
-"""CSV for leaderboard downloads (``?format=csv``)."""
+"""CSV for leaderboard and breakdown downloads (``?format=csv``)."""
 
 from __future__ import annotations
 
@@ -41,4 +41,76 @@ class LeaderboardCSVRenderer(BaseRenderer):
             writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
+        return buffer.getvalue().encode()
+
+
+BREAKDOWN_COLUMNS = ("section", "group", "condition", "n", "value", "low", "high")
+
+
+def _row(section: str, group: object, condition: object = "", found: dict | None = None, **values) -> dict:
+    row = {"section": section, "group": group, "condition": condition, "n": None, "value": None, "low": None}
+    row["high"] = None
+    row.update({key: (found or {}).get(key) for key in ("n", "value", "low", "high")})
+    row.update(values)
+    return row
+
+
+def breakdown_rows(found: dict) -> list[dict]:
+    """One row per figure of a submission's breakdowns: section, group, condition, n, value, interval."""
+    rows = [_row(f"calibration ({found['part']} part)", name, found=found["calibration"][name])
+            for name in ("ece", "ece_equal_mass", "brier", "nll")]  # fmt: skip
+    rows += [_row("class recall", row["class"], found=row) for row in found["per_class"]["recall"]]
+    for column, table in found["slices"].items():
+        rows += [_row("slice", f"{column}={row['slice']}", found=row) for row in table["slices"]]
+    if found.get("drift"):
+        rows += [_row("era", row["era"], found=row) for row in found["drift"]["eras"]]
+    for row in found["reliability"]:
+        bin_name = f"({row['low']:.4f}, {row['high']:.4f}]"
+        rows.append(_row("reliability", bin_name, n=row["count"], value=row["accuracy"], low=row["band_low"],
+                         high=row["band_high"]))  # fmt: skip
+    corruptions = found.get("corruptions")
+    if corruptions:
+        for name in ("mean_accuracy", "mce", "relative_mce", "flip_rate", "worst_case"):
+            rows.append(_row("corruption suite", name, found=corruptions[name]))
+        for item in corruptions["items"]:
+            rows.append(_row("corruption error", item["name"], value=item["ce"]))
+            rows.append(_row("relative corruption error", item["name"], value=item["relative_ce"]))
+            for row in item["severities"]:
+                rows.append(_row("corruption accuracy", item["name"], f"severity {row['severity']}", found=row))
+                rows.append(_row("corruption flip rate", item["name"], f"severity {row['severity']}",
+                                 found=row["flip_rate"]))  # fmt: skip
+    adversarial = found.get("adversarial")
+    if adversarial:
+        if not adversarial["attackable"]:
+            rows.append(_row("attack", "not attackable", adversarial["reason"] or ""))
+        for row in adversarial["attacks"]:
+            rows.append(_row("attack accuracy", row["name"], f"eps {row['eps']:g}", found=row))
+            rows.append(_row("attack flip rate", row["name"], f"eps {row['eps']:g}", found=row["flip_rate"]))
+    stability = found.get("stability")
+    if stability:
+        rows.append(_row("saliency stability", "overall", found=stability["overall"]))
+        rows += [_row("saliency stability", row["name"], found=row) for row in stability["corruptions"]]
+    cost = found.get("cost")
+    if cost:
+        rows.append(_row("cost", "latency_ms", found=cost["latency_ms"]))
+        for name in ("latency_ms_p95", "throughput_per_second", "parameters", "file_size_bytes", "peak_memory_bytes"):
+            rows.append(_row("cost", name, value=cost[name]))
+    return rows
+
+
+class BreakdownsCSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if not isinstance(data, dict) or "calibration" not in data:
+            detail = data.get("detail", "") if isinstance(data, dict) else data
+            writer.writerows([["detail"], [spreadsheet_safe(str(detail))]])
+            return buffer.getvalue().encode()
+        writer.writerow(BREAKDOWN_COLUMNS)
+        for row in breakdown_rows(data):
+            writer.writerow([spreadsheet_safe(row[column]) for column in BREAKDOWN_COLUMNS])
         return buffer.getvalue().encode()

@@ -6,14 +6,15 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from touchstone.api.renderers import LeaderboardCSVRenderer
+from touchstone.api.breakdown_serializers import BreakdownsSerializer
+from touchstone.api.renderers import BreakdownsCSVRenderer, LeaderboardCSVRenderer
 from touchstone.api.serializers import (
     BenchmarkSerializer,
     ComparisonSerializer,
@@ -162,6 +163,24 @@ class SubmissionDetail(APIView):
     def get(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
         return Response(SubmissionSerializer(submission, context={"request": request}).data)
+
+
+class SubmissionBreakdowns(APIView):
+    renderer_classes = [JSONRenderer, BreakdownsCSVRenderer]
+
+    @extend_schema(responses={200: BreakdownsSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        found = disclosure.submission_breakdowns(submission)
+        if found is None:
+            raise NotFound(
+                "no breakdowns are shown for this submission: it is not scored, or its version is open and the "
+                "Ladder did not release it"
+            )
+        response = Response(BreakdownsSerializer(found).data)
+        if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="submission-{pk}-breakdowns.csv"'
+        return response
 
 
 class SubmissionProvenance(APIView):

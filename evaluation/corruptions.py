@@ -218,9 +218,9 @@ def _overlap(pixels: np.ndarray, start: np.ndarray, side: float) -> np.ndarray:
 def gaussian_blur(
     x: np.ndarray, severity: int, rng: np.random.Generator, *, reference: Reference, strength: float
 ) -> np.ndarray:
-    """Convolution with a Gaussian of sd ``c_s S`` pixels (edges extended by the nearest pixel)."""
+    """Convolution with a Gaussian of sd ``c_s S`` pixels, truncated at 4 sd (edges extended)."""
     sigma = severity_parameter("gaussian_blur", severity, strength) * min(x.shape[2:])
-    blurred: np.ndarray = ndimage.gaussian_filter(x, sigma=(0, 0, sigma, sigma), mode="nearest", truncate=3.0)
+    blurred: np.ndarray = ndimage.gaussian_filter(x, sigma=(0, 0, sigma, sigma), mode="nearest", truncate=4.0)
     return blurred
 
 

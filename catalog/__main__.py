@@ -1,4 +1,5 @@
-"""``python -m catalog build OUTDIR [--only SLUG]`` and ``python -m catalog baselines FOLDER OUTDIR``."""
+"""``python -m catalog build OUTDIR [--only SLUG]``, ``python -m catalog baselines FOLDER OUTDIR``
+and ``python -m catalog calibrate SLUG``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     baselines = commands.add_parser("baselines", help="train the baseline models of a benchmark")
     baselines.add_argument("folder", type=Path, help="a benchmark version folder")
     baselines.add_argument("out_dir", type=Path, help="where the TorchScript files are written")
+    calibrate = commands.add_parser(
+        "calibrate", help="print the non-linear baseline's dev accuracy under each corruption and severity"
+    )
+    calibrate.add_argument("slug", choices=list(BUILDERS), help="the benchmark to build and calibrate")
+    calibrate.add_argument(
+        "--strength", action="append", default=[], metavar="NAME=VALUE",
+        help="try another strength for one corruption (repeatable)",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
 
     try:
@@ -29,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
 
             for folder in build_catalog(arguments.out_dir, only=arguments.only):
                 print(f"{folder.spec.slug}\t{folder.content_hash}\t{folder.path}")
+        elif arguments.command == "calibrate":
+            from catalog.calibrate import calibrate as run_calibration
+            from catalog.calibrate import format_table
+
+            strengths = {}
+            for item in arguments.strength:
+                name, _, value = item.partition("=")
+                try:
+                    strengths[name] = float(value)
+                except ValueError:
+                    parser.error(f"--strength takes NAME=VALUE with a number, got {item!r}")
+            print(format_table(*run_calibration(arguments.slug, strengths)))
         else:
             from catalog.baselines import dev_accuracy, train_baselines
 

@@ -9,7 +9,7 @@ import numpy as np
 from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
-    IMAGE_PERTURBATIONS,
+    image_perturbations,
     rank_terciles,
     stratified_split,
     write_benchmark,
@@ -18,6 +18,23 @@ from evaluation.spec import BenchmarkFolder
 
 SLUG = "digits"
 INK_LEVELS = ("light", "medium", "heavy")
+
+#: Multipliers of each corruption's severity parameter, chosen with ``python -m catalog
+#: calibrate digits`` so that severity 1 is mild and 5 is hard for the small CNN.
+STRENGTHS = {
+    "gaussian_noise": 2.5,
+    "shot_noise": 3.0,
+    "impulse_noise": 1.5,
+    "gaussian_blur": 2.5,
+    "motion_blur": 1.5,
+    "contrast": 1.0,
+    "brightness": 1.3,
+    "occlusion": 1.2,
+    "translation": 0.7,
+    "rotation": 0.6,
+    "scale": 0.6,
+    "elastic": 1.5,
+}
 
 DOCUMENT = {
     "slug": SLUG,
@@ -29,7 +46,13 @@ DOCUMENT = {
         "each class forms the public dev split, the remaining 60% the hidden test split "
         "(assignment by sha256 of the slug and item id). The 'ink' slice groups images by the "
         "tercile of their total ink over the whole data set, which separates thin and faint "
-        "strokes from bold ones."
+        "strokes from bold ones. "
+        "The robustness suite corrupts the hidden test images in twelve ways (Gaussian, shot and "
+        "impulse noise, Gaussian and motion blur, contrast, brightness, occlusion, translation, "
+        "rotation, scale and elastic distortion), each at severities 1 to 5 calibrated so that 1 "
+        "costs the small CNN baseline a little and 5 a lot; the corrupted copies are generated "
+        "once per version from seeds derived from its content hash. FGSM and PGD attacks at L∞ "
+        "budgets 0.03 and 0.1 complete it."
     ),
     "license": "CC BY 4.0",
     "source": (
@@ -44,7 +67,7 @@ DOCUMENT = {
     "metrics": {"primary": "accuracy", "report": ALL_METRICS},
     "slices": {"columns": ["ink"]},
     "hidden": {"feedback_fraction": 0.3},
-    "perturbations": IMAGE_PERTURBATIONS,
+    "perturbations": image_perturbations(STRENGTHS),
 }
 
 

@@ -32,14 +32,21 @@ ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 DEV_FRACTION = 0.4
 FIRST_VERSION = "1.0.0"
 ALL_METRICS = ["accuracy", "macro_f1", "nll", "brier", "ece", "ece_equal_mass"]
-IMAGE_PERTURBATIONS: list[dict[str, Any]] = [
-    *(
-        {"name": name, "severities": [1, 2, 3, 4, 5]}
-        for name in ("gaussian_noise", "blur", "occlusion", "shift", "contrast", "salt_and_pepper")
-    ),
-    {"name": "fgsm", "eps": [0.03, 0.1]},
-    {"name": "pgd", "eps": [0.03, 0.1]},
-]
+#: The image corruption suite, in the order the site lists it.
+IMAGE_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "gaussian_blur", "motion_blur", "contrast",
+    "brightness", "occlusion", "translation", "rotation", "scale", "elastic",
+)  # fmt: skip
+ATTACK_EPS = [0.03, 0.1]
+
+
+def image_perturbations(strengths: dict[str, float]) -> list[dict[str, Any]]:
+    """Every image corruption at severities 1–5 with its benchmark's strength, then FGSM and PGD."""
+    return [
+        *({"name": name, "severities": [1, 2, 3, 4, 5], "strength": strengths[name]} for name in IMAGE_CORRUPTIONS),
+        {"name": "fgsm", "eps": ATTACK_EPS},
+        {"name": "pgd", "eps": ATTACK_EPS},
+    ]
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
-    IMAGE_PERTURBATIONS,
+    image_perturbations,
     rank_terciles,
     stratified_split,
     write_benchmark,
@@ -19,6 +19,23 @@ from evaluation.spec import BenchmarkFolder
 SLUG = "mnist"
 INK_LEVELS = ("light", "medium", "heavy")
 ASPECT_LEVELS = ("narrow", "medium", "wide")
+
+#: Multipliers of each corruption's severity parameter, chosen with ``python -m catalog
+#: calibrate mnist`` so that severity 1 is mild and 5 is hard for the small CNN.
+STRENGTHS = {
+    "gaussian_noise": 3.5,
+    "shot_noise": 10.0,
+    "impulse_noise": 2.0,
+    "gaussian_blur": 1.2,
+    "motion_blur": 0.9,
+    "contrast": 1.0,
+    "brightness": 1.0,
+    "occlusion": 1.3,
+    "translation": 0.5,
+    "rotation": 0.75,
+    "scale": 0.75,
+    "elastic": 1.4,
+}
 
 DOCUMENT = {
     "slug": SLUG,
@@ -31,7 +48,13 @@ DOCUMENT = {
         "(assignment by sha256 of the slug and item id). Two slices: 'ink' is the tercile of "
         "total ink, 'aspect' the tercile of the width-to-height ratio of the digit's bounding "
         "box, both over the whole sample, so results show whether a model struggles with "
-        "faint or with unusually narrow or wide writing."
+        "faint or with unusually narrow or wide writing. "
+        "The robustness suite corrupts the hidden test images in twelve ways (Gaussian, shot and "
+        "impulse noise, Gaussian and motion blur, contrast, brightness, occlusion, translation, "
+        "rotation, scale and elastic distortion), each at severities 1 to 5 calibrated so that 1 "
+        "costs the small CNN baseline a little and 5 a lot; the corrupted copies are generated "
+        "once per version from seeds derived from its content hash. FGSM and PGD attacks at L∞ "
+        "budgets 0.03 and 0.1 complete it."
     ),
     "license": "CC BY-SA 3.0",
     "source": (
@@ -46,7 +69,7 @@ DOCUMENT = {
     "metrics": {"primary": "accuracy", "report": ALL_METRICS},
     "slices": {"columns": ["ink", "aspect"]},
     "hidden": {"feedback_fraction": 0.3},
-    "perturbations": IMAGE_PERTURBATIONS,
+    "perturbations": image_perturbations(STRENGTHS),
 }
 
 

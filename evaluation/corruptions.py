@@ -186,18 +186,30 @@ def brightness(
 def occlusion(
     x: np.ndarray, severity: int, rng: np.random.Generator, *, reference: Reference, strength: float
 ) -> np.ndarray:
-    """A square of side ``k = clip(round(c_s S), 1, S)`` pixels, at a uniformly random position
-    inside the image (the same for every channel), set to ``low``."""
+    """A square of side ``k = min(c_s, 1) S`` pixels at a uniformly random position inside the
+    image (the same for every channel), filled with ``low``.
+
+    The square's corners are continuous (``top ~ U[0, H − k]``, ``left ~ U[0, W − k]``), and a
+    pixel it covers in part becomes ``(1 − a) x + a low``, ``a`` the share of the pixel covered:
+    on an 8×8 image, rounding the side to whole pixels would give two severities the same patch.
+    """
     n, _, height, width = x.shape
-    side = int(
-        np.clip(round(severity_parameter("occlusion", severity, strength) * min(height, width)), 1, min(height, width))
-    )
-    top = rng.integers(0, height - side + 1, size=n)
-    left = rng.integers(0, width - side + 1, size=n)
-    rows = np.arange(height)[None, :] - top[:, None]
-    columns = np.arange(width)[None, :] - left[:, None]
-    inside = ((rows >= 0) & (rows < side))[:, :, None] & ((columns >= 0) & (columns < side))[:, None, :]
-    return np.where(inside[:, None, :, :], reference.low, x)
+    side = min(severity_parameter("occlusion", severity, strength), 1.0) * min(height, width)
+    top = rng.uniform(0.0, height - side, size=n)
+    left = rng.uniform(0.0, width - side, size=n)
+    row_cover = _overlap(np.arange(height), top, side)
+    column_cover = _overlap(np.arange(width), left, side)
+    covered = (row_cover[:, :, None] * column_cover[:, None, :])[:, None, :, :]
+    occluded: np.ndarray = (1.0 - covered) * x + covered * reference.low
+    return occluded
+
+
+def _overlap(pixels: np.ndarray, start: np.ndarray, side: float) -> np.ndarray:
+    """``[n, P]``: the length of ``[p, p + 1] ∩ [start_n, start_n + side]`` for each pixel ``p``."""
+    begin = np.maximum(pixels[None, :], start[:, None])
+    end = np.minimum(pixels[None, :] + 1, start[:, None] + side)
+    overlap: np.ndarray = np.clip(end - begin, 0.0, 1.0)
+    return overlap
 
 
 # --- Image corruptions: blur ----------------------------------------------------------------
@@ -206,9 +218,9 @@ def occlusion(
 def gaussian_blur(
     x: np.ndarray, severity: int, rng: np.random.Generator, *, reference: Reference, strength: float
 ) -> np.ndarray:
-    """Convolution with a Gaussian of sd ``c_s S`` pixels (edges extended by the nearest pixel)."""
+    """Convolution with a Gaussian of sd ``c_s S`` pixels, truncated at 4 sd (edges extended)."""
     sigma = severity_parameter("gaussian_blur", severity, strength) * min(x.shape[2:])
-    blurred: np.ndarray = ndimage.gaussian_filter(x, sigma=(0, 0, sigma, sigma), mode="nearest", truncate=3.0)
+    blurred: np.ndarray = ndimage.gaussian_filter(x, sigma=(0, 0, sigma, sigma), mode="nearest", truncate=4.0)
     return blurred
 
 
@@ -401,7 +413,7 @@ CORRUPTIONS: dict[str, Corruption] = {
         Corruption("motion_blur", "image", motion_blur, "Motion blur along a random direction, 10–50% of the image size long", (0.10, 0.20, 0.30, 0.40, 0.50)),
         Corruption("contrast", "image", contrast, "Contrast reduced by 40–90% towards each image's mean", (0.40, 0.55, 0.70, 0.80, 0.90)),
         Corruption("brightness", "image", brightness, "Brightness raised by 10–50% of the range", (0.10, 0.20, 0.30, 0.40, 0.50)),
-        Corruption("occlusion", "image", occlusion, "A random square patch, 20–60% of the image side, set to the range's low end", (0.20, 0.30, 0.40, 0.50, 0.60)),
+        Corruption("occlusion", "image", occlusion, "A random square patch, 10–50% of the image side, set to the range's low end", (0.10, 0.20, 0.30, 0.40, 0.50)),
         Corruption("translation", "image", translation, "Shift in a random direction by 5–25% of the image size", (0.05, 0.10, 0.15, 0.20, 0.25)),
         Corruption("rotation", "image", rotation, "Rotation about the centre by ±10–50 degrees", (10.0, 20.0, 30.0, 40.0, 50.0)),
         Corruption("scale", "image", scale, "Zoom in or out about the centre by a factor 1.15–1.8", (0.15, 0.30, 0.45, 0.60, 0.80)),

@@ -27,7 +27,10 @@ EXPECTED = {
         "ids": r"seattle-20\d\d-\d\d-\d\d",
     },
 }
-IMAGE_SUITE = {"gaussian_noise", "blur", "occlusion", "shift", "contrast", "salt_and_pepper", "fgsm", "pgd"}
+IMAGE_SUITE = [
+    "gaussian_noise", "shot_noise", "impulse_noise", "gaussian_blur", "motion_blur", "contrast",
+    "brightness", "occlusion", "translation", "rotation", "scale", "elastic", "fgsm", "pgd",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +90,14 @@ def test_image_benchmarks_put_forty_percent_of_each_class_in_dev(built, slug):
 def test_image_benchmarks_use_the_full_image_suite_and_pixel_range(built, slug):
     spec = built[slug].spec
     assert spec.input_range == (0.0, 1.0)
-    assert {p.name for p in spec.perturbations} == IMAGE_SUITE
+    assert [p.name for p in spec.perturbations] == IMAGE_SUITE
     for perturbation in spec.perturbations:
         if perturbation.adversarial:
-            assert perturbation.eps == (0.03, 0.1)
+            assert perturbation.eps == (0.03, 0.1) and perturbation.strength is None
         else:
             assert perturbation.severities == (1, 2, 3, 4, 5)
+            assert perturbation.strength is not None and perturbation.strength > 0
+    assert "robustness suite" in spec.description
 
 
 @pytest.mark.parametrize("slug, column", [("digits", "ink"), ("mnist", "ink"), ("mnist", "aspect")])
@@ -133,7 +138,14 @@ def test_seattle_weather_standardises_features_with_dev_statistics(built):
     assert folder.spec.classes == ("drizzle", "fog", "rain", "snow", "sun")
     assert np.abs(dev.inputs.mean(axis=0)).max() < 1e-3
     assert dev.inputs.std(axis=0) == pytest.approx(np.ones(6), abs=1e-3)
-    assert {p.name for p in folder.spec.perturbations} == {"feature_noise", "missing_features", "fgsm"}
+    assert [p.name for p in folder.spec.perturbations] == [
+        "feature_noise",
+        "missing_features",
+        "covariate_shift",
+        "fgsm",
+    ]
+    assert all(p.strength for p in folder.spec.perturbations if not p.adversarial)
+    assert "robustness suite" in folder.spec.description
 
 
 @pytest.mark.parametrize("slug", EXPECTED)

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from catalog.folder import write_npz
 from evaluation.errors import SpecError
 from evaluation.spec import (
     KNOWN_PERTURBATIONS,
     BenchmarkSpec,
     PerturbationSpec,
+    canonical_spec_json,
     load_benchmark,
     parse_spec,
 )
@@ -231,6 +233,37 @@ SPEC_CASES = {
         'name = "feature_noise"',
         ["[[perturbations]][0].name", "feature_noise"],
     ),
+    "strength of zero": ("severities = [3, 1, 2]", "severities = [1]\nstrength = 0", ["[[perturbations]][0].strength"]),
+    "negative strength": (
+        "severities = [3, 1, 2]",
+        "severities = [1]\nstrength = -1.5",
+        ["[[perturbations]][0].strength"],
+    ),
+    "strength as text": (
+        "severities = [3, 1, 2]",
+        'severities = [1]\nstrength = "2"',
+        ["[[perturbations]][0].strength", '"2"'],
+    ),
+    "boolean strength": (
+        "severities = [3, 1, 2]",
+        "severities = [1]\nstrength = true",
+        ["[[perturbations]][0].strength"],
+    ),
+    "infinite strength": (
+        "severities = [3, 1, 2]",
+        "severities = [1]\nstrength = inf",
+        ["[[perturbations]][0].strength"],
+    ),
+    "strength on an attack": (
+        "eps = [0.1, 0.03]",
+        "eps = [0.1]\nstrength = 2.0",
+        ["unknown key 'strength'", "[[perturbations]][1]"],
+    ),
+    "features on an image corruption": (
+        "severities = [3, 1, 2]",
+        "severities = [1]\nfeatures = [0]",
+        ["unknown key 'features'", "[[perturbations]][0]"],
+    ),
     "missing era order": ('order = ["2020", "2021"]\n', "", ["'[drift].order'"]),
     "empty era order": ('order = ["2020", "2021"]', "order = []", ["[drift].order"]),
     "bad era column": ('era_column = "era"', 'era_column = "item_ids"', ["[drift].era_column"]),
@@ -271,6 +304,79 @@ def test_it_rejects_perturbations_that_are_not_tables():
 def test_it_rejects_an_image_perturbation_on_tabular_input():
     toml = VALID_TOML.replace("shape = [1, 2, 2]", "shape = [4]")
     with pytest.raises(SpecError, match=r"\[\[perturbations\]\]\[0\]\.name 'blur' is an image perturbation"):
+        parse_spec(toml)
+
+
+# The canonical JSON of VALID_TOML as every folder published before strength and features
+# existed has it, written out by hand: a change here changes the content hash of old folders.
+VALID_TOML_CANONICAL_JSON = (
+    '{"changelog":"First version.","classes":["a","b","c"],'
+    '"description":"Two-by-two images of three kinds.","era_column":"era","era_order":["2020","2021"],'
+    '"feedback_fraction":0.25,"input_dtype":"float32","input_range":[0.0,1.0],"input_shape":[1,2,2],'
+    '"license":"CC0-1.0","perturbations":['
+    '{"adversarial":false,"eps":[],"name":"blur","severities":[1,2,3]},'
+    '{"adversarial":true,"eps":[0.03,0.1],"name":"fgsm","severities":[]}],'
+    '"primary_metric":"accuracy","report_metrics":["accuracy","nll"],"slice_columns":["ink"],'
+    '"slug":"tiny-images","source":"Made up for the tests","task":"classification",'
+    '"title":"Tiny images","version":"1.0.0"}'
+)
+
+
+def test_a_spec_without_strength_or_features_keeps_its_canonical_json():
+    assert canonical_spec_json(parse_spec(VALID_TOML)) == VALID_TOML_CANONICAL_JSON
+
+
+def test_a_folder_with_older_perturbation_names_keeps_its_content_hash(tmp_path):
+    # Written byte for byte the same on every run, so its content hash is a constant, computed
+    # before the corruption suite grew and kept here.
+    toml = VALID_TOML
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "benchmark.toml").write_text(toml, encoding="utf-8")
+    write_npz(folder / "dev.npz", split_arrays("dev"))
+    write_npz(folder / "test.npz", split_arrays("test", 18))
+    loaded = load_benchmark(folder)
+    assert loaded.spec.perturbations[0] == PerturbationSpec("blur", (1, 2, 3), (), False)
+    assert loaded.content_hash == "7078032bf47a76e62aca3d29be44555c57c3c0cd6e5c68ed2fb9c480095968b4"
+    for old in ("shift", "salt_and_pepper"):
+        assert parse_spec(toml.replace('name = "blur"', f'name = "{old}"')).perturbations[0].name == old
+
+
+def test_strength_and_features_are_parsed_and_enter_the_canonical_json_only_when_set():
+    spec = parse_spec(VALID_TOML.replace("severities = [3, 1, 2]", "severities = [3, 1, 2]\nstrength = 2"))
+    assert spec.perturbations[0] == PerturbationSpec("blur", (1, 2, 3), (), False, strength=2.0)
+    assert isinstance(spec.perturbations[0].strength, float)
+    document = spec.as_dict()
+    assert document["perturbations"][0] == {
+        "name": "blur", "severities": [1, 2, 3], "eps": [], "adversarial": False, "strength": 2.0,
+    }  # fmt: skip
+    assert "strength" not in document["perturbations"][1] and "features" not in document["perturbations"][1]
+    assert canonical_spec_json(spec) != VALID_TOML_CANONICAL_JSON
+
+    tabular = TABULAR_TOML + '\n[[perturbations]]\nname = "covariate_shift"\nseverities = [1, 5]\nfeatures = [3, 0]\n'
+    (shift,) = parse_spec(tabular).perturbations
+    assert shift == PerturbationSpec("covariate_shift", (1, 5), (), False, features=(3, 0))
+    assert parse_spec(tabular).as_dict()["perturbations"][0]["features"] == [3, 0]
+
+
+TABULAR_TOML = VALID_TOML.split("[slices]")[0].replace("shape = [1, 2, 2]", "shape = [4]")
+
+
+@pytest.mark.parametrize(
+    "features, fragment",
+    [("[4]", "from 0 to 3"), ("[-1]", "[-1]"), ("[1, 1]", "distinct"), ("[]", "non-empty"), ("[1.0]", "[1.0]"),
+     ('"all"', '"all"')],
+)  # fmt: skip
+def test_it_rejects_covariate_shift_features_that_are_not_distinct_feature_indices(features, fragment):
+    toml = TABULAR_TOML + f'\n[[perturbations]]\nname = "covariate_shift"\nseverities = [1]\nfeatures = {features}\n'
+    with pytest.raises(SpecError) as caught:
+        parse_spec(toml)
+    assert "[[perturbations]][0].features" in str(caught.value) and fragment in str(caught.value)
+
+
+def test_features_belong_to_covariate_shift_only():
+    toml = TABULAR_TOML + '\n[[perturbations]]\nname = "feature_noise"\nseverities = [1]\nfeatures = [0]\n'
+    with pytest.raises(SpecError, match=r"unknown key 'features' in \[\[perturbations\]\]\[0\]"):
         parse_spec(toml)
 
 

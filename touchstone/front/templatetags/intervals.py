@@ -26,3 +26,25 @@ def index(rows: list | None, position: int) -> object:
     if not rows or position >= len(rows):
         return None
     return rows[position]
+
+
+@register.filter
+def with_interval(found: dict | None, digits: int = 4) -> str:
+    """A ``{value, low, high}`` as "0.8123 [0.8010, 0.8230]", or "—" when it is missing.
+
+    The breakdowns give every proportion this shape; a null value means "not available".
+    """
+    if not found or found.get("value") is None:
+        return "—"
+    text = f"{found['value']:.{digits}f}"
+    if found.get("low") is not None and found.get("high") is not None:
+        text += f" [{found['low']:.{digits}f}, {found['high']:.{digits}f}]"
+    return text
+
+
+@register.filter
+def lookup(mapping: dict | None, key: str) -> object:
+    """``mapping[key]``, or None: a template cannot index a dict by a variable."""
+    if not mapping:
+        return None
+    return mapping.get(key)

@@ -34,12 +34,19 @@
     }, extra || {});
   }
 
+  // The colour of each of the page's own lines, by name: the other submission's line of the
+  // same corruption or attack takes it, dotted.
+  function lineColours(figure) {
+    const colours = {};
+    figure.data.forEach((trace) => { if (trace.mode === "lines+markers") colours[trace.name] = trace.line.color; });
+    return colours;
+  }
+
   // Each builder returns the traces to add and any change to the layout, or nothing.
   const builders = {
     severity(other, label, figure) {
       if (!other.corruptions || !other.corruptions.items) return null;
-      const colours = {};
-      figure.data.forEach((trace) => { if (trace.mode === "lines+markers") colours[trace.name] = trace.line.color; });
+      const colours = lineColours(figure);
       const traces = other.corruptions.items.map((item, position) => {
         const name = plain(item.name);
         return line(item.severities.map((r) => r.severity), item.severities, name + " · " + label,
@@ -57,7 +64,7 @@
       };
       return {
         traces: [{type: "heatmap", z: other.per_class.confusion, x: classes, y: classes, xaxis: "x2",
-                  colorscale: "Oranges", showscale: false, name: label,
+                  colorscale: [[0, "#ffffff"], [1, OTHER]], showscale: false, texttemplate: "%{z}", name: label,
                   hovertemplate: "true %{y}, predicted %{x}: %{z} items<extra>" + label + "</extra>"}],
         layout: layout,
       };
@@ -83,13 +90,15 @@
       const rows = other.drift.eras.filter((r) => r.n);
       return {traces: [line(rows.map((r) => plain(r.era)), rows, label, OTHER)]};
     },
-    adversarial(other, label) {
+    adversarial(other, label, figure) {
       if (!other.adversarial || !other.adversarial.attacks || !other.adversarial.attacks.length) return null;
+      const colours = lineColours(figure);
       const names = Array.from(new Set(other.adversarial.attacks.map((a) => a.name))).sort();
       return {traces: names.map((name, position) => {
         const rows = other.adversarial.attacks.filter((a) => a.name === name).sort((a, b) => a.eps - b.eps);
-        return line(rows.map((r) => r.eps), rows, plain(name.toUpperCase()) + " · " + label,
-                    PALETTE[(position + 1) % PALETTE.length]);
+        const attack = plain(name.toUpperCase());
+        return line(rows.map((r) => r.eps), rows, attack + " · " + label,
+                    colours[attack] || PALETTE[position % PALETTE.length]);
       })};
     },
   };

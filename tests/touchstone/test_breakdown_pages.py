@@ -274,3 +274,19 @@ def test_a_running_submission_shows_its_progress_message(version):
     page = client.get(f"/submissions/{submission.pk}/").content.decode()
     assert re.search(r'<span id="progress-message"[^>]*>condition 3 of 12: gaussian_noise severity 3</span>', page)
     assert "/static/touchstone/submission-status.js" in page
+
+
+def test_the_cost_table_gives_two_significant_figures_and_a_dash_for_what_is_unknown(monkeypatch, board):
+    breakdowns = full_breakdowns()
+    breakdowns["cost"] = {**breakdowns["cost"], "parameters": None, "throughput_per_second": 8300.0}
+    page = submission_page(monkeypatch, board["released"], breakdowns)
+    table = re.search(r'<table id="cost-table".*?</table>', page, re.S)[0]
+    cells = [unescape(re.sub(r"<[^>]+>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", table, re.S)]
+    assert dict(zip(cells[::2], cells[1::2], strict=True)) == {
+        "File size": "41.0\xa0KB",
+        "Parameters": "—",
+        "Latency per item, median (ms)": "0.12 [0.11, 0.13]",
+        "Latency per item, 95th percentile (ms)": "0.19",
+        "Throughput (items per second)": "8,300",
+        "Peak memory": "295.6\xa0MB",
+    }

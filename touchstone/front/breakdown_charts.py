@@ -135,8 +135,10 @@ def confusion_chart(per_class: dict, name: str) -> dict:
             "z": per_class["confusion"],
             "x": classes,
             "y": classes,
-            "colorscale": "Blues",
+            # From white (no items) to the site's blue (the most); the overlay's is orange.
+            "colorscale": [[0, "#ffffff"], [1, TIER_COLOURS[0]]],
             "showscale": False,
+            "texttemplate": "%{z}",
             "name": plain_text(name),
             "hovertemplate": "true %{y}, predicted %{x}: %{z} items<extra>%{fullData.name}</extra>",
         }

@@ -52,9 +52,18 @@ COLUMNS = (
 )
 
 
-def _number(value: float, digits: int | None) -> str:
+def two_figures(value: float) -> str:
+    """A number to two significant figures, without an exponent where one is not needed: 8,300; 0.12."""
+    rounded = float(f"{value:.2g}")
+    if rounded == int(rounded):
+        return f"{int(rounded):,}"
+    return f"{rounded:g}"
+
+
+def number(value: float, digits: int | None) -> str:
+    """``value`` with ``digits`` decimals, or to two significant figures when ``digits`` is None."""
     if digits is None:
-        return f"{value:.2g}"
+        return two_figures(value)
     return f"{value:.{digits}f}"
 
 
@@ -64,11 +73,11 @@ def _cell(column: Column, found: dict | None) -> dict:
     low, high = found.get("low"), found.get("high")
     interval = ""
     if low is not None and high is not None:
-        interval = f"[{_number(low, column.digits)}, {_number(high, column.digits)}]"
+        interval = f"[{number(low, column.digits)}, {number(high, column.digits)}]"
     return {
         "key": column.key,
         "sort": repr(float(found["value"])),
-        "text": _number(found["value"], column.digits),
+        "text": number(found["value"], column.digits),
         "interval": interval,
         "note": found.get("slice") or "",
     }

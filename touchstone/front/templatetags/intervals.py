@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from touchstone.front.summary import MISSING, number, two_figures
+
 register = template.Library()
 
 
@@ -29,17 +31,25 @@ def index(rows: list | None, position: int) -> object:
 
 
 @register.filter
-def with_interval(found: dict | None, digits: int = 4) -> str:
+def with_interval(found: dict | None, digits: int | str = 4) -> str:
     """A ``{value, low, high}`` as "0.8123 [0.8010, 0.8230]", or "—" when it is missing.
 
     The breakdowns give every proportion this shape; a null value means "not available".
+    ``digits`` is the number of decimals, or ``"figures"`` for two significant figures.
     """
     if not found or found.get("value") is None:
-        return "—"
-    text = f"{found['value']:.{digits}f}"
+        return MISSING
+    places = None if digits == "figures" else int(digits)
+    text = number(found["value"], places)
     if found.get("low") is not None and found.get("high") is not None:
-        text += f" [{found['low']:.{digits}f}, {found['high']:.{digits}f}]"
+        text += f" [{number(found['low'], places)}, {number(found['high'], places)}]"
     return text
+
+
+@register.filter
+def figures(value: float | None) -> str:
+    """A number to two significant figures (the coarse cost figures), or "—"."""
+    return MISSING if value is None else two_figures(value)
 
 
 @register.filter

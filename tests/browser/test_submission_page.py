@@ -67,9 +67,14 @@ def site(live_server, version, monkeypatch) -> dict:
         )
     real_board = disclosure.leaderboard
 
+    def entry_summary(entry: dict) -> dict:
+        # The leader has no adversarial accuracy (as a model that is not attackable).
+        found = summary(rank=entry["rank"])
+        return {**found, "adversarial_accuracy": None} if entry["rank"] == 1 else found
+
     def summarised(found):
         payload = real_board(found)
-        return {**payload, "entries": [{**e, "summary": summary(rank=e["rank"])} for e in payload["entries"]]}
+        return {**payload, "entries": [{**e, "summary": entry_summary(e)} for e in payload["entries"]]}
 
     monkeypatch.setattr(disclosure, "leaderboard", summarised)
     return {
@@ -145,6 +150,19 @@ def test_a_hidden_column_stays_hidden_after_a_reload(browser, site):
     assert page.locator("#leaderboard-table thead th", has_text="ECE").first.is_visible()
     assert not page.locator('#column-chooser input[data-column="summary-mce"]').is_checked()
     assert seen == []
+
+
+def test_sorting_a_summary_column_puts_a_missing_value_last_both_ways(browser, site):
+    page = browser.new_page()
+    page.goto(site["board"])
+    header = page.locator("#leaderboard-table thead th", has_text="Adversarial accuracy")
+    cells = page.locator("#leaderboard-table tbody td.summary-adversarial_accuracy")
+    assert cells.all_inner_texts()[0] == "—"  # the leader comes first before any sorting
+    for direction in ("sorted-asc", "sorted-desc"):
+        header.click()
+        assert direction in header.get_attribute("class")
+        texts = cells.all_inner_texts()
+        assert texts[-1] == "—" and "—" not in texts[:-1], texts
 
 
 def test_a_phone_sized_window_scrolls_no_page_sideways(browser, site):

@@ -30,7 +30,7 @@
       type: "scatter", mode: "lines+markers", x: x, y: rows.map((r) => r.value), error_y: errorY(rows),
       line: {color: colour, dash: "dot"}, marker: {symbol: "circle-open", size: 8}, name: name,
       customdata: rows.map((r) => [r.low, r.high, r.n]),
-      hovertemplate: "%{x}: %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra>" + name + "</extra>",
+      hovertemplate: "%{x}: %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra>%{fullData.name}</extra>",
     }, extra || {});
   }
 
@@ -65,7 +65,7 @@
       return {
         traces: [{type: "heatmap", z: other.per_class.confusion, x: classes, y: classes, xaxis: "x2",
                   colorscale: [[0, "#ffffff"], [1, OTHER]], showscale: false, texttemplate: "%{z}", name: label,
-                  hovertemplate: "true %{y}, predicted %{x}: %{z} items<extra>" + label + "</extra>"}],
+                  hovertemplate: "true %{y}, predicted %{x}: %{z} items<extra>%{fullData.name}</extra>"}],
         layout: layout,
       };
     },
@@ -82,8 +82,8 @@
       return {traces: [{type: "bar", x: rows.map((r) => plain(r.slice)), y: rows.map((r) => r.value),
                         error_y: errorY(rows), marker: {color: OTHER}, name: label,
                         customdata: rows.map((r) => [r.low, r.high, r.n]),
-                        hovertemplate: "%{x}: %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra>" +
-                          label + "</extra>"}]};
+                        hovertemplate: "%{x}: %{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]" +
+                          "<extra>%{fullData.name}</extra>"}]};
     },
     drift(other, label) {
       if (!other.drift) return null;

@@ -11,8 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from evaluation.metrics import METRICS
 from touchstone import tasks
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
+from touchstone.front.summary import summary_columns, with_summary_cells
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
@@ -63,11 +65,22 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
     found = _version(slug, version)
     payload = disclosure.leaderboard(found)
     metric_titles = {name: METRICS[name].title if name in METRICS else name for name in payload["metrics"]}
+    columns = summary_columns(payload["entries"])
+    # Every column a visitor may hide: all but the rank and the model, which name the row.
+    chooser = [("feedback-rank", "Open-board rank"), ("difference-to-leader", "Δ to leader")]
+    chooser = chooser if payload["part"] == "final" else []
+    chooser += [("rank-set", "Rank set"), ("rank-interval", "Rank interval (marginal)"), ("tier", "Tier")]
+    chooser += [("team", "Team"), *((f"metric-{name}", title) for name, title in metric_titles.items())]
+    chooser += [(f"summary-{column['key']}", column["title"]) for column in columns]
+    chooser += [("submissions", "Submissions")]
     context = {
         "version": found,
         "benchmark": found.benchmark,
         "versions": found.benchmark.versions.visible().order_by("-published_at"),
         "payload": payload,
+        "summary_columns": columns,
+        "chooser_columns": chooser,
+        "entries": with_summary_cells(payload["entries"], columns),
         "metric_titles": metric_titles,
         "higher_is_better": {name: METRICS[name].higher_is_better for name in payload["metrics"] if name in METRICS},
         "chart": leaderboard_chart(payload) if payload["entries"] else "",
@@ -90,12 +103,20 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = submission.scored_run()
     is_owner = request.user.is_authenticated and request.user.pk == submission.owner_id
     is_open = submission.version.is_open
+    breakdowns = disclosure.submission_breakdowns(submission)
     context = {
         "submission": submission,
         "metrics": metrics,
         "scores": scores,
         "entry": disclosure.submission_ranking(submission),
-        "breakdowns": disclosure.submission_breakdowns(submission),
+        "breakdowns": breakdowns,
+        "charts": breakdown_charts(breakdowns, submission.model_name),
+        # Only submissions whose breakdowns anyone may see: the overlay fetches them from the API.
+        "overlay_choices": [
+            other
+            for other in (disclosure.submissions_with_breakdowns(submission.version) if breakdowns else [])
+            if other.pk != submission.pk
+        ],
         "run": run,
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.

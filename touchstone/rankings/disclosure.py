@@ -19,6 +19,8 @@ Once a version is frozen, its final-part numbers are shown exactly, as stored.
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
+
 from evaluation.statistics import Interval
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.breakdowns import part_breakdowns
@@ -26,7 +28,7 @@ from touchstone.rankings.comparisons import comparison_part
 from touchstone.rankings.ladder import ladder_states
 from touchstone.rankings.models import LadderRelease
 from touchstone.rankings.queries import leaderboard_payload
-from touchstone.submissions.models import MetricResult, Submission
+from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
 
 
 class ComparisonRefused(Exception):
@@ -137,6 +139,20 @@ def submission_breakdowns(submission: Submission) -> dict | None:
     if not is_released(submission):
         return None
     return part_breakdowns(submission, "feedback")
+
+
+def submissions_with_breakdowns(version: BenchmarkVersion) -> list[Submission]:
+    """The submissions of a version whose breakdowns ``submission_breakdowns`` shows, oldest first.
+
+    The same rule, asked of the whole version at once (for the list a visitor overlays a second
+    submission's charts from): scored submissions with a scored run's outcomes; while the
+    version is open, only those the Ladder released.
+    """
+    with_outcomes = EvaluationRun.objects.filter(submission=OuterRef("pk"), outcome="scored").exclude(outcomes_path="")
+    found = Submission.objects.filter(version=version).public().filter(Exists(with_outcomes))
+    if shows_open_board(version):
+        found = found.filter(pk__in=LadderRelease.objects.improving().values("submission_id"))
+    return list(found.order_by("pk"))
 
 
 def _clean_results(submission: Submission) -> list[MetricResult]:

@@ -47,7 +47,7 @@ def full_breakdowns(*, shift: float = 0.0, part: str = "feedback") -> dict:
                     "n": n,
                     **proportion(value),
                     "baseline": value - 0.05,
-                    "flip_rate": proportion(0.05 * severity),
+                    "flip_rate": proportion(0.05 * severity, n=n),
                 }
             )
         items.append(
@@ -115,7 +115,7 @@ def full_breakdowns(*, shift: float = 0.0, part: str = "feedback") -> dict:
                     "eps": eps,
                     "n": n,
                     **proportion(0.8 - 3 * eps - k * 0.1 - shift),
-                    "flip_rate": proportion(0.2),
+                    "flip_rate": proportion(0.2, n=n),
                 }
                 for k, attack in enumerate(("fgsm", "pgd"))
                 for eps in (0.05, 0.1, 0.2)

@@ -120,10 +120,14 @@ def test_a_missing_summary_part_reads_as_a_dash_and_a_column_nobody_has_is_left_
     assert '<td data-value="" class="summary summary-adversarial_accuracy">—</td>' in page
 
 
-def test_a_board_whose_entries_have_no_summary_shows_no_summary_column(version, board):
+def test_a_board_scored_without_the_suite_shows_only_the_columns_its_breakdowns_give(version, board):
+    # The recompute summarised each entry from its breakdowns: calibration and slices need only
+    # the clean pass, corruptions, attacks and cost need the suite and the run's timings.
     page = board_page(version)
-    assert 'class="summary' not in page
-    assert 'id="column-chooser"' in page  # the other columns can still be chosen
+    headers = header_cells(page)
+    assert "ECE" in headers and any(header.startswith("Worst slice") for header in headers)
+    assert not any(header.startswith(("Corrupted accuracy", "mCE", "Adversarial", "Latency")) for header in headers)
+    assert 'id="column-chooser"' in page
 
 
 def test_the_column_chooser_offers_every_column_but_rank_and_model_and_is_hidden_without_script(

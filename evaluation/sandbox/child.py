@@ -262,7 +262,10 @@ def _stop_weight_gradients(model: torch.nn.Module) -> None:
 def _no_gradient(reason: str, error: BaseException | None = None) -> Message:
     message: Message = {"op": "no_gradient", "reason": reason}
     if error is not None:
-        message["exception"] = type(error).__name__
+        kind = type(error)
+        message["exception"] = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        )
         message["traceback"] = _traceback_tail(error)
     return message
 

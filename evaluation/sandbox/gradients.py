@@ -34,9 +34,9 @@ ZERO_GRADIENTS = (
 NOT_FINITE = "the model's input gradients are not finite"
 
 # Exception types a reason may name on hidden inputs: what torch models raise in practice
-# (torch.jit.Error is TorchScript's own ``raise``). Each name the model can choose is a value it
-# can signal, so the list is short.
-_NAMED_EXCEPTIONS = frozenset({"RuntimeError", "NotImplementedError", "Error", "MemoryError"})
+# (``torch.jit.Error`` is what a TorchScript ``raise`` becomes). Each name the model can choose
+# is a value it can signal, so the list is short.
+_NAMED_EXCEPTIONS = frozenset({"RuntimeError", "NotImplementedError", "torch.jit.Error", "MemoryError"})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ and range (``replies.py``), and a failure is the site's fault only when the pare
 before the child announced that it was opening the model. ``hidden()`` marks the inputs that
 follow as secret: a failure on them is reported with a fixed message per error code
 (``diagnosis.hidden_split_error``), never with anything the model wrote.
+
+Besides ``predict``, ``attack`` (label-free FGSM and PGD) and ``saliency`` run the model's input
+gradients in the same child; their arguments, results and reasons live in ``gradients.py``.
 """
 
 from __future__ import annotations

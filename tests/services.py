@@ -199,6 +199,9 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
             "TOUCHSTONE_BOOTSTRAP_RESAMPLES": "500",
             "TOUCHSTONE_SANDBOX_WALL_SECONDS": "60",
             "TOUCHSTONE_SANDBOX_MEMORY_MB": "2048",
+            # Clean runs only, as in the in-process site tests; the embedded default's worker test
+            # turns the robustness suite back on.
+            "TOUCHSTONE_EVALUATION_SUITE": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

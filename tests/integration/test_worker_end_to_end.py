@@ -177,12 +177,22 @@ def test_the_client_reports_a_refused_upload(production_site, tmp_path):
 def test_the_embedded_default_scores_an_upload_with_sqlite_and_the_filesystem_broker(
     service_folder, digits_folder, model_files
 ):
-    with running_site(service_folder / "embedded", benchmarks=[digits_folder]) as site:
+    # With the robustness suite on, as the site runs by default.
+    suite = {"TOUCHSTONE_EVALUATION_SUITE": "1"}
+    with running_site(service_folder / "embedded", benchmarks=[digits_folder], extra_env=suite) as site:
         assert "DATABASE_URL" not in site.env and "CELERY_BROKER_URL" not in site.env
         client = TouchstoneClient(site.url, site.create_researcher("ada"))
         created = client.submit(benchmark="digits", version="1.0.0", model_file=model_files["strong"], model_name="A")
-        final = client.wait(created["id"], poll_seconds=0.2, timeout=180)
+        messages = set()
+        final = client.wait(
+            created["id"], poll_seconds=0.2, timeout=240, on_update=lambda s: messages.add(s["progress_message"])
+        )
         assert final["status"] == "scored", site.log("worker")[-3000:]
+        assert any(message.startswith("condition ") and " of " in message for message in messages), messages
         entry = wait_for_entry(client, "benchmarks/digits/versions/1.0.0/leaderboard/", created["id"])
         assert (entry["rank"], entry["rank_lower"], entry["rank_upper"]) == (1, 1, 1)
+        # The worker ran the whole suite: the released entry's breakdowns and summary show it.
+        breakdowns = client.wait_for_release(created["id"])["breakdowns"]
+        assert len(breakdowns["corruptions"]["items"]) >= 6 and breakdowns["adversarial"]["attackable"]
+        assert entry["summary"]["corrupted_accuracy"] == breakdowns["corruptions"]["mean_accuracy"]
         assert (site.folder / "data" / "touchstone.sqlite3").exists()

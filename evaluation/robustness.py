@@ -258,19 +258,33 @@ def adversarial_breakdown(
     return result
 
 
+def centred_ranks(rows: np.ndarray) -> np.ndarray:
+    """Each row's average ranks (ties share their mean rank) minus the row's mean rank, float64.
+
+    Ranked in the rows' own dtype: ranking float32 maps as float64 gives the same ranks in
+    twice the time.
+    """
+    ranks: np.ndarray = stats.rankdata(np.asarray(rows), axis=1)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    return ranks
+
+
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Pearson's correlation of each row of two ``centred_ranks`` arrays; ``NaN`` for a constant row."""
+    denominator = np.sqrt(np.square(first).sum(axis=1) * np.square(second).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            denominator > 0, (first * second).sum(axis=1) / np.where(denominator > 0, denominator, 1.0), np.nan
+        )
+
+
 def spearman_rows(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Spearman's correlation of each row of ``first`` with the same row of ``second``.
 
     Pearson's correlation of the rows' average ranks (ties share their mean rank), as
     ``scipy.stats.spearmanr`` computes it; ``NaN`` where a row is constant.
     """
-    a = stats.rankdata(np.asarray(first, dtype=np.float64), axis=1)
-    b = stats.rankdata(np.asarray(second, dtype=np.float64), axis=1)
-    a -= a.mean(axis=1, keepdims=True)
-    b -= b.mean(axis=1, keepdims=True)
-    denominator = np.sqrt(np.square(a).sum(axis=1) * np.square(b).sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, (a * b).sum(axis=1) / np.where(denominator > 0, denominator, 1.0), np.nan)
+    return rank_correlation(centred_ranks(first), centred_ranks(second))
 
 
 def mean_with_interval(values: np.ndarray, clusters: np.ndarray | None = None) -> Proportion:

@@ -12,12 +12,13 @@ arrays only in ``evaluation.robustness``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from evaluation.perturbed import Condition
-from evaluation.robustness import spearman_rows
+from evaluation.robustness import centred_ranks, rank_correlation
 from evaluation.sandbox import SandboxedModel
 from evaluation.seeds import derive_seed
 from evaluation.spec import BenchmarkSpec
@@ -156,6 +157,10 @@ class SuiteRecord:
         )
 
 
+def _correlate(clean_ranks: Future[np.ndarray], maps: np.ndarray) -> np.ndarray:
+    return rank_correlation(clean_ranks.result(), centred_ranks(maps))
+
+
 def _split_key(key: str) -> tuple[str, int]:
     name, _, severity = key.rpartition("-")
     return name, int(severity)
@@ -193,9 +198,20 @@ def run_suite(
     clean_prediction = clean_logits.argmax(axis=1)
     n_items = clean_inputs.shape[0]
     corrupted = np.empty((len(plan.conditions), n_items), dtype=np.int16)
-    for row, condition in enumerate(plan.conditions):
-        advance()
-        corrupted[row] = model.predict(plan.load(condition), n_classes=n_classes).argmax(axis=1)
+    # The saliency passes reuse the copies they need rather than reading and checking them twice.
+    wanted = {condition.key for condition in plan.saliency}
+    stored_copies: dict[str, np.ndarray] = {}
+    # Each copy is read and checked in the background while the sandbox predicts the one before.
+    with ThreadPoolExecutor(max_workers=1) as reading:
+        upcoming = [reading.submit(plan.load, condition) for condition in plan.conditions[:1]]
+        for row, condition in enumerate(plan.conditions):
+            advance()
+            copy = upcoming.pop().result()
+            if row + 1 < len(plan.conditions):
+                upcoming.append(reading.submit(plan.load, plan.conditions[row + 1]))
+            if condition.key in wanted:
+                stored_copies[condition.key] = copy
+            corrupted[row] = model.predict(copy, n_classes=n_classes).argmax(axis=1)
 
     adversarial_rows: list[np.ndarray] = []
     attackable, reason = True, None
@@ -223,18 +239,27 @@ def run_suite(
     stability_reason = None
     if plan.saliency:
         advance()
-        clean_maps = model.saliency(clean_inputs, n_classes=n_classes, targets=clean_prediction.astype(np.int64))
+        targets = clean_prediction.astype(np.int64)
+        clean_maps = model.saliency(clean_inputs, n_classes=n_classes, targets=targets)
         if not clean_maps.usable or clean_maps.maps is None:
             stability_reason = clean_maps.reason
-        for row, condition in enumerate(plan.saliency):
-            advance()
-            if stability_reason is not None or clean_maps.maps is None:
-                continue
-            maps = model.saliency(plan.load(condition), n_classes=n_classes, targets=clean_prediction.astype(np.int64))
-            if not maps.usable or maps.maps is None:
-                stability_reason = maps.reason
-                continue
-            stability[row] = spearman_rows(clean_maps.maps, maps.maps)
+        # Ranking a corruption's maps in this process overlaps the sandbox's next saliency pass
+        # (numpy releases the interpreter lock while it sorts); the clean ranks are made once.
+        with ThreadPoolExecutor(max_workers=1) as ranking:
+            clean_ranks = None if clean_maps.maps is None else ranking.submit(centred_ranks, clean_maps.maps)
+            pending: list[tuple[int, Future[np.ndarray]]] = []
+            for row, condition in enumerate(plan.saliency):
+                advance()
+                if stability_reason is not None or clean_ranks is None:
+                    continue
+                copy = stored_copies[condition.key] if condition.key in stored_copies else plan.load(condition)
+                maps = model.saliency(copy, n_classes=n_classes, targets=targets)
+                if not maps.usable or maps.maps is None:
+                    stability_reason = maps.reason
+                    continue
+                pending.append((row, ranking.submit(_correlate, clean_ranks, maps.maps)))
+            for row, found in pending:
+                stability[row] = found.result()
     return SuiteRecord(
         condition_keys=tuple(condition.key for condition in plan.conditions),
         corrupted=corrupted,

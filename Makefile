@@ -46,3 +46,4 @@ perf:
 	$(PYTHON) perf/sandbox_overhead.py
 	$(PYTHON) perf/broker.py
 	$(PYTHON) perf/upload_checks.py
+	$(PYTHON) perf/full_evaluation.py

@@ -42,7 +42,9 @@ class LeaderboardTable(HTMLParser):
         if tag == "table":
             self._inside = attributes.get("id") == "leaderboard-table"
         elif self._inside and tag == "th":
-            self.header.append(attributes.get("title"))
+            # The summary columns explain themselves in their title; they name no metric.
+            summary = "summary" in (attributes.get("class") or "").split()
+            self.header.append(None if summary else attributes.get("title"))
         elif self._inside and tag == "tr" and "data-submission" in attributes:
             self.rows.append([])
         elif self._inside and tag == "td" and self.rows:

@@ -111,6 +111,6 @@ def leaderboard_rows(payload: dict) -> list[dict]:
         for name in SUMMARY_COLUMNS:
             shown = entry.get("summary", {}).get(name) or {}
             for bound in ("value", "low", "high"):
-                row[f"{name}_{bound}"] = shown.get(bound)
+                row[f"summary_{name}_{bound}"] = shown.get(bound)
         rows.append(row)
     return rows

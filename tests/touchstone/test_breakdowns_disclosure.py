@@ -14,7 +14,8 @@ from evaluation.breakdowns import part_breakdowns
 from evaluation.spec import load_benchmark
 from tests.touchstone.conftest import api_client_for
 from tests.touchstone.ledger import Hidden, probabilities_of, record_probabilities
-from touchstone.rankings.models import LadderRelease
+from touchstone.rankings import breakdowns as breakdowns_module
+from touchstone.rankings.models import LadderRelease, LeaderboardEntry
 from touchstone.rankings.services import freeze_version, recompute_leaderboard
 from touchstone.submissions.outcomes import submission_outcomes
 
@@ -129,3 +130,17 @@ def test_a_version_with_eras_and_clusters_shows_drift_computed_with_its_clusters
     assert body["drift"]["slope_low"] != pytest.approx(unclustered["drift"]["slope_low"])
     page = APIClient().get(f"/submissions/{submission.pk}/").content.decode()
     assert 'id="drift"' in page and 'id="drift-slope"' in page and 'id="slices-season"' in page
+
+
+def test_a_summary_that_cannot_be_computed_blanks_its_columns_not_the_board(version, hidden, monkeypatch, caplog):
+    ada = get_user_model().objects.create_user("ada")
+    record_probabilities(version, ada, hidden.wrong_on(40), name="released")
+
+    def broken(*args, **kwargs):
+        raise ValueError("outcomes of a submission do not match the items of its version")
+
+    monkeypatch.setattr(breakdowns_module, "evaluation_breakdowns", broken)
+    recompute_leaderboard(version=version)
+    (entry,) = LeaderboardEntry.objects.filter(version=version)
+    assert entry.summary is None and entry.rank == 1
+    assert "could not be computed" in caplog.text

@@ -12,6 +12,8 @@ find the board already at the current generation and do nothing.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,6 +25,8 @@ from touchstone.rankings.finals import FinalChoices, read_final_choices
 from touchstone.rankings.ladder import ladder_states
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot, PairComparison
 from touchstone.submissions.models import EvaluationRun, Submission
+
+logger = logging.getLogger(__name__)
 
 
 def leaderboard_is_stale(*, version_id: int) -> bool:
@@ -59,9 +63,18 @@ def recompute_leaderboard(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
     board = compute_board(inputs)
     for entry in board.entries:
         # Outside any transaction like the board itself: each summary reads outcome files.
-        entry.summary = entry_summary(entry.submission, inputs.part)
+        entry.summary = _summary_or_none(entry.submission, inputs.part)
     store_board(version_id=version.pk, board=board)
     return LeaderboardSnapshot.objects.get(version_id=version.pk)
+
+
+def _summary_or_none(submission, part: str) -> dict | None:
+    """The entry's summary columns; a breakdown that cannot be computed blanks them, never the board."""
+    try:
+        return entry_summary(submission, part)
+    except Exception:
+        logger.exception("the summary of submission %s on the %s part could not be computed", submission.pk, part)
+        return None
 
 
 def read_board_inputs(*, version_id: int) -> BoardInputs:

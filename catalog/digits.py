@@ -9,6 +9,7 @@ import numpy as np
 from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
+    IMAGE_SUITE_DESCRIPTION,
     image_perturbations,
     rank_terciles,
     stratified_split,
@@ -46,13 +47,7 @@ DOCUMENT = {
         "each class forms the public dev split, the remaining 60% the hidden test split "
         "(assignment by sha256 of the slug and item id). The 'ink' slice groups images by the "
         "tercile of their total ink over the whole data set, which separates thin and faint "
-        "strokes from bold ones. "
-        "The robustness suite corrupts the hidden test images in twelve ways (Gaussian, shot and "
-        "impulse noise, Gaussian and motion blur, contrast, brightness, occlusion, translation, "
-        "rotation, scale and elastic distortion), each at severities 1 to 5 calibrated so that 1 "
-        "costs the small CNN baseline a little and 5 a lot; the corrupted copies are generated "
-        "once per version from seeds derived from its content hash. FGSM and PGD attacks at L∞ "
-        "budgets 0.03 and 0.1 complete it."
+        "strokes from bold ones. " + IMAGE_SUITE_DESCRIPTION
     ),
     "license": "CC BY 4.0",
     "source": (

@@ -40,6 +40,17 @@ IMAGE_CORRUPTIONS = (
 ATTACK_EPS = [0.03, 0.1]
 
 
+#: How the shipped image benchmarks' descriptions state their robustness suite.
+IMAGE_SUITE_DESCRIPTION = (
+    "The robustness suite corrupts the hidden test images in twelve ways (Gaussian, shot and "
+    "impulse noise, Gaussian and motion blur, contrast, brightness, occlusion, translation, "
+    "rotation, scale and elastic distortion), each at severities 1 to 5 calibrated so that 1 "
+    "costs the small CNN baseline a little and 5 a lot; the corrupted copies are generated "
+    "once per version from seeds derived from its content hash. FGSM and PGD attacks at L∞ "
+    "budgets 0.03 and 0.1 complete it."
+)
+
+
 def image_perturbations(strengths: dict[str, float]) -> list[dict[str, Any]]:
     """Every image corruption at severities 1–5 with its benchmark's strength, then FGSM and PGD."""
     return [

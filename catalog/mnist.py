@@ -9,6 +9,7 @@ import numpy as np
 from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
+    IMAGE_SUITE_DESCRIPTION,
     image_perturbations,
     rank_terciles,
     stratified_split,
@@ -48,13 +49,7 @@ DOCUMENT = {
         "(assignment by sha256 of the slug and item id). Two slices: 'ink' is the tercile of "
         "total ink, 'aspect' the tercile of the width-to-height ratio of the digit's bounding "
         "box, both over the whole sample, so results show whether a model struggles with "
-        "faint or with unusually narrow or wide writing. "
-        "The robustness suite corrupts the hidden test images in twelve ways (Gaussian, shot and "
-        "impulse noise, Gaussian and motion blur, contrast, brightness, occlusion, translation, "
-        "rotation, scale and elastic distortion), each at severities 1 to 5 calibrated so that 1 "
-        "costs the small CNN baseline a little and 5 a lot; the corrupted copies are generated "
-        "once per version from seeds derived from its content hash. FGSM and PGD attacks at L∞ "
-        "budgets 0.03 and 0.1 complete it."
+        "faint or with unusually narrow or wide writing. " + IMAGE_SUITE_DESCRIPTION
     ),
     "license": "CC BY-SA 3.0",
     "source": (

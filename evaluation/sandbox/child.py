@@ -280,6 +280,15 @@ def _malformed(problem: _Malformed, index: int, batch_items: int) -> Message:
     }
 
 
+def _gradient_failure(error: BaseException, index: int, batch_items: int) -> Message:
+    """The reply to a batch whose gradient operation failed: malformed output, or no usable gradient."""
+    if isinstance(error, _Malformed):
+        return _malformed(error, index, batch_items)
+    if isinstance(error, _NonFinite):
+        return _no_gradient("nonfinite")
+    return _no_gradient("raised", error)
+
+
 def _open_rows(io: Mapping[str, str], name: object) -> Any:
     import numpy as np
 
@@ -312,12 +321,8 @@ def attack(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str, 
                 adversarial, batch_moved = adversarial_batch(model, clean, n_classes, request, generator)
                 with torch.inference_mode():
                     logits = _require_logits(model(adversarial), len(clean), n_classes)
-            except _Malformed as problem:
-                return _malformed(problem, index, len(clean))
-            except _NonFinite:
-                return _no_gradient("nonfinite")
             except BaseException as error:
-                return _no_gradient("raised", error)
+                return _gradient_failure(error, index, len(clean))
             moved = moved or batch_moved
             output_file.write(logits.detach().contiguous().numpy().tobytes())
     return {"op": "attacked", "zero_gradients": not moved, "max_rss_bytes": _max_rss_bytes()}
@@ -340,12 +345,8 @@ def saliency(model: torch.nn.Module, request: Mapping[str, Any], io: Mapping[str
             target = torch.from_numpy(np.array(targets[start : start + batch_size], dtype=np.int64))
             try:
                 gradient, _ = _input_gradient(model, clean, target, n_classes, _target_logit)
-            except _Malformed as problem:
-                return _malformed(problem, index, len(clean))
-            except _NonFinite:
-                return _no_gradient("nonfinite")
             except BaseException as error:
-                return _no_gradient("raised", error)
+                return _gradient_failure(error, index, len(clean))
             output_file.write(gradient.abs().reshape(len(clean), width).contiguous().numpy().tobytes())
     return {"op": "explained", "max_rss_bytes": _max_rss_bytes()}
 

@@ -27,7 +27,7 @@ SEASONS = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: 
 
 #: Multipliers of each corruption's severity parameter, chosen with ``python -m catalog
 #: calibrate seattle-weather`` so that severity 1 is mild and 5 is hard for the MLP.
-STRENGTHS = {"feature_noise": 1.0, "missing_features": 0.5, "covariate_shift": 0.6}
+STRENGTHS = {"feature_noise": 1.0, "missing_features": 0.7, "covariate_shift": 0.6}
 
 DOCUMENT = {
     "slug": SLUG,

@@ -75,5 +75,5 @@ def test_the_calibrate_command_prints_the_table_for_a_benchmark(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("MLP: clean dev accuracy ")
     assert [line.split("\t")[:2] for line in lines[2:5]] == [
-        ["feature_noise", "1"], ["missing_features", "0.5"], ["covariate_shift", "2"],
+        ["feature_noise", "1"], ["missing_features", "0.7"], ["covariate_shift", "2"],
     ]  # fmt: skip

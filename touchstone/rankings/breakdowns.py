@@ -53,10 +53,11 @@ def _reference_candidates(submission: Submission) -> list[tuple[int, str, str]]:
     return found
 
 
-def _part_mask(benchmark: BenchmarkFolder, test: Split, part: str) -> np.ndarray:
+def _part_mask(version, benchmark: BenchmarkFolder, test: Split, part: str) -> np.ndarray:
+    # The published content hash, the one every seed and part of the version derives from.
     return hidden_parts(
         test.item_ids,
-        content_hash=benchmark.content_hash,
+        content_hash=version.content_hash,
         fraction=benchmark.spec.feedback_fraction,
         clusters=test.metadata.get("cluster"),
     )[part]
@@ -96,7 +97,7 @@ def _compute(submission: Submission, outcomes_path: str, part: str, candidates: 
     spec = benchmark.spec
     test = benchmark.load_split("test")
     outcomes = _checked(load_outcomes(outcomes_path), test, submission)
-    mask = _part_mask(benchmark, test, part)
+    mask = _part_mask(version, benchmark, test, part)
     suite = SuiteRecord.from_arrays(outcomes)
     reference = None if suite is None else _reference(candidates, test, mask, suite)
     return evaluation_breakdowns(

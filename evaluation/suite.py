@@ -201,17 +201,12 @@ def run_suite(
     # The saliency passes reuse the copies they need rather than reading and checking them twice.
     wanted = {condition.key for condition in plan.saliency}
     stored_copies: dict[str, np.ndarray] = {}
-    # Each copy is read and checked in the background while the sandbox predicts the one before.
-    with ThreadPoolExecutor(max_workers=1) as reading:
-        upcoming = [reading.submit(plan.load, condition) for condition in plan.conditions[:1]]
-        for row, condition in enumerate(plan.conditions):
-            advance()
-            copy = upcoming.pop().result()
-            if row + 1 < len(plan.conditions):
-                upcoming.append(reading.submit(plan.load, plan.conditions[row + 1]))
-            if condition.key in wanted:
-                stored_copies[condition.key] = copy
-            corrupted[row] = model.predict(copy, n_classes=n_classes).argmax(axis=1)
+    for row, condition in enumerate(plan.conditions):
+        advance()
+        copy = plan.load(condition)
+        if condition.key in wanted:
+            stored_copies[condition.key] = copy
+        corrupted[row] = model.predict(copy, n_classes=n_classes).argmax(axis=1)
 
     adversarial_rows: list[np.ndarray] = []
     attackable, reason = True, None

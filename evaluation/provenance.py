@@ -200,12 +200,14 @@ def build_provenance(
     timings: dict[str, float],
     probabilities: np.ndarray,
     predictions_key: bytes | None = None,
+    n_resamples: int | None = None,
 ) -> ProvenanceRecords:
     """The public and private provenance records of one evaluation (``to_dict`` gives their JSON).
 
     With a ``predictions_key`` (the server) the public record carries the keyed hash of the
     predictions as ``predictions_hmac_sha256`` and the plain one stays private; without (a
-    researcher's own machine) the plain hash is public, as ``predictions_sha256``.
+    researcher's own machine) the plain hash is public, as ``predictions_sha256``. ``n_resamples``
+    is the ``B`` of the bootstrap intervals, kept so that a reproduction recomputes them alike.
     """
     plain_hash = predictions_hash(probabilities)
     keyed_hash = None if predictions_key is None else keyed_predictions_hash(probabilities, predictions_key)
@@ -224,6 +226,7 @@ def build_provenance(
         cost=public_cost(sandbox),
         predictions_hmac_sha256=keyed_hash,
         predictions_sha256=plain_hash if keyed_hash is None else None,
+        bootstrap_resamples=n_resamples,
     )
     private = PrivateProvenance(
         timings=dict(timings),

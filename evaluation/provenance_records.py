@@ -160,6 +160,7 @@ _PUBLIC_SECTIONS = (
 )  # fmt: skip
 _KEYED_HASH = "predictions_hmac_sha256"
 _PLAIN_HASH = "predictions_sha256"
+_BOOTSTRAP = "bootstrap"
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,9 @@ class PublicProvenance:
     """HMAC-SHA256 of the predictions under the site's key."""
     predictions_sha256: str | None = None
     """Plain sha256 of the predictions, published only where there is no site key."""
+    bootstrap_resamples: int | None = None
+    """Resamples ``B`` of every bootstrap interval (the JSON's ``bootstrap.resamples``); ``None``
+    in records written before it was kept, whose intervals used the site's setting of the time."""
 
     def __post_init__(self) -> None:
         if (self.predictions_hmac_sha256 is None) == (self.predictions_sha256 is None):
@@ -209,6 +213,10 @@ class PublicProvenance:
             "packages": dict(self.packages),
             "platform": self.platform.to_dict(),
             "seeds": dict(self.seeds),
+        }
+        if self.bootstrap_resamples is not None:
+            record[_BOOTSTRAP] = {"resamples": self.bootstrap_resamples}
+        record |= {
             "sandbox": {"layers": list(self.sandbox_layers)},
             "inference": self.inference.to_dict(),
             "cost": self.cost.to_dict(),
@@ -222,8 +230,10 @@ class PublicProvenance:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> PublicProvenance:
         """The record ``to_dict`` wrote; raises ``RecordError`` naming the field at fault."""
-        hashes = [key for key in (_KEYED_HASH, _PLAIN_HASH) if key in data] if isinstance(data, Mapping) else []
-        record = Fields(data, "public provenance record", "", (*_PUBLIC_SECTIONS, *hashes))
+        optional = (_KEYED_HASH, _PLAIN_HASH, _BOOTSTRAP)
+        present = [key for key in optional if key in data] if isinstance(data, Mapping) else []
+        hashes = [key for key in present if key != _BOOTSTRAP]
+        record = Fields(data, "public provenance record", "", (*_PUBLIC_SECTIONS, *present))
         if len(hashes) != 1:
             raise RecordError(
                 f"public provenance record: needs exactly one of {_KEYED_HASH} (the site's keyed hash) "
@@ -245,6 +255,9 @@ class PublicProvenance:
             ),
             predictions_hmac_sha256=record.text(_KEYED_HASH) if _KEYED_HASH in hashes else None,
             predictions_sha256=record.text(_PLAIN_HASH) if _PLAIN_HASH in hashes else None,
+            bootstrap_resamples=(
+                record.section(_BOOTSTRAP, ("resamples",)).count("resamples") if _BOOTSTRAP in present else None
+            ),
         )
 
 

@@ -197,6 +197,7 @@ def evaluate_model(
         timings=timings,
         probabilities=probabilities,
         predictions_key=predictions_key,
+        n_resamples=n_resamples,
     )
     facts = RunFacts(
         batch_seconds=np.asarray(session.batch_seconds, dtype=np.float64),

@@ -328,6 +328,10 @@ class ProvenancePlatformSerializer(serializers.Serializer):
     machine = serializers.CharField(required=False)
 
 
+class ProvenanceBootstrapSerializer(serializers.Serializer):
+    resamples = serializers.IntegerField(required=False, help_text="Resamples B of every bootstrap interval.")
+
+
 class ProvenanceSandboxSerializer(serializers.Serializer):
     layers = serializers.ListField(child=serializers.CharField(), required=False)
 
@@ -356,6 +360,9 @@ class ProvenanceSerializer(serializers.Serializer):
     )
     platform = ProvenancePlatformSerializer(required=False)
     seeds = serializers.DictField(child=serializers.IntegerField(), required=False)
+    bootstrap = ProvenanceBootstrapSerializer(
+        required=False, help_text="Absent from records kept before the number of resamples was recorded."
+    )
     sandbox = ProvenanceSandboxSerializer(required=False)
     inference = ProvenanceInferenceSerializer(required=False)
     cost = ProvenanceCostSerializer(required=False, help_text="Rounded to two significant figures.")

@@ -24,6 +24,7 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...] | None] = {
     "packages": None,
     "platform": ("system", "machine"),
     "seeds": None,
+    "bootstrap": ("resamples",),
     "sandbox": ("layers",),
     "inference": ("items", "batch_size"),
     "cost": ("median_batch_seconds", "peak_memory_bytes", "startup_seconds"),

@@ -99,7 +99,15 @@ def score_submission(*, submission_id: int) -> str:
 
 def stored_suite(benchmark: BenchmarkFolder, dataset: EvaluationData) -> SuitePlan | None:
     """The version's suite on its hidden split, from the stored corrupted copies (made once, at publish)."""
-    if not settings.EVALUATION_SUITE or not benchmark.spec.perturbations:
+    if not settings.EVALUATION_SUITE:
+        return None
+    return version_suite(benchmark, dataset)
+
+
+def version_suite(benchmark: BenchmarkFolder, dataset: EvaluationData) -> SuitePlan | None:
+    """The suite the version's spec declares on ``dataset``'s split, whatever ``EVALUATION_SUITE`` says
+    (a reproduction runs it exactly when the original run did); ``None`` when it declares none."""
+    if not benchmark.spec.perturbations:
         return None
     stored = PerturbedSuite.ensure(suite_root(benchmark.path), benchmark, dataset.split)
     return plan_suite(

@@ -160,9 +160,24 @@ def test_the_records_of_a_run_round_trip_through_json(predictions_key):
         timings={"inference_seconds": 1.5, "total_seconds": 2.0},
         probabilities=np.full((300, 2), 0.5, dtype=np.float32),
         predictions_key=predictions_key,
+        n_resamples=500,
     )
+    assert built.public.to_dict()["bootstrap"] == {"resamples": 500}
     assert PublicProvenance.from_dict(through_storage(built.public.to_dict())) == built.public
     assert PrivateProvenance.from_dict(through_storage(built.private.to_dict())) == built.private
+
+
+def test_the_bootstrap_resamples_are_written_after_the_seeds_and_read_back():
+    record = dataclasses.replace(public_record(), bootstrap_resamples=2000)
+    written = record.to_dict()
+    assert list(written)[5:8] == ["seeds", "bootstrap", "sandbox"] and written["bootstrap"] == {"resamples": 2000}
+    assert PublicProvenance.from_dict(through_storage(written)) == record
+
+
+def test_a_record_kept_before_the_resamples_were_recorded_reads_back_without_them():
+    # PUBLIC_JSON has no "bootstrap" section, as the site stored every record at first.
+    assert PublicProvenance.from_dict(through_storage(PUBLIC_JSON)).bootstrap_resamples is None
+    assert "bootstrap" not in public_record().to_dict()
 
 
 REMOVED = object()
@@ -204,6 +219,8 @@ def damaged(record: dict, path: str, value: object) -> dict:
         ("sandbox.layers", "bubblewrap", 'sandbox.layers must be a list of strings, got "bubblewrap"'),
         ("evaluator", "0.1.0", 'public provenance record: evaluator must be a JSON object, got "0.1.0"'),
         ("predictions_sha256", "0" * 64, "needs exactly one of predictions_hmac_sha256"),
+        ("bootstrap", {"resamples": 2.5}, "public provenance record: bootstrap.resamples must be a whole number"),
+        ("bootstrap", {"B": 2000}, "public provenance record: bootstrap has the unexpected field 'B'"),
         ("predictions_hmac_sha256", REMOVED, "needs exactly one of predictions_hmac_sha256"),
     ],
 )

@@ -370,3 +370,17 @@ class ProvenanceSerializer(serializers.Serializer):
         required=False, help_text="Keyed hash of the predictions: equal predictions give equal hashes."
     )
     private = serializers.DictField(required=False, help_text="Maintainers only: exact figures and the worker.")
+
+
+class PrivateProvenanceSerializer(serializers.Serializer):
+    """The maintainers' part of a run's provenance (``evaluation.provenance_records.PrivateProvenance``)."""
+
+    submission = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    worker = serializers.CharField(help_text="Host name of the worker that ran it.")
+    timings = serializers.DictField(child=serializers.FloatField(), required=False, help_text="Seconds, by step.")
+    sandbox = serializers.DictField(
+        required=False, help_text="Exact start-up, wall and per-batch seconds, peak memory and its source."
+    )
+    host = serializers.DictField(child=serializers.CharField(), required=False)
+    predictions_sha256 = serializers.CharField(required=False, help_text="Plain sha256 of the float32 probabilities.")

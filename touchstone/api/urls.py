@@ -18,6 +18,11 @@ urlpatterns = [
     path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
     path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
+    path(
+        "submissions/<int:pk>/provenance/private/",
+        views.SubmissionPrivateProvenance.as_view(),
+        name="private-provenance",
+    ),
     path("submissions/<int:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
     path("submissions/<int:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
     path("submissions/<int:pk>/final/", views.SubmissionFinal.as_view(), name="final"),

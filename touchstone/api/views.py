@@ -20,6 +20,7 @@ from touchstone.api.serializers import (
     ComparisonSerializer,
     ErrorSerializer,
     LeaderboardSerializer,
+    PrivateProvenanceSerializer,
     ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
@@ -183,8 +184,24 @@ class SubmissionBreakdowns(APIView):
         return response
 
 
+DOWNLOAD = OpenApiParameter(
+    "download", bool, required=False, description="Send the record as a file (Content-Disposition: attachment)."
+)
+
+
+def _wants_download(request: Request) -> bool:
+    return request.query_params.get("download") in {"1", "true", "yes"}
+
+
+def _as_download(response: Response, request: Request, filename: str) -> Response:
+    """Mark ``response`` as a file to save when the caller asked for one with ``?download=1``."""
+    if _wants_download(request):
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 class SubmissionProvenance(APIView):
-    @extend_schema(responses={200: ProvenanceSerializer, 404: ErrorSerializer})
+    @extend_schema(parameters=[DOWNLOAD], responses={200: ProvenanceSerializer, 404: ErrorSerializer})
     def get(self, request: Request, pk: int) -> Response:
         submission = _visible_submission(request, pk)
         run = submission.scored_run()
@@ -192,10 +209,42 @@ class SubmissionProvenance(APIView):
             return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
         payload = {"submission": submission.pk, "attempt": run.attempt, **run.public_provenance()}
         # Exact and per-batch figures could carry what the model saw, so only maintainers get
-        # them; the submission's owner is exactly who must not.
-        if request.user.is_staff:
+        # them; the submission's owner is exactly who must not. A downloaded file is the public
+        # part alone, even for maintainers, so that a file passed on never carries the private
+        # one (that has its own endpoint).
+        if request.user.is_staff and not _wants_download(request):
             payload["private"] = {"worker": run.worker, **run.private_record}
-        return Response(ProvenanceSerializer(payload).data)
+        response = Response(ProvenanceSerializer(payload).data)
+        return _as_download(response, request, f"submission-{submission.pk}-provenance.json")
+
+
+class SubmissionPrivateProvenance(APIView):
+    """The maintainers' part of a run's provenance: exact timings and memory, host, plain hash."""
+
+    @extend_schema(
+        parameters=[DOWNLOAD],
+        responses={200: PrivateProvenanceSerializer, 403: ErrorSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        # Refused before the submission is looked up, so the answer says nothing about which ids exist.
+        if not request.user.is_staff:
+            who = "you are not signed in" if not request.user.is_authenticated else "your account is not staff"
+            return Response(
+                {
+                    "detail": "the private provenance record is for the site's maintainers (staff accounts) only, "
+                    f"and {who}: its exact timings and memory could carry what the model saw; the public record "
+                    f"is at /api/v1/submissions/{pk}/provenance/",
+                    "field": None,
+                },
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        submission = get_object_or_404(Submission, pk=pk)
+        run = submission.scored_run()
+        if run is None:
+            return Response({"detail": f"submission {pk} has no scored run yet", "field": None}, status=404)
+        payload = {"submission": submission.pk, "attempt": run.attempt, "worker": run.worker, **run.private_record}
+        response = Response(PrivateProvenanceSerializer(payload).data)
+        return _as_download(response, request, f"submission-{submission.pk}-provenance-private.json")
 
 
 class SubmissionWithdraw(APIView):

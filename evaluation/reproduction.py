@@ -100,8 +100,19 @@ def compare_probabilities(stored: np.ndarray, reproduced: np.ndarray) -> Check:
 
 
 def compare_values(name: str, recorded: object, reproduced: object, *, what: str = "") -> Check:
-    """Whether a recorded value (a hash, a seed, an identity) equals the reproduced one."""
+    """Whether a recorded value (a hash, a seed, an identity) equals the reproduced one.
+
+    Two mappings (file hashes by name, seeds by part) are compared key by key, and the detail
+    names the keys whose values differ or that only one side has.
+    """
     subject = f" {what}" if what else ""
+    if isinstance(recorded, Mapping) and isinstance(reproduced, Mapping):
+        keys = list(recorded) + [key for key in reproduced if key not in recorded]
+        differing = [str(key) for key in keys if key not in recorded or key not in reproduced
+                     or recorded[key] != reproduced[key]]  # fmt: skip
+        if not differing:
+            return Check(name, True, f"the same{subject} for all {len(keys)}: {', '.join(map(str, keys))}")
+        return Check(name, False, f"different{subject} for {', '.join(differing)}")
     if recorded == reproduced:
         return Check(name, True, f"the same{subject}: {_shown(recorded)}")
     return Check(name, False, f"recorded{subject} {_shown(recorded)}, reproduced {_shown(reproduced)}")

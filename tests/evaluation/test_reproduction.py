@@ -75,6 +75,15 @@ def test_a_recorded_value_is_compared_exactly_and_long_hashes_are_shortened():
     assert check.detail == f"recorded HMAC-SHA256 {'a' * 16}…, reproduced {'b' * 16}…"
 
 
+def test_recorded_mappings_are_compared_key_by_key_naming_what_differs():
+    same = compare_values("bootstrap seeds", {"feedback": 1, "final": 2}, {"feedback": 1, "final": 2})
+    assert same.matches and same.detail == "the same for all 2: feedback, final"
+    recorded = {"benchmark.toml": "a" * 64, "test.npz": "b" * 64}
+    check = compare_values("version files", recorded, {"benchmark.toml": "a" * 64, "test.npz": "c" * 64, "x": "d"},
+                           what="file hashes")  # fmt: skip
+    assert not check.matches and check.detail == "different file hashes for test.npz, x"
+
+
 INTERVAL = {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}
 
 

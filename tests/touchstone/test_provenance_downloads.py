@@ -144,3 +144,18 @@ def test_staff_are_told_when_a_submission_has_no_scored_run(version, researcher,
     response = api_client_for(staff).get(f"/api/v1/submissions/{queued.pk}/provenance/private/")
     assert response.status_code == 404
     assert response.json()["detail"] == f"submission {queued.pk} has no scored run yet"
+
+
+def test_the_schema_documents_the_private_record_the_refusal_and_the_download_parameter(db):
+    schema = APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    private = schema["paths"]["/api/v1/submissions/{id}/provenance/private/"]["get"]
+    assert {"200", "403", "404"} <= set(private["responses"])
+    body = private["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"worker", "timings", "sandbox", "host", "predictions_sha256"} <= set(
+        schema["components"]["schemas"][body]["properties"]
+    )
+    for path in ("/api/v1/submissions/{id}/provenance/", "/api/v1/submissions/{id}/provenance/private/"):
+        assert "download" in [parameter["name"] for parameter in schema["paths"][path]["get"]["parameters"]]
+    public = schema["paths"]["/api/v1/submissions/{id}/provenance/"]["get"]["responses"]["200"]["content"]
+    record = public["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert "bootstrap" in schema["components"]["schemas"][record]["properties"]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -84,8 +86,10 @@ def reproduce_run(run_id: int, *, progress: Progress = _quiet) -> Reproduction:
         raise CannotReproduce(f"{name}: its provenance record cannot be read ({error})") from None
     try:
         stored = load_outcomes(run.outcomes_path)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise CannotReproduce(f"{name}: its stored outcomes {run.outcomes_path} cannot be read ({error})") from None
+    if "probabilities" not in stored or "item_ids" not in stored:
+        raise CannotReproduce(f"{name}: its stored outcomes {run.outcomes_path} hold no probabilities or item ids")
     model_path = private_path(submission.model_path)
     if not model_path.is_file():
         raise CannotReproduce(f"{name}: the model file {submission.model_path} is missing from private storage")
@@ -105,7 +109,7 @@ def reproduce_run(run_id: int, *, progress: Progress = _quiet) -> Reproduction:
         "split": recorded.benchmark.split,
     }
     checks = [
-        compare_values("model file", recorded.artifact.sha256, submission.sha256, what="sha256"),
+        compare_values("model file", recorded.artifact.sha256, _sha256(model_path), what="sha256"),
         compare_values("version content", recorded.benchmark.content_hash, dataset.content_hash, what="content hash"),
         compare_values("version files", dict(recorded.benchmark.file_hashes), dataset.file_hashes, what="file hashes"),
     ]
@@ -154,11 +158,7 @@ def reproduce_run(run_id: int, *, progress: Progress = _quiet) -> Reproduction:
 
     current = PublicProvenance.from_dict(report.provenance)
     checks.append(compare_probabilities(stored_probabilities, report.probabilities))
-    checks.append(
-        compare_values(
-            "item order", _ids(stored["item_ids"]), _ids(report.item_ids), what="item ids in the stored order"
-        )
-    )
+    checks.append(_item_order(stored["item_ids"], report.item_ids))
     checks.append(
         compare_values(
             "public predictions hash",
@@ -231,6 +231,20 @@ def _changes(recorded: PublicProvenance, resamples: int) -> list[str]:
     )
 
 
-def _ids(item_ids: np.ndarray) -> str:
-    # A digest stands for the whole list in the report; equal lists give equal digests.
-    return hashlib.sha256(np.asarray(item_ids).astype(str).tobytes()).hexdigest()
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as model_file:
+        for block in iter(lambda: model_file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _item_order(stored: np.ndarray, reproduced: np.ndarray) -> Check:
+    """Whether the stored probabilities' rows are the split's items in the split's order."""
+    if stored.shape == reproduced.shape and np.array_equal(stored, reproduced):
+        return Check("item order", True, f"the same {len(stored)} item ids in the same order")
+    return Check(
+        "item order",
+        False,
+        f"the stored outcomes list {len(stored)} item ids, not the split's {len(reproduced)} in order",
+    )

@@ -77,6 +77,25 @@ def test_a_scored_run_reproduces_bit_for_bit_and_nothing_is_written(version, res
     assert report["run"]["run"] == run.pk and report["run"]["split"] == "test"
 
 
+def test_what_changed_since_the_run_is_reported_from_its_provenance_without_counting_as_a_difference(
+    version, researcher, good_model_bytes, settings
+):
+    run = scored_run(version, researcher, good_model_bytes)
+    # As an older site recorded it: another evaluator and torch, and no number of resamples.
+    older = dict(run.provenance)
+    older["evaluator"] = {**older["evaluator"], "version": "0.0.9"}
+    older["packages"] = {**older["packages"], "torch": "2.12.0"}
+    del older["bootstrap"]
+    EvaluationRun.objects.filter(pk=run.pk).update(provenance=older)
+    report = json.loads(reproduce(run.pk, "--json"))
+    changes = report["environment_changes"]
+    assert f"evaluator version changed since the run: 0.0.9 → {run.provenance['evaluator']['version']}" in changes
+    assert f"torch changed since the run: 2.12.0 → {run.provenance['packages']['torch']}" in changes
+    assert any(f"the site's current setting, {settings.BOOTSTRAP_RESAMPLES}" in change for change in changes)
+    # The same resamples as then (the setting did not change), so every interval still matches.
+    assert report["matches"] is True
+
+
 def test_a_run_scored_with_its_suite_reproduces_its_predicted_classes_whatever_the_setting_says(
     version, researcher, good_model_bytes, with_suite, settings
 ):
@@ -110,7 +129,7 @@ def test_a_changed_probability_in_the_stored_outcomes_is_reported_and_exits_1(
     assert f"1 of {len(arrays['probabilities'])} items differ (rows 5)" in lines["predictions"]
     # The stored file no longer agrees with the hash recorded when it was written, while the
     # model's reproduced predictions still do: the file changed, not the model.
-    assert lines["stored outcomes"].startswith("  DIFFERS")
+    assert lines["stored outcomes"].startswith("  DIFFERS") and "was changed after the run" in lines["stored outcomes"]
     assert lines["public predictions hash"].startswith("  match")
     assert lines["final accuracy"].startswith("  match")
     assert "the reproduction differs from the run: stored outcomes, predictions" in err

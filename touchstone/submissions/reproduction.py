@@ -117,16 +117,7 @@ def reproduce_run(run_id: int, *, progress: Progress = _quiet) -> Reproduction:
     key = predictions_key()
     # The stored file against the hash recorded when it was written: a file changed since
     # shows here, whatever the reproduction finds.
-    checks.append(
-        compare_values(
-            "stored outcomes",
-            recorded.predictions_hmac_sha256 or recorded.predictions_sha256,
-            keyed_predictions_hash(stored_probabilities.astype(np.float32), key)
-            if recorded.predictions_hmac_sha256
-            else predictions_hash(stored_probabilities),
-            what="predictions hash of the stored file",
-        )
-    )
+    checks.append(_stored_file(recorded, stored_probabilities, key))
 
     resamples = recorded.bootstrap_resamples or settings.BOOTSTRAP_RESAMPLES
     batch_size = recorded.inference.batch_size
@@ -228,6 +219,22 @@ def _changes(recorded: PublicProvenance, resamples: int) -> list[str]:
     }
     return environment_changes(
         recorded.to_dict(), current, recorded_resamples=recorded.bootstrap_resamples, resamples=resamples
+    )
+
+
+def _stored_file(recorded: PublicProvenance, probabilities: np.ndarray, key: bytes) -> Check:
+    """Whether the stored probabilities still give the predictions hash the run recorded."""
+    if recorded.predictions_hmac_sha256 is not None:
+        was, now = recorded.predictions_hmac_sha256, keyed_predictions_hash(probabilities.astype(np.float32), key)
+    else:
+        was, now = str(recorded.predictions_sha256), predictions_hash(probabilities)
+    if was == now:
+        return Check("stored outcomes", True, f"the stored file still has the recorded predictions hash {was[:16]}…")
+    return Check(
+        "stored outcomes",
+        False,
+        f"the stored file was changed after the run: its predictions hash is now {now[:16]}…, "
+        f"the run recorded {was[:16]}…",
     )
 
 

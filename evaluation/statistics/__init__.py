@@ -36,6 +36,7 @@ from evaluation.statistics.intervals import (
     round_outward,
     wilson_interval,
 )
+from evaluation.statistics.irt import ItemResponseFit, fit_two_parameter_logistic
 from evaluation.statistics.ladder import LadderDecision, beats_bar, ladder_replay, ladder_step, release_value
 from evaluation.statistics.leaderboard import (
     Comparison,
@@ -59,6 +60,7 @@ __all__ = [
     "EntryStatistics",
     "FlippedPair",
     "Interval",
+    "ItemResponseFit",
     "LadderDecision",
     "PairwiseInference",
     "VersionAgreement",
@@ -76,6 +78,7 @@ __all__ = [
     "discordant_counts",
     "exact_mcnemar",
     "feedback_mask",
+    "fit_two_parameter_logistic",
     "holm",
     "holm_family_size",
     "joint_metric_samples",

@@ -46,7 +46,7 @@ def test_it_recovers_simulated_difficulties_and_discriminations():
     fitted = ~np.isnan(fit.difficulty)
     assert fitted.sum() >= N_ITEMS - 5
     assert np.corrcoef(fit.difficulty[fitted], difficulty[fitted])[0, 1] >= 0.9
-    # Each slope rests on 100 answers (standard error about 0.25 against a spread of 0.45 in
+    # Each slope rests on 100 answers (standard error about 0.3 against a spread of 0.45 in
     # the true slopes), so a correlation near 0.8 is what the data allow.
     labelled = fitted[:-N_NEGATIVE]
     assert np.corrcoef(fit.discrimination[:-N_NEGATIVE][labelled], slope[:-N_NEGATIVE][labelled])[0, 1] >= 0.7

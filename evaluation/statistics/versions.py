@@ -214,14 +214,19 @@ def _outcome_matrix(scores: np.ndarray, name: str) -> np.ndarray:
 
 
 def _resampled_scores(outcomes: np.ndarray, n_resamples: int, seed: int, clusters: np.ndarray | None) -> np.ndarray:
-    """Every entry's mean outcome on every resample of the items, ``[B, E]``."""
+    """Every entry's mean outcome on every resample of the items, ``[B, E]``.
+
+    Entries with identical outcomes are multiplied once and copied, so that they tie exactly on
+    every resample whatever order the matrix library sums in.
+    """
+    distinct, entry_of = np.unique(outcomes, axis=0, return_inverse=True)
     blocks = bootstrap_weight_blocks(outcomes.shape[1], n_resamples=n_resamples, seed=seed, clusters=clusters)
-    columns = outcomes.T
+    columns = distinct.T
     parts = []
     for block in blocks:
         weights = block.astype(np.float64)
         parts.append((weights @ columns) / weights.sum(axis=1, keepdims=True))
-    return np.concatenate(parts)
+    return np.concatenate(parts)[:, entry_of.ravel()]
 
 
 def _tau_b_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:

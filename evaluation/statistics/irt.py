@@ -24,8 +24,12 @@ _PRIOR_SLOPE_MEAN = 1.0
 _PRIOR_SLOPE_SD = 2.0
 _PRIOR_DIFFICULTY_SD = 3.0
 
-#: Scoring steps per item for one set of abilities (see ``_fit_items``).
+#: Newton steps per item for one set of abilities (see ``_climb_items``).
 _ITEM_STEPS = 50
+
+#: A step that lowers an objective by less than this share of it is rounding, not a fall: at
+#: its maximum an item's step is 0 up to rounding, and would otherwise be halved for nothing.
+_ROUNDING = 1e-12
 
 #: Steps are halved at most this many times to keep each block's penalised likelihood rising.
 _MAX_HALVINGS = 30
@@ -85,11 +89,13 @@ def fit_two_parameter_logistic(
     the log-likelihood with weak Gaussian priors ``θ ~ N(0, 1)``, ``a ~ N(1, 2²)``,
     ``b ~ N(0, 3²)`` that keep every estimate finite (the prior on ``θ`` also fixes the
     location and scale the likelihood leaves free). It alternates fitting every item's
-    ``(a_i, b_i)`` given the abilities, by Fisher scoring (a 2 × 2 system per item, with the
-    expected information ``Σ_e p (1 − p) [(θ − b)², −a (θ − b); −a (θ − b), a²]`` plus the
-    priors' precisions), with one Newton step for every ability given the items, halving any
-    step that would lower its block's objective, until no parameter moves by more than
-    ``tolerance``: every step raises the one objective, so the alternation cannot cycle. Items
+    ``(a_i, b_i)`` given the abilities, by Newton steps (a 2 × 2 system per item, with the
+    observed information where it is positive definite and otherwise the expected information
+    ``Σ_e p (1 − p) [(θ − b)², −a (θ − b); −a (θ − b), a²]``, plus the priors' precisions),
+    with one Newton step for every ability given the items, and a move along the location and
+    scale the likelihood leaves free (``_best_scale``), halving any step that would lower its
+    block's objective, until no parameter moves by more than ``tolerance``: no step lowers the
+    one objective (beyond rounding), so the alternation cannot cycle. Items
     are fitted from both signs of their slope in the first round and again once the rest has
     settled, since an item's objective can have a maximum on each side of ``a = 0``. The
     estimates are then put on the scale where the abilities have mean 0 and standard
@@ -285,7 +291,7 @@ def _fit_items(
 def _climb_items(
     x: np.ndarray, ability: np.ndarray, slope: np.ndarray, difficulty: np.ndarray, tolerance: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scoring steps on every item until it moves by less than ``tolerance`` (at most ``_ITEM_STEPS``).
+    """Newton steps on every item until it moves by less than ``tolerance`` (at most ``_ITEM_STEPS``).
 
     Most items settle in a few steps; an item only a few entries get right (or wrong) has a
     flat likelihood that takes more.
@@ -309,18 +315,25 @@ def _largest_change(before: tuple[np.ndarray, ...], after: tuple[np.ndarray, ...
 def _item_step(
     x: np.ndarray, ability: np.ndarray, slope: np.ndarray, difficulty: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One Fisher scoring step for every item's ``(a_i, b_i)``, each halved until its objective rises."""
+    """One Newton step for every item's ``(a_i, b_i)``, each halved until its objective rises.
+
+    Newton's step uses the observed information where it is positive definite, and Fisher
+    scoring's expected information elsewhere (away from a maximum). Scoring alone crawls along
+    the ridge of an item with a slope near 0, where only ``a b`` is pinned down.
+    """
     distance = ability[:, None] - difficulty
     p = special.expit(slope * distance)
     residual = x - p
     weight = p * (1.0 - p)
     gradient_slope = (residual * distance).sum(axis=0) - (slope - _PRIOR_SLOPE_MEAN) / _PRIOR_SLOPE_SD**2
     gradient_difficulty = -slope * residual.sum(axis=0) - difficulty / _PRIOR_DIFFICULTY_SD**2
-    # The expected information plus the priors' precisions: positive definite for every item
+    # The expected information plus the priors' precisions is positive definite for every item
     # (its determinant is at least the product of the two precisions), so each step rises.
     info_aa = (weight * distance**2).sum(axis=0) + 1.0 / _PRIOR_SLOPE_SD**2
-    info_ab = -slope * (weight * distance).sum(axis=0)
     info_bb = slope**2 * weight.sum(axis=0) + 1.0 / _PRIOR_DIFFICULTY_SD**2
+    expected = -slope * (weight * distance).sum(axis=0)
+    observed = expected + residual.sum(axis=0)
+    info_ab = np.where(info_aa * info_bb - observed**2 > 0.0, observed, expected)
     determinant = info_aa * info_bb - info_ab**2
     step_slope = (info_bb * gradient_slope - info_ab * gradient_difficulty) / determinant
     step_difficulty = (info_aa * gradient_difficulty - info_ab * gradient_slope) / determinant
@@ -334,7 +347,7 @@ def _item_step(
             slope[pending] + factor[pending] * step_slope[pending],
             difficulty[pending] + factor[pending] * step_difficulty[pending],
         )
-        pending = pending[after < before[pending]]
+        pending = pending[after < before[pending] - _ROUNDING * (1.0 + np.abs(before[pending]))]
         if pending.size == 0:
             break
         factor[pending] /= 2.0
@@ -354,7 +367,7 @@ def _ability_step(x: np.ndarray, ability: np.ndarray, slope: np.ndarray, difficu
     pending = np.arange(ability.size)
     for _ in range(_MAX_HALVINGS):
         after = _ability_objective(x[pending], ability[pending] + factor[pending] * step[pending], slope, difficulty)
-        pending = pending[after < before[pending]]
+        pending = pending[after < before[pending] - _ROUNDING * (1.0 + np.abs(before[pending]))]
         if pending.size == 0:
             break
         factor[pending] /= 2.0

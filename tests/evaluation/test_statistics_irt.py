@@ -95,6 +95,20 @@ def test_it_sets_items_every_entry_gets_right_or_wrong_aside_and_keeps_a_separat
     assert np.isfinite(fit.difficulty[3:]).all() and np.isfinite(fit.ability).all()
 
 
+@pytest.mark.parametrize("seed", [3, 15])
+def test_it_converges_in_tens_of_rounds_even_with_items_that_barely_discriminate(seed):
+    # With seed 3 one item rests at a slope of -0.29 and a difficulty of -4, on a ridge where
+    # only their product is pinned down; scoring steps alone took 161 rounds to settle it.
+    rng = np.random.default_rng(seed)
+    ability = rng.normal(size=N_ENTRIES)
+    difficulty = rng.normal(size=N_ITEMS)
+    slope = rng.uniform(0.5, 2.0, size=N_ITEMS)
+    responses = (rng.random((N_ENTRIES, N_ITEMS)) < special.expit(slope * (ability[:, None] - difficulty))).astype(int)
+    fit = fit_two_parameter_logistic(responses)
+    assert fit.converged
+    assert fit.iterations <= 40
+
+
 def test_it_fits_a_version_with_only_ten_entries():
     rng = np.random.default_rng(13)
     ability = rng.normal(size=10)

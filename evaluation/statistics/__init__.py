@@ -3,7 +3,7 @@
 Pure functions of arrays; every random step takes a seed (see ``evaluation.seeds``). The
 methods and their parameters are described in ``docs/methods.md`` ("Uncertainty of a score",
 "Ranks, tiers and p-values", "Minimum detectable effect and typical discordance", "Live
-feedback: the Ladder").
+feedback: the Ladder", "Rank agreement between versions", "Item telemetry").
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from evaluation.statistics.intervals import (
     round_outward,
     wilson_interval,
 )
+from evaluation.statistics.irt import ItemResponseFit, fit_two_parameter_logistic
 from evaluation.statistics.ladder import LadderDecision, beats_bar, ladder_replay, ladder_step, release_value
 from evaluation.statistics.leaderboard import (
     Comparison,
@@ -52,13 +53,17 @@ from evaluation.statistics.simultaneous import (
     rank_sets,
     tiers_from_pairs,
 )
+from evaluation.statistics.versions import FlippedPair, VersionAgreement, kendall_tau_b, version_agreement
 
 __all__ = [
     "Comparison",
     "EntryStatistics",
+    "FlippedPair",
     "Interval",
+    "ItemResponseFit",
     "LadderDecision",
     "PairwiseInference",
+    "VersionAgreement",
     "accuracy_intervals",
     "beats_bar",
     "bias_corrected_interval",
@@ -73,9 +78,11 @@ __all__ = [
     "discordant_counts",
     "exact_mcnemar",
     "feedback_mask",
+    "fit_two_parameter_logistic",
     "holm",
     "holm_family_size",
     "joint_metric_samples",
+    "kendall_tau_b",
     "ladder_replay",
     "ladder_step",
     "max_t_pairwise",
@@ -92,5 +99,6 @@ __all__ = [
     "tiers_from_pairs",
     "typical_design_effect",
     "typical_discordance_rate",
+    "version_agreement",
     "wilson_interval",
 ]

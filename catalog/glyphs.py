@@ -132,7 +132,8 @@ def uniforms(key: bytes, name: str, count: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Items:
-    """The labels, eras and nuisance levels of one split, one entry per item."""
+    """One split as drawn: labels, eras, nuisance levels (by slice column) and images, one
+    entry per item, in the order the cells were filled (``build`` orders them by item id)."""
 
     labels: np.ndarray
     eras: np.ndarray
@@ -184,7 +185,8 @@ def draw_split(key: bytes, split: str) -> Items:
         names = np.array(list(bands))
         pick = uniforms(key, f"{column}:level", n)
         if column in ("contrast", "background"):
-            # The era sets how likely each level is; the cumulative thresholds are exact sums.
+            # The era sets how likely each level is: a level is the number of cumulative
+            # thresholds its uniform number reaches.
             thresholds = np.array([_cumulative(ERA_LEVELS[str(era)]) for era in eras])
             index = (pick[:, None] >= thresholds).sum(axis=1)
         else:

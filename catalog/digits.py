@@ -10,6 +10,7 @@ from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
     IMAGE_SUITE_DESCRIPTION,
+    PUBLIC_SOURCE_DESCRIPTION,
     image_perturbations,
     rank_terciles,
     stratified_split,
@@ -47,7 +48,7 @@ DOCUMENT = {
         "each class forms the public dev split, the remaining 60% the hidden test split "
         "(assignment by sha256 of the slug and item id). The 'ink' slice groups images by the "
         "tercile of their total ink over the whole data set, which separates thin and faint "
-        "strokes from bold ones. " + IMAGE_SUITE_DESCRIPTION
+        "strokes from bold ones. " + IMAGE_SUITE_DESCRIPTION + " " + PUBLIC_SOURCE_DESCRIPTION
     ),
     "license": "CC BY 4.0",
     "source": (
@@ -61,7 +62,7 @@ DOCUMENT = {
     "input": {"shape": [1, 8, 8], "dtype": "float32", "range": [0.0, 1.0]},
     "metrics": {"primary": "accuracy", "report": ALL_METRICS},
     "slices": {"columns": ["ink"]},
-    "hidden": {"feedback_fraction": 0.3},
+    "hidden": {"feedback_fraction": 0.3, "public_source": True},
     "perturbations": image_perturbations(STRENGTHS),
 }
 

@@ -50,6 +50,13 @@ IMAGE_SUITE_DESCRIPTION = (
     "budgets 0.03 and 0.1 complete it."
 )
 
+#: How the benchmarks built from public data say so (with ``[hidden] public_source = true``).
+PUBLIC_SOURCE_DESCRIPTION = (
+    "Its hidden split is derived from public data: anyone with the same Python package can "
+    "rebuild it byte for byte (python -m catalog build), so a score here cannot show that a "
+    "model never saw the test items."
+)
+
 
 def image_perturbations(strengths: dict[str, float]) -> list[dict[str, Any]]:
     """Every image corruption at severities 1–5 with its benchmark's strength, then FGSM and PGD."""

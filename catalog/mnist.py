@@ -10,6 +10,7 @@ from catalog.folder import (
     ALL_METRICS,
     FIRST_VERSION,
     IMAGE_SUITE_DESCRIPTION,
+    PUBLIC_SOURCE_DESCRIPTION,
     image_perturbations,
     rank_terciles,
     stratified_split,
@@ -49,7 +50,7 @@ DOCUMENT = {
         "(assignment by sha256 of the slug and item id). Two slices: 'ink' is the tercile of "
         "total ink, 'aspect' the tercile of the width-to-height ratio of the digit's bounding "
         "box, both over the whole sample, so results show whether a model struggles with "
-        "faint or with unusually narrow or wide writing. " + IMAGE_SUITE_DESCRIPTION
+        "faint or with unusually narrow or wide writing. " + IMAGE_SUITE_DESCRIPTION + " " + PUBLIC_SOURCE_DESCRIPTION
     ),
     "license": "CC BY-SA 3.0",
     "source": (
@@ -63,7 +64,7 @@ DOCUMENT = {
     "input": {"shape": [1, 28, 28], "dtype": "float32", "range": [0.0, 1.0]},
     "metrics": {"primary": "accuracy", "report": ALL_METRICS},
     "slices": {"columns": ["ink", "aspect"]},
-    "hidden": {"feedback_fraction": 0.3},
+    "hidden": {"feedback_fraction": 0.3, "public_source": True},
     "perturbations": image_perturbations(STRENGTHS),
 }
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from catalog.folder import ALL_METRICS, DEV_FRACTION, FIRST_VERSION, hash_rank, write_benchmark
+from catalog.folder import (
+    ALL_METRICS,
+    DEV_FRACTION,
+    FIRST_VERSION,
+    PUBLIC_SOURCE_DESCRIPTION,
+    hash_rank,
+    write_benchmark,
+)
 from evaluation.spec import BenchmarkFolder
 
 SLUG = "seattle-weather"
@@ -50,7 +57,7 @@ DOCUMENT = {
         "missing and filled with the dev-split mean, and a shift of every feature by a "
         "multiple of its spread; the corrupted copies are generated once per version from "
         "seeds derived from its content hash. An FGSM attack at L∞ budgets 0.1 and 0.3 "
-        "completes it."
+        "completes it. " + PUBLIC_SOURCE_DESCRIPTION
     ),
     "license": "Public domain (NOAA data); packaged by vega-datasets under the BSD 3-Clause license",
     "source": (
@@ -65,7 +72,7 @@ DOCUMENT = {
     "metrics": {"primary": "accuracy", "report": ALL_METRICS},
     "slices": {"columns": ["season"]},
     "drift": {"era_column": "era", "order": YEARS},
-    "hidden": {"feedback_fraction": 0.3},
+    "hidden": {"feedback_fraction": 0.3, "public_source": True},
     "perturbations": [
         {"name": "feature_noise", "severities": [1, 2, 3, 4, 5], "strength": STRENGTHS["feature_noise"]},
         {"name": "missing_features", "severities": [1, 2, 3, 4, 5], "strength": STRENGTHS["missing_features"]},

@@ -156,6 +156,9 @@ class BenchmarkSpec:
     """Share of the hidden split whose scores are shown while the version is open."""
     changelog: str
     """What changed from the previous version."""
+    public_source: bool = False
+    """Whether the hidden split can be derived from public data (``[hidden] public_source``), so
+    anyone could rebuild it and its scores cannot show that a model never saw its items."""
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON types, with one key per field (tuples become lists)."""
@@ -167,6 +170,9 @@ class BenchmarkSpec:
             for key in _OPTIONAL_PERTURBATION_KEYS:
                 if entry[key] is None:
                     del entry[key]
+        # Likewise public_source is left out unless set, so older folders keep their hash.
+        if not plain["public_source"]:
+            del plain["public_source"]
         return plain
 
 
@@ -234,10 +240,14 @@ def parse_spec(text: str) -> BenchmarkSpec:
             "order", "a non-empty list of distinct non-empty strings", lambda v: _list_of(v, _is_text, 1)
         )
 
-    hidden = top.optional_table("hidden", ("feedback_fraction",)) or _Table({}, "[hidden]", ())
+    hidden = top.optional_table("hidden", ("feedback_fraction", "public_source")) or _Table({}, "[hidden]", ())
     feedback_fraction = hidden.get(
         "feedback_fraction", "a number strictly between 0 and 1",
         lambda v: _is_number(v) and 0 < v < 1, default=DEFAULT_FEEDBACK_FRACTION,
+    )  # fmt: skip
+    public_source = hidden.get(
+        "public_source", "true or false (whether the hidden split can be derived from public data)",
+        lambda v: isinstance(v, bool), default=False,
     )  # fmt: skip
 
     return BenchmarkSpec(
@@ -246,6 +256,7 @@ def parse_spec(text: str) -> BenchmarkSpec:
         input_range=(float(low), float(high)), primary_metric=primary, report_metrics=tuple(report),
         slice_columns=tuple(slice_columns), perturbations=perturbations, era_column=era_column,
         era_order=tuple(era_order), feedback_fraction=float(feedback_fraction), changelog=changelog,
+        public_source=public_source,
     )  # fmt: skip
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog import BUILDERS, build_catalog
+from catalog import BUILDERS, SLUGS, build_catalog
 from catalog.__main__ import main
-from catalog.folder import ZIP_DATE_TIME, toml_text, write_npz
+from catalog.folder import PUBLIC_SOURCE_DESCRIPTION, ZIP_DATE_TIME, toml_text, write_npz
 from evaluation.spec import BenchmarkFolder, load_benchmark
 
 EXPECTED = {
@@ -47,9 +47,18 @@ def both_splits(folder: BenchmarkFolder):
     return folder.load_split("dev"), folder.load_split("test")
 
 
-def test_the_registry_names_the_three_shipped_benchmarks(built):
+def test_the_registry_names_the_three_public_data_benchmarks_and_glyphs(built):
     assert list(BUILDERS) == ["digits", "mnist", "seattle-weather"]
+    assert SLUGS == ("digits", "mnist", "seattle-weather", "glyphs")
     assert {slug: folder.path.name for slug, folder in built.items()} == {slug: slug for slug in BUILDERS}
+
+
+@pytest.mark.parametrize("slug", EXPECTED)
+def test_each_public_data_benchmark_says_its_hidden_split_can_be_rebuilt(built, slug):
+    spec = built[slug].spec
+    assert spec.public_source is True
+    assert spec.description.endswith(PUBLIC_SOURCE_DESCRIPTION)
+    assert "derived from public data" in spec.description
 
 
 @pytest.mark.parametrize("slug", EXPECTED)
@@ -192,3 +201,13 @@ def test_the_command_line_builds_one_benchmark_and_prints_its_hash(tmp_path, cap
     assert main(["build", str(tmp_path), "--only", "digits"]) == 0
     slug, content_hash, path = capsys.readouterr().out.strip().split("\t")
     assert (slug, content_hash, Path(path)) == ("digits", built["digits"].content_hash, tmp_path / "digits")
+
+
+def test_the_command_line_builds_the_public_data_benchmarks_without_a_secret(tmp_path, capsys, built):
+    assert main(["build", str(tmp_path)]) == 0
+    output = capsys.readouterr()
+    lines = [line.split("\t") for line in output.out.strip().splitlines()]
+    assert [(slug, content_hash) for slug, content_hash, _ in lines] == [
+        (slug, built[slug].content_hash) for slug in BUILDERS
+    ]
+    assert "skipped glyphs" in output.err and "--secret-file" in output.err

@@ -124,7 +124,7 @@ def test_it_defaults_optional_tables(tmp_path):
 
 
 def test_as_dict_is_canonical_json_with_one_key_per_field():
-    spec = parse_spec(VALID_TOML)
+    spec = parse_spec(VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = true"))
     document = spec.as_dict()
     assert set(document) == set(BenchmarkSpec.__dataclass_fields__)
     assert json.loads(json.dumps(document)) == document
@@ -357,6 +357,30 @@ def test_strength_and_features_are_parsed_and_enter_the_canonical_json_only_when
     (shift,) = parse_spec(tabular).perturbations
     assert shift == PerturbationSpec("covariate_shift", (1, 5), (), False, features=(3, 0))
     assert parse_spec(tabular).as_dict()["perturbations"][0]["features"] == [3, 0]
+
+
+def test_public_source_is_parsed_and_enters_the_canonical_json_only_when_true():
+    assert parse_spec(VALID_TOML).public_source is False
+    public = parse_spec(
+        VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = true")
+    )
+    assert public.public_source is True and public.feedback_fraction == 0.25
+    assert public.as_dict()["public_source"] is True
+    assert canonical_spec_json(public) == VALID_TOML_CANONICAL_JSON.replace(
+        '"primary_metric":"accuracy",', '"primary_metric":"accuracy","public_source":true,'
+    )
+    # Written out as false it means the same as absent, and hashes the same.
+    private = parse_spec(
+        VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = false")
+    )
+    assert "public_source" not in private.as_dict()
+    assert canonical_spec_json(private) == VALID_TOML_CANONICAL_JSON
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", "[true]"])
+def test_it_rejects_a_public_source_that_is_not_a_boolean(value):
+    with pytest.raises(SpecError, match=r"\[hidden\]\.public_source must be true or false"):
+        parse_spec(VALID_TOML.replace("feedback_fraction = 0.25", f"feedback_fraction = 0.25\npublic_source = {value}"))
 
 
 TABULAR_TOML = VALID_TOML.split("[slices]")[0].replace("shape = [1, 2, 2]", "shape = [4]")

@@ -137,6 +137,11 @@ class BenchmarkVersion(models.Model):
         return float(self.spec.get("hidden", {}).get("feedback_fraction", 0.3))
 
     @property
+    def public_source(self) -> bool:
+        """Whether the spec says the hidden split can be derived from public data."""
+        return self.spec.get("hidden", {}).get("public_source") is True
+
+    @property
     def is_open(self) -> bool:
         """Open versions accept submissions."""
         return self.status == self.Status.PUBLISHED

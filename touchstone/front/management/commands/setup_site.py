@@ -1,4 +1,9 @@
-"""Prepare a local site: publish the shipped benchmarks, queue the baselines, create ``demo``."""
+"""Prepare a local site: publish the shipped benchmarks, queue the baselines, create ``demo``.
+
+The first run also creates the site's benchmark secret (``var/private/benchmark-secret``), from
+which the generated benchmarks (``glyphs``) draw a hidden split no other site shares; later
+runs reuse it, so the same folder is rebuilt and found already published.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from django.core.files import File
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
-from catalog import BUILDERS
+from catalog import SECRET_BUILDERS, SLUGS, build_benchmark
 from catalog.baselines import train_baselines
+from catalog.secret import SECRET_FILENAME, ensure_secret
 from evaluation.spec import load_benchmark
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import publish_benchmark
@@ -24,18 +30,29 @@ BASELINE_OWNER = "touchstone"
 BASELINE_TEAM = "Touchstone baselines"
 
 
+def site_benchmark_secret() -> bytes:
+    """The site's benchmark secret, created on first use under private storage (mode 0600)."""
+    return ensure_secret(Path(settings.PRIVATE_STORAGE_ROOT) / SECRET_FILENAME)
+
+
 class Command(BaseCommand):
     help = "Publish the shipped benchmarks, submit their baseline models and create the demo researcher."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--only", nargs="*", choices=sorted(BUILDERS), help="only these benchmarks")
+        parser.add_argument("--only", nargs="*", choices=sorted(SLUGS), help="only these benchmarks")
         parser.add_argument("--no-baselines", action="store_true", help="publish without training baselines")
 
     def handle(self, *args, only: list[str] | None, no_baselines: bool, **options) -> None:
         workspace = Path(settings.DATA_DIR) / "catalog"
-        for slug in only or BUILDERS:
-            folder = workspace / slug
-            BUILDERS[slug](folder)
+        slugs = only or SLUGS
+        secret = site_benchmark_secret() if any(slug in SECRET_BUILDERS for slug in slugs) else None
+        for slug in slugs:
+            # A generated benchmark's folder holds a hidden split that only this site can make,
+            # so it is built under private storage, which is never served.
+            folder = (
+                Path(settings.PRIVATE_STORAGE_ROOT) / "catalog" / slug if slug in SECRET_BUILDERS else workspace / slug
+            )
+            build_benchmark(slug, folder, secret)
             version = self._published(folder)
             if not no_baselines:
                 self._submit_baselines(version, workspace / "baselines" / slug)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import stat
 from pathlib import Path
+
+from evaluation.private_files import create_once
 
 SECRET_BYTES = 32
 #: The file's name under the site's private data folder.
@@ -37,21 +38,7 @@ def ensure_secret(path: Path) -> bytes:
     complete file; neither ever replaces an existing secret.
     """
     path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_bytes(SECRET_BYTES).hex() + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                pass  # Another process created it first: use theirs.
-        finally:
-            temporary.unlink(missing_ok=True)
+    create_once(path, secrets.token_bytes(SECRET_BYTES).hex() + "\n", folder_mode=0o700)
     return read_secret(path)
 
 

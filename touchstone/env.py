@@ -19,6 +19,8 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
+from evaluation.private_files import create_once
+
 # The rates Django REST framework understands: it reads only the first letter of the period.
 RATE = re.compile(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)")
 
@@ -116,21 +118,7 @@ def secret_key_from_file(path: Path) -> str:
     either wins the race or reads the winner's complete key; it never sees half a file. The
     file is readable by its owner only.
     """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(50) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, path)
-            except FileExistsError:
-                pass  # Another process created it first: use theirs.
-        finally:
-            temporary.unlink(missing_ok=True)
+    create_once(path, secrets.token_urlsafe(50) + "\n")
     key = path.read_text(encoding="ascii").strip()
     if len(key) < SECRET_KEY_MIN_LENGTH:
         raise ImproperlyConfigured(

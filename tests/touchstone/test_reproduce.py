@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from unittest import mock
 
 import numpy as np
 import pytest
 from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from evaluation.suite import SuiteRecord
@@ -34,8 +35,12 @@ def reproduce(*args: object) -> str:
 
 
 def exit_status(capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command as ``manage.py`` does and return its exit status, stdout and stderr."""
-    with pytest.raises(SystemExit) as exited:
+    """Run the command as ``manage.py`` does and return its exit status, stdout and stderr.
+
+    ``manage.py`` closes every database connection on its way out; here that would close the
+    test's own connection (and its transaction) on PostgreSQL, so the closing is left out.
+    """
+    with pytest.raises(SystemExit) as exited, mock.patch.object(connections, "close_all"):
         ManagementUtility(["manage.py", "reproduce", *[str(arg) for arg in args]]).execute()
     captured = capsys.readouterr()
     return exited.value.code, captured.out, captured.err

@@ -59,11 +59,20 @@ class Command(BaseCommand):
         self._demo_researcher()
 
     def _published(self, folder: Path) -> BenchmarkVersion:
-        content_hash = load_benchmark(folder).content_hash
-        version = BenchmarkVersion.objects.filter(content_hash=content_hash).first()
+        loaded = load_benchmark(folder)
+        version = BenchmarkVersion.objects.filter(content_hash=loaded.content_hash).first()
         if version is not None:
             self.stdout.write(f"{version} is already published")
             return version
+        earlier = BenchmarkVersion.objects.filter(benchmark__slug=loaded.spec.slug, version=loaded.spec.version).first()
+        if earlier is not None:
+            # A site set up by an earlier release keeps what it published: versions never change,
+            # and the shipped folder now has other content under the same version number.
+            self.stdout.write(
+                f"{earlier} is already published from an earlier build (content hash {earlier.content_hash[:12]}); "
+                f"this release builds {loaded.content_hash[:12]}, which needs a new version number to be published"
+            )
+            return earlier
         version = publish_benchmark(folder=folder)
         self.stdout.write(f"published {version} ({version.n_test_items} hidden items)")
         return version

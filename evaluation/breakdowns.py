@@ -16,19 +16,20 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from scipy import stats
 
+from evaluation.calibration import calibration_breakdown
 from evaluation.corruptions import CORRUPTIONS, canonical_name
+from evaluation.cost import cost_breakdown
 from evaluation.metrics import CALIBRATION_BINS, per_item_outcomes
 from evaluation.robustness import (
     ConditionPredictions,
     adversarial_breakdown,
-    calibration_breakdown,
     corruption_breakdown,
-    cost_breakdown,
+    proportion,
     stability_breakdown,
 )
 from evaluation.seeds import derive_seed
 from evaluation.spec import BenchmarkSpec, Split
-from evaluation.statistics import accuracy_intervals, design_effect
+from evaluation.statistics import design_effect
 from evaluation.suite import RunFacts, SuiteRecord
 
 #: Slices with fewer items than this are flagged ``small`` (shown greyed): their intervals are wide.
@@ -84,11 +85,6 @@ def two_proportion_p_value(
     return float(2.0 * stats.norm.sf(abs(z)))
 
 
-def _interval(correct: np.ndarray, clusters: np.ndarray | None) -> dict[str, float | int]:
-    low, high = accuracy_intervals(correct, clusters)
-    return {"n": int(correct.size), "value": float(correct.mean()), "low": float(low), "high": float(high)}
-
-
 def _deff(correct: np.ndarray, clusters: np.ndarray | None) -> float:
     return 1.0 if clusters is None else float(design_effect(correct, clusters))
 
@@ -111,7 +107,7 @@ def per_class(
         members = labels == index
         row: dict[str, object] = {"class": name, "n": int(members.sum()), "value": None, "low": None, "high": None}
         if members.any():
-            row.update(_interval(prediction[members] == index, None if clusters is None else clusters[members]))
+            row.update(proportion(prediction[members] == index, None if clusters is None else clusters[members]))
         rows.append(row)
     return {"classes": list(classes), "confusion": confusion.tolist(), "recall": rows}
 
@@ -135,7 +131,7 @@ def per_slice(correct: np.ndarray, column: np.ndarray, clusters: np.ndarray | No
     for name in names:
         members = values == name
         inside = correct[members]
-        row: dict[str, object] = {"slice": name, **_interval(inside, None if clusters is None else clusters[members])}
+        row: dict[str, object] = {"slice": name, **proportion(inside, None if clusters is None else clusters[members])}
         row["small"] = inside.size < SMALL_SLICE
         row["p_value"] = None
         row["rest"] = None
@@ -177,7 +173,7 @@ def drift(
         members = labels == name
         row: dict[str, object] = {"era": name, "n": int(members.sum()), "value": None, "low": None, "high": None}
         if members.any():
-            row.update(_interval(correct[members], None if clusters is None else clusters[members]))
+            row.update(proportion(correct[members], None if clusters is None else clusters[members]))
         rows.append(row)
     index = {name: position for position, name in enumerate(order)}
     t = np.array([index[name] for name in labels.tolist()], dtype=np.float64)

@@ -1,11 +1,11 @@
-"""How an entry holds up: corruptions, attacks, explanation stability, calibration and cost.
+"""How an entry holds up: corruptions, attacks and explanation stability.
 
 Pure functions of what one run stored for one set of items (the clean predictions, the
 predictions on each stored corrupted copy and on each attack, the per-item saliency
-correlations, the per-batch timings) and the hidden labels, which never left the evaluating
+correlations) and the hidden labels, which never left the evaluating
 process. The results are plain JSON, merged into ``evaluation.breakdowns.breakdowns``. See
-``docs/methods.md``, "Corruptions", "Adversarial robustness", "Explanation stability",
-"Calibration" and "Cost".
+``docs/methods.md``, "Robustness, calibration and cost"; calibration and cost are in
+``evaluation.calibration`` and ``evaluation.cost``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from evaluation.metrics import CALIBRATION_BINS, METRICS, per_item_outcomes
-from evaluation.provenance import LATENCY_FLOOR_SECONDS, MEMORY_FLOOR_BYTES, coarse, significant
 from evaluation.statistics import (
     accuracy_intervals,
     bias_corrected_interval,
     bootstrap_weight_blocks,
-    bootstrap_weights,
     design_effect,
 )
 
@@ -37,8 +34,6 @@ WORST_CASE_MAX_SEVERITY = 3
 #: Decimals of every published saliency correlation: the model chooses its gradients freely,
 #: so the figure is rounded like the other figures a model can steer (see SECURITY.md).
 STABILITY_DECIMALS = 2
-
-CALIBRATION_METRICS = ("ece", "ece_equal_mass", "brier", "nll")
 
 Proportion = dict[str, float | int | None]
 
@@ -76,7 +71,8 @@ def _bootstrap_means(
     return np.concatenate(parts)
 
 
-def _interval(samples: np.ndarray, value: float) -> Proportion:
+def bootstrap_interval(samples: np.ndarray, value: float) -> Proportion:
+    """``value`` with the BC interval of its finite resamples (none when no resample is finite)."""
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
         return _point(value)
@@ -196,10 +192,10 @@ def corruption_breakdown(
     return {
         "baseline": baseline_name if baseline is not None else None,
         "items": items,
-        "mean_accuracy": _interval(resampled["correct"].mean(axis=1), float(full["correct"].mean())),
+        "mean_accuracy": bootstrap_interval(resampled["correct"].mean(axis=1), float(full["correct"].mean())),
         "mce": _mean_interval(ce, ce_samples),
         "relative_mce": _mean_interval(relative_ce, relative_samples),
-        "flip_rate": _interval(resampled["flips"].mean(axis=1), float(full["flips"].mean())),
+        "flip_rate": bootstrap_interval(resampled["flips"].mean(axis=1), float(full["flips"].mean())),
         "worst_case": proportion(worst_case, clusters),
     }
 
@@ -211,7 +207,7 @@ def _finite_or_none(value: float | np.floating | None) -> float | None:
 def _mean_interval(values: np.ndarray | None, samples: np.ndarray | None) -> Proportion | None:
     if values is None or samples is None or not np.all(np.isfinite(values)):
         return None
-    return _interval(samples, float(values.mean()))
+    return bootstrap_interval(samples, float(values.mean()))
 
 
 def main_attack(attacks: Sequence[tuple[str, float]]) -> tuple[str, float] | None:
@@ -329,101 +325,3 @@ def stability_breakdown(
             np.nan,
         )
     return {"overall": mean_with_interval(per_item, clusters), "corruptions": rows}
-
-
-def calibration_breakdown(
-    probabilities: np.ndarray,
-    labels: np.ndarray,
-    *,
-    outputs_are_probabilities: bool,
-    seed: int,
-    clusters: np.ndarray | None = None,
-) -> tuple[dict[str, object], list[tuple[float | None, float | None]]]:
-    """ECE (equal-width and equal-mass), Brier and NLL with BC intervals, and the reliability band.
-
-    The figures are ``evaluation.metrics``'s; their intervals and the 95% percentile band of
-    each reliability bin's accuracy come from one item bootstrap (``seed``). A model whose raw
-    outputs were already probabilities (non-negative, rows summing to 1) is flagged: its
-    scores are of a softmax taken twice.
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    result: dict[str, object] = {}
-    weights = bootstrap_weights(labels.size, n_resamples=N_RESAMPLES, seed=seed, clusters=clusters)
-    for name in CALIBRATION_METRICS:
-        function = METRICS[name].function
-        value = float(function(probabilities, labels))
-        samples = np.asarray(function(probabilities, labels, weights), dtype=np.float64)
-        result[name] = _interval(samples, value)
-    result["outputs_are_probabilities"] = bool(outputs_are_probabilities)
-    outcomes = per_item_outcomes(probabilities, labels)
-    bins = np.clip(np.ceil(outcomes["confidence"] * CALIBRATION_BINS).astype(np.int64) - 1, 0, CALIBRATION_BINS - 1)
-    onehot = np.zeros((labels.size, CALIBRATION_BINS))
-    onehot[np.arange(labels.size), bins] = 1.0
-    counts = weights.astype(np.float64) @ onehot
-    hits = weights.astype(np.float64) @ (onehot * outcomes["correct"][:, None])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        accuracy = np.where(counts > 0, hits / np.where(counts > 0, counts, 1.0), np.nan)
-    band: list[tuple[float | None, float | None]] = []
-    for b in range(CALIBRATION_BINS):
-        column = accuracy[:, b]
-        column = column[np.isfinite(column)]
-        if not onehot[:, b].any() or column.size == 0:
-            band.append((None, None))
-        else:
-            low, high = np.quantile(column, [0.025, 0.975])
-            band.append((float(low), float(high)))
-    return result, band
-
-
-def outputs_are_probabilities(logits: np.ndarray, tolerance: float = 1e-4) -> bool:
-    """Whether every row of the raw outputs is non-negative and sums to 1 within ``tolerance``."""
-    raw = np.asarray(logits, dtype=np.float64)
-    return bool(raw.size and np.all(raw >= 0) and np.all(np.abs(raw.sum(axis=1) - 1.0) <= tolerance))
-
-
-def cost_breakdown(
-    batch_seconds: np.ndarray,
-    batch_items: np.ndarray,
-    *,
-    parameter_count: int | None,
-    file_size_bytes: int | None,
-    peak_memory_bytes: int | None,
-) -> dict[str, object]:
-    """Latency per item (median with its distribution-free interval, p95), throughput, size, memory.
-
-    Each clean batch gives one latency per item, ``seconds / items``. The median's 95% interval
-    is the pair of order statistics ``(x_(j), x_(k))`` with ``j, k`` the binomial(m, 1/2)
-    quantiles, which covers the population median without any assumption on the latencies'
-    distribution. Every figure is published at two significant figures (``provenance.coarse``):
-    they are the model's to influence.
-    """
-    seconds = np.asarray(batch_seconds, dtype=np.float64)
-    items = np.asarray(batch_items, dtype=np.float64)
-    keep = (items > 0) & np.isfinite(seconds) & (seconds >= 0)
-    per_item_ms = np.sort(seconds[keep] / items[keep]) * 1000.0
-    latency: Proportion = {"value": None, "low": None, "high": None}
-    p95 = throughput = None
-    m = per_item_ms.size
-    floor = LATENCY_FLOOR_SECONDS * 1000.0
-    if m:
-        latency["value"] = coarse(float(np.median(per_item_ms)), floor=floor)
-        # With j the 2.5% quantile of Binomial(m, 1/2), P(x_(j) <= median <= x_(m-j+1)) =
-        # 1 - 2 P(B <= j - 1) >= 0.95; below six batches no such pair exists.
-        rank = int(stats.binom.ppf(0.025, m, 0.5))
-        if rank >= 1:
-            latency["low"] = coarse(float(per_item_ms[rank - 1]), floor=floor)
-            latency["high"] = coarse(float(per_item_ms[m - rank]), floor=floor)
-        p95 = coarse(float(np.quantile(per_item_ms, 0.95)), floor=floor)
-        total = float(seconds[keep].sum())
-        if total > 0:
-            throughput = significant(float(items[keep].sum()) / total)
-    memory = coarse(peak_memory_bytes, floor=MEMORY_FLOOR_BYTES) if peak_memory_bytes is not None else None
-    size = coarse(file_size_bytes, floor=1.0) if file_size_bytes is not None else None
-    return {
-        "file_size_bytes": None if size is None else int(size),
-        "parameters": None if not parameter_count else int(significant(float(parameter_count))),
-        "latency_ms": latency,
-        "latency_ms_p95": p95,
-        "throughput_per_second": throughput,
-        "peak_memory_bytes": None if memory is None else int(memory),
-    }

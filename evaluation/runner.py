@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from evaluation.archive import inspect_model_file
+from evaluation.calibration import outputs_are_probabilities
 from evaluation.errors import EvaluationError
 from evaluation.metrics import softmax
 from evaluation.provenance import build_provenance
 from evaluation.public import EvaluationData
-from evaluation.robustness import outputs_are_probabilities
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 from evaluation.seeds import derive_seed
 from evaluation.spec import BenchmarkSpec, Split

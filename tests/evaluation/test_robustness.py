@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from evaluation.calibration import calibration_breakdown, outputs_are_probabilities
+from evaluation.cost import cost_breakdown
 from evaluation.metrics import softmax
 from evaluation.robustness import (
     ConditionPredictions,
     adversarial_breakdown,
-    calibration_breakdown,
     corruption_breakdown,
-    cost_breakdown,
     main_attack,
     mean_with_interval,
-    outputs_are_probabilities,
     spearman_rows,
     stability_breakdown,
 )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import models
+from django.conf import settings
+from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from touchstone.benchmarks.signals import version_published
 from touchstone.storage import private_path
 
 
@@ -17,6 +19,8 @@ class Benchmark(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Only a benchmark's maintainers (and staff) publish, freeze or deprecate its versions.
+    maintainers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="maintained_benchmarks")
 
     class Meta:
         ordering = ["slug"]
@@ -26,6 +30,15 @@ class Benchmark(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("front:benchmark", args=[self.slug])
+
+    def is_maintained_by(self, user) -> bool:
+        """Whether ``user`` may publish, freeze or deprecate this benchmark's versions.
+
+        Staff maintain every benchmark; anyone else only the benchmarks that list them.
+        """
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return False
+        return bool(user.is_staff) or self.maintainers.filter(pk=user.pk).exists()
 
     @property
     def latest_version(self) -> BenchmarkVersion | None:
@@ -115,9 +128,11 @@ class BenchmarkVersion(models.Model):
     def publish(self) -> None:
         if self.status != self.Status.DRAFT:
             raise ImmutableVersionError(f"{self} is already {self.status}")
+        previous = self.benchmark.latest_version
         self.status = self.Status.PUBLISHED
         self.published_at = timezone.now()
         self.save(update_fields=["status", "published_at"])
+        transaction.on_commit(lambda: version_published.send(sender=BenchmarkVersion, version=self, previous=previous))
 
     def freeze(self) -> None:
         """Close the version to submissions and reveal final-part scores and final ranks."""

@@ -159,6 +159,8 @@ def test_deprecating_an_open_version_freezes_it_first_and_closes_it_for_good(ver
         submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="late")
     page = Client().get(version.get_absolute_url()).content.decode()
     assert 'id="deprecated-banner"' in page
+    compare = Client().get(reverse("front:compare", args=["digits", "1.0.0"])).content.decode()
+    assert 'id="deprecated-banner"' in compare
     assert Client().get(reverse("api:version", args=["digits", "1.0.0"])).json()["status"] == "deprecated"
 
 
@@ -170,7 +172,8 @@ def test_a_deprecated_version_refuses_uploads_from_the_form_and_the_api(version,
         f"/benchmarks/digits/{version.version}/submit/",
         {"model_file": upload(good_model_bytes), "model_name": "late"},
     )
-    assert response.status_code == 200 and "no longer accepts submissions" in response.content.decode()
+    assert response.status_code == 200 and 'id="upload-closed"' in response.content.decode()
+    assert 'id="upload-closed"' in client.get(f"/benchmarks/digits/{version.version}/submit/").content.decode()
     from .conftest import api_client_for
 
     api = api_client_for(researcher)

@@ -161,7 +161,8 @@ def test_deprecating_an_open_version_freezes_it_first_and_closes_it_for_good(ver
     assert 'id="deprecated-banner"' in page
     compare = Client().get(reverse("front:compare", args=["digits", "1.0.0"])).content.decode()
     assert 'id="deprecated-banner"' in compare
-    assert Client().get(reverse("api:version", args=["digits", "1.0.0"])).json()["status"] == "deprecated"
+    record = Client().get(reverse("api:version", args=["digits", "1.0.0"])).json()
+    assert record["status"] == "deprecated" and record["deprecated_at"] and record["frozen_at"]
 
 
 def test_a_deprecated_version_refuses_uploads_from_the_form_and_the_api(version, good_model_bytes, researcher):
@@ -211,3 +212,34 @@ def test_discarding_a_draft_deletes_its_row_and_files(
         discard_draft(version=draft)
     assert not BenchmarkVersion.objects.filter(pk=draft.pk).exists()
     assert not folder.exists()
+
+
+def test_the_draft_command_checks_the_user_it_acts_for(version, digits_folder, tmp_path, researcher):
+    folder = next_folder(digits_folder, tmp_path / "next")
+    files_before = stored_files(private_root())
+    with pytest.raises(CommandError, match="only maintainers of digits"):
+        call_command("publish_benchmark", str(folder), "--draft", "--user", researcher.username)
+    assert BenchmarkVersion.objects.count() == 1 and stored_files(private_root()) == files_before
+    call_command("maintainers", "digits", "--add", researcher.username)
+    call_command("publish_benchmark", str(folder), "--draft", "--user", researcher.username)
+    draft = BenchmarkVersion.objects.get(version="1.1.0")
+    assert draft.status == "draft" and draft.created_by == researcher
+
+
+def test_the_maintainers_command_adds_lists_and_removes(version, researcher, capsys):
+    call_command("maintainers", "digits", "--add", researcher.username)
+    assert version.benchmark.is_maintained_by(researcher)
+    assert "maintainers of digits: ada" in capsys.readouterr().out
+    call_command("maintainers", "digits", "--remove", researcher.username)
+    assert not version.benchmark.is_maintained_by(researcher)
+    with pytest.raises(CommandError, match="no user 'nobody'"):
+        call_command("maintainers", "digits", "--add", "nobody")
+
+
+def test_publish_draft_publishes_a_stored_draft_after_its_review(version, digits_folder, tmp_path, capsys):
+    call_command("publish_benchmark", str(next_folder(digits_folder, tmp_path / "next")), "--draft")
+    call_command("publish_draft", "digits", "1.1.0")
+    assert BenchmarkVersion.objects.get(version="1.1.0").status == "published"
+    assert "Checks: passed" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="already published"):
+        call_command("publish_draft", "digits", "1.1.0")

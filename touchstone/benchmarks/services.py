@@ -55,19 +55,21 @@ def create_draft(
     declares are generated into the private copy here, so publishing is instant. ``slug``,
     when given, is the benchmark the folder must belong to (the site's "new draft" page).
     """
+    declared = _declared_slug(Path(folder))
+    if slug is not None and declared is not None and declared != slug:
+        raise SpecError(f"benchmark.toml says slug = {declared!r}; a draft of {slug} needs slug = {slug!r}")
+    if user is not None and declared is not None:
+        # Checked before the review, which would show a stranger the benchmark's earlier versions.
+        benchmark = Benchmark.objects.filter(slug=declared).first()
+        if benchmark is not None:
+            permissions.require(user, "create_draft", benchmark)
+        elif not (user.is_authenticated and user.is_active and user.is_staff):
+            raise PermissionDenied(f"only staff may create the new benchmark {declared}")
     with tempfile.TemporaryDirectory(prefix="touchstone-review-") as workdir:
         review, loaded = review_folder(Path(folder), workdir=Path(workdir), keep_exposed_hidden=keep_exposed_hidden)
         if loaded is None or not review.ok:
             raise ReviewFailed(review)
         spec = loaded.spec
-        if slug is not None and spec.slug != slug:
-            raise SpecError(f"benchmark.toml says slug = {spec.slug!r}; a draft of {slug} needs slug = {slug!r}")
-        benchmark = Benchmark.objects.filter(slug=spec.slug).first()
-        if user is not None:
-            if benchmark is not None:
-                permissions.require(user, "create_draft", benchmark)
-            elif not (user.is_authenticated and user.is_active and user.is_staff):
-                raise PermissionDenied(f"only staff may create the new benchmark {spec.slug}")
         relative = f"benchmarks/{spec.slug}/{spec.version}-{loaded.content_hash[:12]}"
         copy_folder_atomically(loaded.path, relative)
     raw_spec = tomllib.loads((private_path(relative) / "benchmark.toml").read_text(encoding="utf-8"))
@@ -101,6 +103,15 @@ def create_draft(
     except BaseException:
         shutil.rmtree(private_path(relative), ignore_errors=True)
         raise
+
+
+def _declared_slug(folder: Path) -> str | None:
+    """The slug ``benchmark.toml`` declares, or None when it cannot be read (the review says why)."""
+    try:
+        slug = tomllib.loads((folder / "benchmark.toml").read_text(encoding="utf-8")).get("slug")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return slug if isinstance(slug, str) else None
 
 
 def current_review(version: BenchmarkVersion) -> Review:

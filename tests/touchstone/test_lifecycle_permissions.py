@@ -34,10 +34,10 @@ def zipped(folder) -> SimpleUploadedFile:
 @pytest.fixture
 def world(version, digits_folder, tmp_path):
     users = get_user_model().objects
-    maintainer = users.create_user("mia", "mia@example.org", "a-long-password-2")
-    other = users.create_user("otto", "otto@example.org", "a-long-password-3")
-    staff = users.create_user("sam", "sam@example.org", "a-long-password-4", is_staff=True)
-    researcher = users.create_user("ada", "ada@example.org", "a-long-password-1")
+    maintainer = users.create_user("mia", "mia@example.org")
+    other = users.create_user("otto", "otto@example.org")
+    staff = users.create_user("sam", "sam@example.org", is_staff=True)
+    researcher = users.create_user("ada", "ada@example.org")
     version.benchmark.maintainers.add(maintainer)
     Benchmark.objects.create(slug="other", title="Other").maintainers.add(other)
     draft = create_draft(folder=next_folder(digits_folder, tmp_path / "draft"))

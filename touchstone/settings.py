@@ -202,6 +202,11 @@ MAX_UPLOAD_BYTES = env_int("TOUCHSTONE_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
+# The fewest items a new version's dev split, feedback part and final part may each hold; every
+# shipped benchmark meets it (its smallest part is digits' feedback part, 323 items).
+MIN_PART_ITEMS = env_int("TOUCHSTONE_MIN_PART_ITEMS", 100, minimum=1)
+# The largest benchmark folder archive a maintainer may upload as a draft, unpacked.
+MAX_DRAFT_BYTES = env_int("TOUCHSTONE_MAX_DRAFT_MB", 500, minimum=1) * 1024 * 1024
 BOOTSTRAP_RESAMPLES = env_int("TOUCHSTONE_BOOTSTRAP_RESAMPLES", 2000, minimum=100)
 
 # The sandbox: see SECURITY.md for what each limit stops.

@@ -45,6 +45,8 @@ class VersionSerializer(serializers.ModelSerializer):
             "file_hashes",
             "changelog",
             "published_at",
+            "frozen_at",
+            "deprecated_at",
             "n_dev_items",
             "n_test_items",
             "classes",

@@ -18,8 +18,10 @@ class VersionInline(admin.TabularInline):
 class BenchmarkAdmin(admin.ModelAdmin):
     list_display = ("slug", "title", "created_at")
     search_fields = ("slug", "title")
+    # Maintainers publish, freeze and deprecate the benchmark's versions (touchstone.benchmarks.permissions).
+    filter_horizontal = ("maintainers",)
     inlines = [VersionInline]
 
 
-# Versions are administered in touchstone/rankings/admin.py: their one action, freezing,
-# publishes the final leaderboard.
+# Versions are administered in touchstone/rankings/admin.py: freezing publishes the final
+# leaderboard, so the life-cycle actions live there.

@@ -86,6 +86,13 @@ class BenchmarkVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
+    deprecated_at = models.DateTimeField(null=True, blank=True)
+    # Who created the draft (None for the site operator's command line), and the review it was
+    # created with: the diff, part sizes, exposed items and what was done with them.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review = models.JSONField(default=dict, blank=True)
     # Counts the changes to what the version's leaderboard is computed from (a result scored or
     # withdrawn, a freeze). The stored leaderboard records the count it was computed at, so a
     # recompute that finds it current does nothing and a stale one cannot replace a newer board.
@@ -141,6 +148,26 @@ class BenchmarkVersion(models.Model):
         self.status = self.Status.FROZEN
         self.frozen_at = timezone.now()
         self.save(update_fields=["status", "frozen_at"])
+
+    def deprecate(self) -> None:
+        """Mark a frozen version deprecated: still readable, marked as such, never open again.
+
+        Only a frozen version is deprecated here; ``touchstone.rankings.lifecycle.deprecate``
+        freezes an open one first, so its final board is computed like any other freeze.
+        """
+        if self.status != self.Status.FROZEN:
+            raise ImmutableVersionError(f"only a frozen version can be deprecated here; {self} is {self.status}")
+        self.status = self.Status.DEPRECATED
+        self.deprecated_at = timezone.now()
+        self.save(update_fields=["status", "deprecated_at"])
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    @property
+    def is_deprecated(self) -> bool:
+        return self.status == self.Status.DEPRECATED
 
     @property
     def reveals_final_scores(self) -> bool:

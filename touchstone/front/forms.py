@@ -11,3 +11,15 @@ class UploadForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     paper_url = forms.URLField(required=False, assume_scheme="https")
     code_url = forms.URLField(required=False, assume_scheme="https")
+
+
+class DraftForm(forms.Form):
+    folder = forms.FileField(
+        help_text="The benchmark folder (benchmark.toml, dev.npz, test.npz) packed as a .zip or .tar.gz archive."
+    )
+    keep_exposed_hidden = forms.BooleanField(
+        required=False,
+        label="Keep exposed items hidden",
+        help_text="Hidden items whose results an earlier version published (or that were in its dev split) move "
+        "to the dev split unless you tick this; the choice is recorded in the review.",
+    )

@@ -2,14 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from touchstone.front import views
+from touchstone.front import lifecycle_views, views
 
 app_name = "front"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("benchmarks/<slug:slug>/", views.benchmark_detail, name="benchmark"),
+    path("benchmarks/<slug:slug>/drafts/new/", lifecycle_views.new_draft, name="new-draft"),
     path("benchmarks/<slug:slug>/<str:version>/", views.version_detail, name="version"),
+    path("benchmarks/<slug:slug>/<str:version>/review/", lifecycle_views.review, name="review"),
+    path("benchmarks/<slug:slug>/<str:version>/publish/", lifecycle_views.publish, name="publish"),
+    path("benchmarks/<slug:slug>/<str:version>/discard/", lifecycle_views.discard, name="discard"),
+    path("benchmarks/<slug:slug>/<str:version>/freeze/", lifecycle_views.freeze, name="freeze"),
+    path("benchmarks/<slug:slug>/<str:version>/deprecate/", lifecycle_views.deprecate, name="deprecate"),
     path("benchmarks/<slug:slug>/<str:version>/submit/", views.upload, name="upload"),
     path("benchmarks/<slug:slug>/<str:version>/compare/", views.compare, name="compare"),
     path("submissions/", views.my_submissions, name="my-submissions"),

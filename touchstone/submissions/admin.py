@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
+
+# Only what the owner describes may be corrected in the admin; the status, owner, team, version
+# and everything the evaluation and the Ladder recorded change only through their own paths.
+EDITABLE = ("model_name", "description", "paper_url", "code_url")
 
 
 class RunInline(admin.TabularInline):
@@ -12,6 +17,9 @@ class RunInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class MetricInline(admin.TabularInline):
     model = MetricResult
@@ -20,14 +28,22 @@ class MetricInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("id", "model_name", "team", "version", "status", "is_baseline", "created_at")
     list_filter = ("status", "is_baseline", "version__benchmark")
     search_fields = ("model_name", "team", "sha256")
-    readonly_fields = ("sha256", "size_bytes", "model_format", "model_path", "created_at", "scored_at", "withdrawn_at")
+    readonly_fields = [field.name for field in Submission._meta.fields if field.name not in EDITABLE]
     inlines = [MetricInline, RunInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_add_permission(self, request) -> bool:
+        # Submissions come from uploads, which check the version, the quota and the file.
+        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # The ledger is append-only: withdraw a submission instead.

@@ -39,6 +39,16 @@ def score_submission(*, submission_id: int) -> str:
     run = EvaluationRun.objects.create(
         submission=submission, attempt=submission.runs.count() + 1, worker=socket.gethostname()
     )
+    if submission.version.is_deprecated:
+        # Queued before its version was deprecated: a deprecated version takes no new scores.
+        return _record_failure(
+            submission,
+            run,
+            code="version_deprecated",
+            message=f"{submission.version} was deprecated before this submission was evaluated; submit it to "
+            "the benchmark's latest version (this does not count against your quota)",
+            infrastructure=True,
+        )
     try:
         benchmark = load_benchmark(submission.version.folder)
         dataset = EvaluationData.from_folder(benchmark, "test")

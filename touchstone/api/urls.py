@@ -10,6 +10,7 @@ app_name = "api"
 urlpatterns = [
     path("benchmarks/", views.BenchmarkList.as_view(), name="benchmarks"),
     path("benchmarks/<slug:slug>/", views.BenchmarkDetail.as_view(), name="benchmark"),
+    path("benchmarks/<slug:slug>/progress/", views.BenchmarkProgress.as_view(), name="progress"),
     path("benchmarks/<slug:slug>/versions/<str:version>/", views.VersionDetail.as_view(), name="version"),
     path("benchmarks/<slug:slug>/versions/<str:version>/dev-split", views.DevSplit.as_view(), name="dev-split"),
     path("benchmarks/<slug:slug>/versions/<str:version>/spec", views.Spec.as_view(), name="spec"),

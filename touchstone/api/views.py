@@ -21,6 +21,7 @@ from touchstone.api.serializers import (
     ErrorSerializer,
     LeaderboardSerializer,
     PrivateProvenanceSerializer,
+    ProgressSerializer,
     ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
@@ -29,6 +30,7 @@ from touchstone.api.serializers import (
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
+from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
 from touchstone.tasks import queue_evaluation, withdraw
@@ -62,6 +64,17 @@ class BenchmarkDetail(APIView):
     def get(self, request: Request, slug: str) -> Response:
         benchmark = get_object_or_404(Benchmark, slug=slug)
         return Response(BenchmarkSerializer(benchmark).data)
+
+
+class BenchmarkProgress(APIView):
+    """Each version's records of its disclosed primary-metric scores, by upload date."""
+
+    @extend_schema(responses={200: ProgressSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        benchmark = get_object_or_404(Benchmark, slug=slug)
+        if not benchmark.versions.visible().exists():
+            raise NotFound(f"benchmark {slug!r} has no published version yet")
+        return Response(ProgressSerializer(benchmark_progress(benchmark)).data)
 
 
 class VersionDetail(APIView):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/versions/<str:version>/", views.VersionDetail.as_view(), name="version"),
     path("benchmarks/<slug:slug>/versions/<str:version>/dev-split", views.DevSplit.as_view(), name="dev-split"),
     path("benchmarks/<slug:slug>/versions/<str:version>/spec", views.Spec.as_view(), name="spec"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/croissant.json", views.Croissant.as_view(), name="croissant"),
     path("benchmarks/<slug:slug>/versions/<str:version>/leaderboard/", views.Leaderboard.as_view(), name="leaderboard"),
     path("benchmarks/<slug:slug>/versions/<str:version>/compare/", views.Compare.as_view(), name="compare"),
     path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),

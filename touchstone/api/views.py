@@ -27,6 +27,7 @@ from touchstone.api.serializers import (
     SubmissionSerializer,
     VersionSerializer,
 )
+from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
@@ -107,6 +108,22 @@ class Spec(APIView):
             filename="benchmark.toml",
             content_type="application/toml",
         )
+
+
+class CroissantRenderer(JSONRenderer):
+    media_type = "application/ld+json"
+    format = "jsonld"
+
+
+class Croissant(APIView):
+    """MLCommons Croissant JSON-LD of the version's public dev split (files, fields, license, provenance)."""
+
+    renderer_classes = [CroissantRenderer, JSONRenderer]
+
+    @extend_schema(responses={(200, "application/ld+json"): dict, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        return Response(croissant(found, request.build_absolute_uri))
 
 
 class Compare(APIView):

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
 from touchstone import tasks
+from touchstone.benchmarks.croissant import as_script, croissant, datasheet
 from touchstone.benchmarks.history import superseded_by, version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.front.breakdown_charts import breakdown_charts
@@ -99,6 +100,8 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
         "benchmark": found.benchmark,
         "versions": found.benchmark.versions.visible().order_by("-published_at"),
         "superseded_by": superseded_by(found),
+        "datasheet": datasheet(found),
+        "croissant": as_script(croissant(found, request.build_absolute_uri)),
         "payload": payload,
         "summary_columns": columns,
         "chooser_columns": chooser,

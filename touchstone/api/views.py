@@ -14,6 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
+from touchstone.api.exports import (
+    BoardCSVRenderer,
+    ReportCSVRenderer,
+    board_export,
+    export_name,
+    submission_report,
+)
 from touchstone.api.renderers import BreakdownsCSVRenderer, LeaderboardCSVRenderer
 from touchstone.api.serializers import (
     BenchmarkSerializer,
@@ -162,6 +169,44 @@ class Leaderboard(APIView):
         response = Response(LeaderboardSerializer(disclosure.leaderboard(found)).data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
+        return response
+
+
+def _export_format(request: Request) -> str:
+    renderer = getattr(request, "accepted_renderer", None)
+    return "csv" if renderer is not None and renderer.format == "csv" else "json"
+
+
+class BoardExport(APIView):
+    """The version's whole public board as a file: every metric and interval it shows."""
+
+    renderer_classes = [JSONRenderer, BoardCSVRenderer]
+
+    @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        board = board_export(found)
+        response = Response(board)
+        name = export_name("board", slug, found.version, board["part"], _export_format(request))
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class SubmissionReport(APIView):
+    """A submission's full report as a file: metrics, Ladder, rank, breakdown summary, public provenance."""
+
+    renderer_classes = [JSONRenderer, ReportCSVRenderer]
+
+    @extend_schema(responses={200: dict, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        report = submission_report(submission)
+        response = Response(report)
+        version = submission.version
+        name = export_name(
+            "submission", version.benchmark.slug, version.version, report["part"], _export_format(request), pk
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
 

@@ -101,6 +101,7 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
         "versions": found.benchmark.versions.visible().order_by("-published_at"),
         "superseded_by": superseded_by(found),
         "datasheet": datasheet(found),
+        "maintains": found.benchmark.is_maintained_by(request.user),
         "croissant": as_script(croissant(found, request.build_absolute_uri)),
         "payload": payload,
         "summary_columns": columns,

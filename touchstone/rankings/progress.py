@@ -36,7 +36,7 @@ def _result(submission: Submission, value: float, low: float | None, high: float
 def disclosed_results(version: BenchmarkVersion) -> tuple[str, str, list[dict]]:
     """(part, metric, results) of one version: each public result it discloses, oldest first."""
     if shows_open_board(version):
-        releases = (
+        releases = list(
             LadderRelease.objects.filter(version=version, submission__status=Submission.Status.SCORED)
             .improving()
             .select_related("submission")

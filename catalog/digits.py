@@ -80,8 +80,6 @@ DOCUMENT = {
         "known_issues": [
             "The writers are not recorded, so images by the same writer fall in both splits: the hidden "
             "split does not measure how a model does on new writers.",
-            "The data ships in scikit-learn, so anyone can rebuild the hidden split, and a model may have "
-            "been trained on its items.",
         ],
     },
 }

@@ -80,8 +80,8 @@ DOCUMENT = {
         ),
         "known_issues": [
             "A few MNIST digits are ambiguous or carry a wrong label; some may be in this sample.",
-            "MNIST is among the most used data sets in machine learning and ships in public packages, so "
-            "anyone can rebuild the hidden split, and a model may have been trained on its items.",
+            "MNIST is among the most used data sets in machine learning: many models were trained or tuned "
+            "on its images.",
         ],
     },
 }

@@ -93,7 +93,6 @@ DOCUMENT = {
             "and 2015 have many fog days and almost no rain), more than Seattle's weather plausibly did: "
             "the labelling convention probably changed.",
             "Snow and drizzle days are rare, so their recall has wide intervals.",
-            "The data ships in the vega_datasets package, so anyone can rebuild the hidden split.",
         ],
     },
 }

@@ -135,13 +135,12 @@ def test_the_benchmark_page_lists_versions_newest_first_with_changelogs_and_the_
 def test_the_benchmark_page_draws_the_progress_chart_and_its_table(version, history):
     html = Client().get("/benchmarks/digits/").content.decode()
     figure = json.loads(re.search(r'id="progress-chart-data"[^>]*>(.*?)</script>', html, re.S).group(1))
-    (trace,) = figure["data"]
+    trace, holds = figure["data"]
+    assert holds["y"] == [trace["y"][-1]] * 2 and holds["x"][0] == trace["x"][-1]
     expected = progress()["versions"][0]["records"]
     assert trace["y"] == [r["value"] for r in expected]
     assert trace["line"]["shape"] == "hv"
-    assert [round(v, 12) for v in trace["error_y"]["array"]] == [
-        round(r["ci_high"] - r["value"], 12) for r in expected
-    ]
+    assert [round(v, 12) for v in trace["error_y"]["array"]] == [round(r["ci_high"] - r["value"], 12) for r in expected]
     table = html[html.index('id="progress-table"') :]
     for record in expected:
         assert f'data-submission="{record["submission"]}"' in table

@@ -6,6 +6,7 @@ import json
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from django.utils import timezone
 
 from evaluation.metrics import METRICS
 from touchstone.front.charts import TIER_COLOURS, plain_text
@@ -18,11 +19,13 @@ def _title(metric: str) -> str:
 def progress_chart(progress: dict) -> dict:
     """One step line per version through its records, each with its 95% interval as error bars.
 
-    A dotted vertical line marks each version's publication. Returns plotly's JSON (``data``,
+    The last record's line runs on, dotted, to the version's freeze (or to now while it is
+    open). A dotted vertical line marks each version's publication. Returns plotly's JSON (``data``,
     ``layout``, ``config``), or an empty dict when no version has a disclosed result yet.
     """
     figure = go.Figure()
     drawn = False
+    now = timezone.now()
     for index, version in enumerate(progress["versions"]):
         colour = TIER_COLOURS[index % len(TIER_COLOURS)]
         if version["published_at"] is not None:
@@ -64,6 +67,19 @@ def progress_chart(progress: dict) -> dict:
                 "<br>%{x}<extra></extra>",
             )
         )
+        # The last record holds until the version closes (its freeze) or until now while it is open.
+        until = version["frozen_at"] or now
+        if until > rows[-1]["date"]:
+            figure.add_trace(
+                go.Scatter(
+                    x=[rows[-1]["date"].isoformat(), until.isoformat()],
+                    y=[values[-1], values[-1]],
+                    mode="lines",
+                    line={"color": colour, "dash": "dot"},
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
     if not drawn:
         return {}
     metrics = sorted({_title(version["metric"]) for version in progress["versions"] if version["records"]})

@@ -64,6 +64,24 @@ DOCUMENT = {
     "slices": {"columns": ["ink"]},
     "hidden": {"feedback_fraction": 0.3, "public_source": True},
     "perturbations": image_perturbations(STRENGTHS),
+    "datasheet": {
+        "citation": (
+            "E. Alpaydin and C. Kaynak. Optical Recognition of Handwritten Digits. UCI Machine Learning "
+            "Repository, 1998. https://doi.org/10.24432/C50P49"
+        ),
+        "source_url": "https://doi.org/10.24432/C50P49",
+        "collection": (
+            "43 people wrote digits on preprinted forms; each 32×32 bitmap was divided into 4×4 blocks and "
+            "the pixels set in each block counted, giving 8×8 images with values 0 to 16. scikit-learn "
+            "bundles the 1,797 images of the original test set (13 writers); the label is the digit each "
+            "writer was asked to write. This benchmark divides the pixels by 16 and splits the images 40/60 "
+            "into dev and hidden test, stratified by class."
+        ),
+        "known_issues": [
+            "The writers are not recorded, so images by the same writer fall in both splits: the hidden "
+            "split does not measure how a model does on new writers.",
+        ],
+    },
 }
 
 

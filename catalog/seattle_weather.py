@@ -79,6 +79,22 @@ DOCUMENT = {
         {"name": "covariate_shift", "severities": [1, 2, 3, 4, 5], "strength": STRENGTHS["covariate_shift"]},
         {"name": "fgsm", "eps": [0.1, 0.3]},
     ],
+    "datasheet": {
+        "citation": "Vega datasets: seattle-weather.csv, NOAA daily observations for Seattle. https://github.com/vega/vega-datasets",
+        "source_url": "https://github.com/vega/vega-datasets",
+        "collection": (
+            "Daily precipitation, maximum and minimum temperature and mean wind speed measured in Seattle "
+            "from 2012 to 2015 (NOAA), with a weather type for each day, as prepared in vega-datasets; "
+            "this site has no record of how the weather types were assigned. Whole calendar weeks go to "
+            "one split, 40% of each year's weeks to dev."
+        ),
+        "known_issues": [
+            "The weather types drift strongly between years (most labelled days of 2012 are rain, 2014 "
+            "and 2015 have many fog days and almost no rain), more than Seattle's weather plausibly did: "
+            "the labelling convention probably changed.",
+            "Snow and drizzle days are rare, so their recall has wide intervals.",
+        ],
+    },
 }
 
 

@@ -40,7 +40,8 @@ from evaluation.splits import (
 )
 
 __all__ = [
-    "KNOWN_PERTURBATIONS", "PERTURBATION_ALIASES", "BenchmarkFolder", "BenchmarkSpec", "PerturbationSpec", "Split",
+    "KNOWN_PERTURBATIONS", "PERTURBATION_ALIASES", "BenchmarkFolder", "BenchmarkSpec", "Datasheet", "PerturbationSpec",
+    "Split",
     "canonical_spec_json", "load_benchmark", "load_dev_split", "parse_spec",
 ]  # fmt: skip
 
@@ -91,8 +92,10 @@ DEFAULT_FEEDBACK_FRACTION = 0.3
 
 _TOP_KEYS = (
     "slug", "version", "title", "description", "license", "source", "task", "classes",
-    "changelog", "input", "metrics", "slices", "perturbations", "drift", "hidden",
+    "changelog", "input", "metrics", "slices", "perturbations", "drift", "hidden", "datasheet",
 )  # fmt: skip
+#: The keys of the optional ``[datasheet]`` table, all optional themselves.
+DATASHEET_KEYS = ("citation", "source_url", "collection", "known_issues")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,24 @@ class PerturbationSpec:
     means 1. Only non-adversarial perturbations carry it."""
     features: tuple[int, ...] | None = None
     """Indices of the features ``covariate_shift`` moves; ``None`` means every feature."""
+
+
+@dataclass(frozen=True)
+class Datasheet:
+    """The optional ``[datasheet]`` table: how the data came about, for people who use it.
+
+    It documents the data and changes no score; like every key of the spec it is part of the
+    content hash of the folders that declare it.
+    """
+
+    citation: str | None = None
+    """How to cite the data set (text or BibTeX)."""
+    source_url: str | None = None
+    """An ``http(s)`` URL of the data set the version is derived from, if any."""
+    collection: str | None = None
+    """How the items were collected or generated, and labelled."""
+    known_issues: tuple[str, ...] = ()
+    """Problems known in the data (label noise, duplicates, biases), one per entry."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +180,8 @@ class BenchmarkSpec:
     public_source: bool = False
     """Whether the hidden split can be derived from public data (``[hidden] public_source``), so
     anyone could rebuild it and its scores cannot show that a model never saw its items."""
+    datasheet: Datasheet | None = None
+    """The ``[datasheet]`` table, or ``None`` when the spec has none."""
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON types, with one key per field (tuples become lists)."""
@@ -173,6 +196,12 @@ class BenchmarkSpec:
         # Likewise public_source is left out unless set, so older folders keep their hash.
         if not plain["public_source"]:
             del plain["public_source"]
+        # The datasheet too, and within it every key the spec does not set.
+        if plain["datasheet"] is None:
+            del plain["datasheet"]
+        else:
+            sheet = plain["datasheet"]
+            plain["datasheet"] = {key: value for key, value in sheet.items() if value not in (None, [])}
         return plain
 
 
@@ -250,14 +279,32 @@ def parse_spec(text: str) -> BenchmarkSpec:
         lambda v: isinstance(v, bool), default=False,
     )  # fmt: skip
 
+    datasheet = _parse_datasheet(top.optional_table("datasheet", DATASHEET_KEYS))
+
     return BenchmarkSpec(
         slug=slug, version=version, title=title, description=description, license=license_,
         source=source, task=task, classes=tuple(classes), input_shape=tuple(shape), input_dtype=dtype,
         input_range=(float(low), float(high)), primary_metric=primary, report_metrics=tuple(report),
         slice_columns=tuple(slice_columns), perturbations=perturbations, era_column=era_column,
         era_order=tuple(era_order), feedback_fraction=float(feedback_fraction), changelog=changelog,
-        public_source=public_source,
+        public_source=public_source, datasheet=datasheet,
     )  # fmt: skip
+
+
+def _parse_datasheet(table: _Table | None) -> Datasheet | None:
+    if table is None:
+        return None
+    text = "a non-empty string"
+    citation = table.get("citation", text, lambda v: v is None or _is_text(v), default=None)
+    source_url = table.get(
+        "source_url", "an http:// or https:// URL",
+        lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"https?://\S+", v) is not None), default=None,
+    )  # fmt: skip
+    collection = table.get("collection", text, lambda v: v is None or _is_text(v), default=None)
+    known_issues = table.get(
+        "known_issues", "a list of distinct non-empty strings", lambda v: _list_of(v, _is_text, 0), default=[]
+    )
+    return Datasheet(citation=citation, source_url=source_url, collection=collection, known_issues=tuple(known_issues))
 
 
 def load_dev_split(folder: Path) -> tuple[BenchmarkSpec, Split]:

@@ -124,7 +124,10 @@ def test_it_defaults_optional_tables(tmp_path):
 
 
 def test_as_dict_is_canonical_json_with_one_key_per_field():
-    spec = parse_spec(VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = true"))
+    spec = parse_spec(
+        VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = true")
+        + '\n[datasheet]\ncollection = "By hand."\n'
+    )
     document = spec.as_dict()
     assert set(document) == set(BenchmarkSpec.__dataclass_fields__)
     assert json.loads(json.dumps(document)) == document

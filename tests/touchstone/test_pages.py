@@ -83,10 +83,10 @@ def test_plotly_is_served_from_our_static_files(db):
     assert b"plotly" in b"".join(response.streaming_content)[:2000].lower()
 
 
-def test_the_benchmark_url_leads_to_its_latest_version(version):
+def test_the_benchmark_page_leads_to_its_latest_version(version):
     response = Client().get("/benchmarks/digits/")
-    assert response.status_code == 302
-    assert response["Location"] == f"/benchmarks/digits/{version.version}/"
+    assert response.status_code == 200
+    assert f'href="/benchmarks/digits/{version.version}/" id="latest-version"' in response.content.decode()
 
 
 def test_a_visitor_sees_a_scored_submission_but_not_a_queued_one(version, researcher, good_model_bytes):

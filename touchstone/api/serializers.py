@@ -386,3 +386,32 @@ class PrivateProvenanceSerializer(serializers.Serializer):
     )
     host = serializers.DictField(child=serializers.CharField(), required=False)
     predictions_sha256 = serializers.CharField(required=False, help_text="Plain sha256 of the float32 probabilities.")
+
+
+class ProgressRecordSerializer(serializers.Serializer):
+    date = serializers.DateTimeField(help_text="When the submission was uploaded.")
+    submission = serializers.IntegerField()
+    model_name = serializers.CharField()
+    team = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    value = serializers.FloatField()
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class ProgressVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    status = serializers.CharField()
+    part = serializers.CharField(help_text="feedback (open: Ladder-released scores) or final (frozen)")
+    metric = serializers.CharField()
+    higher_is_better = serializers.BooleanField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    frozen_at = serializers.DateTimeField(allow_null=True)
+    n_results = serializers.IntegerField(help_text="Disclosed results of the version the records are drawn from.")
+    records = ProgressRecordSerializer(many=True, help_text="Results better than every earlier one, by date.")
+
+
+class ProgressSerializer(serializers.Serializer):
+    benchmark = serializers.CharField()
+    title = serializers.CharField()
+    versions = ProgressVersionSerializer(many=True, help_text="Oldest version first.")

@@ -14,6 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
+from touchstone.api.exports import (
+    BoardCSVRenderer,
+    ReportCSVRenderer,
+    board_export,
+    export_name,
+    submission_report,
+)
 from touchstone.api.renderers import BreakdownsCSVRenderer, LeaderboardCSVRenderer
 from touchstone.api.serializers import (
     BenchmarkSerializer,
@@ -21,14 +28,17 @@ from touchstone.api.serializers import (
     ErrorSerializer,
     LeaderboardSerializer,
     PrivateProvenanceSerializer,
+    ProgressSerializer,
     ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
     VersionSerializer,
 )
+from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
+from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
 from touchstone.tasks import queue_evaluation, withdraw
@@ -64,6 +74,17 @@ class BenchmarkDetail(APIView):
         return Response(BenchmarkSerializer(benchmark).data)
 
 
+class BenchmarkProgress(APIView):
+    """Each version's records of its disclosed primary-metric scores, by upload date."""
+
+    @extend_schema(responses={200: ProgressSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        benchmark = get_object_or_404(Benchmark, slug=slug)
+        if not benchmark.versions.visible().exists():
+            raise NotFound(f"benchmark {slug!r} has no published version yet")
+        return Response(ProgressSerializer(benchmark_progress(benchmark)).data)
+
+
 class VersionDetail(APIView):
     @extend_schema(responses=VersionSerializer)
     def get(self, request: Request, slug: str, version: str) -> Response:
@@ -94,6 +115,22 @@ class Spec(APIView):
             filename="benchmark.toml",
             content_type="application/toml",
         )
+
+
+class CroissantRenderer(JSONRenderer):
+    media_type = "application/ld+json"
+    format = "jsonld"
+
+
+class Croissant(APIView):
+    """MLCommons Croissant JSON-LD of the version's public dev split (files, fields, license, provenance)."""
+
+    renderer_classes = [CroissantRenderer, JSONRenderer]
+
+    @extend_schema(responses={(200, "application/ld+json"): dict, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        return Response(croissant(found, request.build_absolute_uri))
 
 
 class Compare(APIView):
@@ -132,6 +169,44 @@ class Leaderboard(APIView):
         response = Response(LeaderboardSerializer(disclosure.leaderboard(found)).data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
+        return response
+
+
+def _export_format(request: Request) -> str:
+    renderer = getattr(request, "accepted_renderer", None)
+    return "csv" if renderer is not None and renderer.format == "csv" else "json"
+
+
+class BoardExport(APIView):
+    """The version's whole public board as a file: every metric and interval it shows."""
+
+    renderer_classes = [JSONRenderer, BoardCSVRenderer]
+
+    @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        found = _version(slug, version)
+        board = board_export(found)
+        response = Response(board)
+        name = export_name("board", slug, found.version, board["part"], _export_format(request))
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class SubmissionReport(APIView):
+    """A submission's full report as a file: metrics, Ladder, rank, breakdown summary, public provenance."""
+
+    renderer_classes = [JSONRenderer, ReportCSVRenderer]
+
+    @extend_schema(responses={200: dict, 404: ErrorSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        report = submission_report(submission)
+        response = Response(report)
+        version = submission.version
+        name = export_name(
+            "submission", version.benchmark.slug, version.version, report["part"], _export_format(request), pk
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from touchstone.front import lifecycle_views, views
+from touchstone.front import lifecycle_views, telemetry, views
 
 app_name = "front"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/<str:version>/deprecate/", lifecycle_views.deprecate, name="deprecate"),
     path("benchmarks/<slug:slug>/<str:version>/submit/", views.upload, name="upload"),
     path("benchmarks/<slug:slug>/<str:version>/compare/", views.compare, name="compare"),
+    path("benchmarks/<slug:slug>/<str:version>/telemetry/", telemetry.item_telemetry_page, name="telemetry"),
     path("submissions/", views.my_submissions, name="my-submissions"),
     path("submissions/<int:pk>/", views.submission_detail, name="submission"),
     path("submissions/<int:pk>/withdraw/", views.withdraw, name="withdraw"),

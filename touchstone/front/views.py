@@ -10,14 +10,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
 from touchstone import tasks
+from touchstone.benchmarks.croissant import as_script, croissant, datasheet
+from touchstone.benchmarks.history import superseded_by, version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
+from touchstone.front.progress_chart import progress_chart
 from touchstone.front.summary import summary_columns, with_summary_cells
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
+from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
@@ -54,11 +58,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The benchmark's versions, newest first, with their changelogs, and its progress over time."""
     benchmark = get_object_or_404(Benchmark, slug=slug)
-    latest = benchmark.latest_version
-    if latest is None:
+    history = version_history(benchmark)
+    if not history:
         raise Http404
-    return redirect(latest)
+    # Versions are listed newest first, so each one is superseded by the one listed before it.
+    rows = [{"version": found, "superseded_by": history[i - 1] if i else None} for i, found in enumerate(history)]
+    progress = benchmark_progress(benchmark)
+    table = [
+        {**row, "version": entry["version"], "part": entry["part"], "metric": entry["metric"]}
+        for entry in progress["versions"]
+        for row in entry["records"]
+    ]
+    context = {
+        "benchmark": benchmark,
+        "latest": history[0],
+        "rows": rows,
+        "progress": progress,
+        "progress_table": sorted(table, key=lambda row: (row["date"], row["submission"])),
+        "chart": progress_chart(progress),
+        "metric_titles": {name: METRICS[name].title for name in METRICS},
+    }
+    return render(request, "front/benchmark.html", context)
 
 
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
@@ -77,6 +99,10 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
         "version": found,
         "benchmark": found.benchmark,
         "versions": found.benchmark.versions.visible().order_by("-published_at"),
+        "superseded_by": superseded_by(found),
+        "datasheet": datasheet(found),
+        "maintains": found.benchmark.is_maintained_by(request.user),
+        "croissant": as_script(croissant(found, request.build_absolute_uri)),
         "payload": payload,
         "summary_columns": columns,
         "chooser_columns": chooser,

@@ -116,8 +116,11 @@ def _compute(submission: Submission, outcomes_path: str, part: str, candidates: 
 def entry_summary(submission: Submission, part: str) -> dict | None:
     """The leaderboard's summary columns of one entry, each a value with its interval (or None)."""
     found = part_breakdowns(submission, part)
-    if found is None:
-        return None
+    return None if found is None else summary_of(found)
+
+
+def summary_of(found: dict) -> dict:
+    """The summary columns of one submission's breakdowns (as ``part_breakdowns`` returns them)."""
     corruptions = found.get("corruptions")
     adversarial = found.get("adversarial")
     attack = None

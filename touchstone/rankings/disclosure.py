@@ -1,7 +1,8 @@
 """What a version shows about its hidden split: the one place that decides it.
 
-Every view, serializer and download (the leaderboard in JSON and CSV, the version and home
-pages, a submission's page and API record with its breakdowns, comparisons) takes its numbers from here.
+Every view, serializer and download (the leaderboard in JSON and CSV, the full board and
+submission exports, the benchmark page's progress chart, the version and home pages, a
+submission's page and API record with its breakdowns, comparisons) takes its numbers from here.
 
 **While a version is open, every number it shows is a function of released submissions
 only.** A submission is released when the Ladder's log says it beat its team's bar

@@ -184,9 +184,11 @@ def requeue_stalled(*, running_for_seconds: float, queued_for_seconds: float) ->
             status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=now
         ):
             due.append(pk)
+    # Background rows still in the database queue have no message to lose: the dispatcher
+    # hands them out (``queueing``).
     waiting = Submission.objects.filter(
         status=Submission.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for_seconds)
-    )
+    ).exclude(dispatched_at__isnull=True, origin__in=[Submission.Origin.REEVALUATION, Submission.Origin.BASELINE])
     for pk in list(waiting.values_list("pk", flat=True)):
         if waiting.filter(pk=pk).update(updated_at=now):
             due.append(pk)

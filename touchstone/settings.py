@@ -280,6 +280,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "touchstone.tasks.evaluate_submission": {"queue": "evaluation"},
+    "touchstone.tasks.check_pinned_baseline": {"queue": "evaluation"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep publishes again the message of a submission queued this long ago (it may have

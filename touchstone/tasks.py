@@ -19,9 +19,10 @@ from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.signals import version_published
 from touchstone.rankings.reevaluation import create_reevaluations
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
+from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.models import Submission
-from touchstone.submissions.queueing import defer_if_uploads_wait, next_background
+from touchstone.submissions.queueing import defer_if_uploads_wait, next_background, uploads_waiting
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
 
@@ -157,3 +158,28 @@ def refresh_stale_leaderboards() -> list[int]:
 def check_sandbox_health() -> bool:
     """Probe the sandbox with a known-good model and record the outcome for every page."""
     return probe_and_record().ok
+
+
+@shared_task(name="touchstone.tasks.check_baselines")
+def check_baselines() -> list[int]:
+    """Queue a check of every pinned baseline last scored by another evaluator version.
+
+    Run by the periodic sweep, so an upgrade of the evaluator re-runs the baselines within one
+    sweep with no manual step; ``manage.py check_baselines`` does the same at once.
+    """
+    due = baselines_due()
+    for pk in due:
+        check_pinned_baseline.delay(pk)
+    return due
+
+
+@shared_task(name="touchstone.tasks.check_pinned_baseline", acks_late=True)
+def check_pinned_baseline(submission_id: int) -> str:
+    """Score one baseline again under this evaluator and record whether it moved; uploads first."""
+    if uploads_waiting():
+        # The next sweep asks again: a check never keeps a researcher's upload waiting.
+        return "deferred"
+    check = check_baseline(submission_id)
+    if check is None:
+        return "not due"
+    return "flagged" if check.flagged else "unchanged"

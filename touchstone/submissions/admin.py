@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
+from touchstone.submissions.models import BaselineCheck, BaselinePin, EvaluationRun, MetricResult, Submission
 
 
 class RunInline(admin.TabularInline):
@@ -57,3 +57,30 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the site writes itself: shown to staff, changed by nobody."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BaselinePin)
+class BaselinePinAdmin(ReadOnlyAdmin):
+    list_display = ("benchmark", "name", "sha256", "created_at")
+    list_filter = ("benchmark",)
+
+
+@admin.register(BaselineCheck)
+class BaselineCheckAdmin(ReadOnlyAdmin):
+    """Baselines scored again under a new evaluator; the flagged ones changed beyond their interval."""
+
+    list_display = ("submission", "recorded_evaluator_version", "evaluator_version", "flagged", "detail", "created_at")
+    list_filter = ("flagged", "evaluator_version")

@@ -162,3 +162,15 @@ def test_the_submission_page_and_the_api_say_what_a_re_evaluation_waits_for(repu
     browser.force_login(copy.owner)
     page = browser.get(copy.get_absolute_url()).content.decode()
     assert f"re-evaluation of #{origin.pk} from" in page and 'id="reevaluation"' in page
+
+
+def test_a_section_read_before_the_new_board_is_stored_is_not_served_after_it(republished, empty_cache):
+    new, labels = republished
+    copies = {copy.team: copy for copy in Submission.objects.filter(version=new)}
+    for seed, (team, accuracy) in enumerate(zip(("linus", "grace", "ada"), ACCURACIES, strict=True)):
+        score_row(copies[team], synthetic_probabilities(labels, accuracy=accuracy, seed=10 + seed))
+    # Scored, but the Ladder has not released them yet: nothing of theirs may be shown.
+    early = version_changes(new)
+    assert early["complete"] and early["entries"] == [] and len(early["not_compared"]) == 3
+    refresh_leaderboard(version_id=new.pk)
+    assert len(version_changes(BenchmarkVersion.objects.get(pk=new.pk))["entries"]) == 3

@@ -30,7 +30,7 @@ from evaluation.statistics import Interval
 from evaluation.statistics.versions import version_agreement
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.disclosure import shows_open_board
-from touchstone.rankings.models import LadderRelease
+from touchstone.rankings.models import LadderRelease, LeaderboardSnapshot
 from touchstone.rankings.reevaluation import reevaluations_pending, superseded_version
 from touchstone.submissions.models import Submission
 from touchstone.submissions.outcomes import submission_outcomes
@@ -90,15 +90,21 @@ def version_changes(version: BenchmarkVersion) -> dict | None:
     }
     if pending:
         return {**header, **_empty()}
-    key = (
-        f"version-changes:{version.pk}:{version.generation}:{version.status}:"
-        f"{previous.pk}:{previous.generation}:{previous.status}"
-    )
+    # Whatever either side shows changes with its generation (a result scored or withdrawn, a
+    # freeze) or with its stored board (the Ladder's releases come with the recompute).
+    key = f"version-changes:{_state(version)}:{_state(previous)}"
     computed = cache.get(key)
     if computed is None:
         computed = compute_changes(version, previous)
         cache.set(key, computed, timeout=24 * 3600)
     return {**header, **computed}
+
+
+def _state(version: BenchmarkVersion) -> str:
+    snapshot = LeaderboardSnapshot.objects.filter(version=version).values_list("computed_generation", "computed_at")
+    board = snapshot.first()
+    stored = "none" if board is None else f"{board[0]}@{board[1].isoformat()}"
+    return f"{version.pk}:{version.generation}:{version.status}:{stored}"
 
 
 def _empty() -> dict:

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.signals import version_published
-from touchstone.rankings.reevaluation import create_reevaluations
+from touchstone.rankings.reevaluation import create_reevaluations, versions_missing_reevaluations
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
 from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
@@ -135,7 +135,10 @@ def requeue_stalled_submissions() -> list[int]:
     )
     for pk in due:
         queue_evaluation(pk)
-    # A dispatch lost with a worker (or never made) is made here.
+    # A publication whose re-evaluations were never created (the process stopped right after
+    # the commit) gets them here, and a dispatch lost with a worker is made again.
+    for version, previous in versions_missing_reevaluations():
+        create_reevaluations(version=version, previous=previous)
     dispatch_background()
     return due
 

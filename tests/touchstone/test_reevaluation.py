@@ -141,3 +141,22 @@ def test_with_one_background_slot_re_evaluations_go_out_one_at_a_time_in_order(
     assert next_background() == []
     Submission.objects.filter(pk=copies[0].pk).update(status=Submission.Status.SCORED)
     assert next_background() == [copies[1].pk]
+
+
+def test_the_sweep_creates_the_re_evaluations_a_stopped_process_never_made_and_only_once(
+    version, researcher, queued, django_capture_on_commit_callbacks, digits_folder, tmp_path
+):
+    entry = record_result(version, researcher, accuracy=0.9, seed=1)
+    _board(version)
+    # The publication commits, but its receiver never runs (the process stopped right after).
+    new = publish_next(digits_folder, tmp_path / "digits")
+    assert not Submission.objects.filter(version=new).exists()
+    later = record_result(version, researcher, accuracy=0.99, seed=2)
+    _board(version)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.requeue_stalled_submissions.run()
+        tasks.requeue_stalled_submissions.run()
+    copies = list(Submission.objects.filter(version=new))
+    # What the publication would have re-evaluated: not the entry released after it.
+    assert [copy.reevaluation_of_id for copy in copies] == [entry.pk] and later.pk != entry.pk
+    assert ("evaluate", copies[0].pk) in queued

@@ -17,18 +17,20 @@ from touchstone.rankings.models import LadderRelease, LeaderboardEntry, Leaderbo
 from touchstone.submissions.models import Submission
 
 
-def current_entries(version: BenchmarkVersion) -> list[Submission]:
+def current_entries(version: BenchmarkVersion, *, as_of=None) -> list[Submission]:
     """Each team's current entry on ``version``, and each baseline's, oldest first.
 
-    Open: its released submission on the Ladder (the team's last improving release), if it is
-    still public. Frozen or deprecated: its entry on the final board. Withdrawn and failed
-    submissions are never entries.
+    Open: its released submission on the Ladder (the team's last improving release, as of
+    ``as_of`` when given), if it is still public. Frozen or deprecated: its entry on the final
+    board. Withdrawn and failed submissions are never entries.
     """
     final_board = LeaderboardSnapshot.objects.filter(version=version, part="final").exists()
     if version.reveals_final_scores and final_board:
         ids = set(LeaderboardEntry.objects.filter(version=version).values_list("submission_id", flat=True))
     else:
         log = LadderRelease.objects.filter(version=version, improved=True).order_by("sequence")
+        if as_of is not None:
+            log = log.filter(created_at__lte=as_of)
         ids = {release.submission_id for release in ladder_states(log).values()}
     return list(Submission.objects.filter(pk__in=ids).public().order_by("created_at", "pk"))
 
@@ -39,12 +41,17 @@ def pinned_baselines(version: BenchmarkVersion) -> list[Submission]:
     return list(found.select_related("baseline_pin").order_by("created_at", "pk"))
 
 
-def reevaluation_origins(previous: BenchmarkVersion) -> list[Submission]:
-    """The submissions of ``previous`` that a new version re-evaluates: entries and pinned baselines."""
-    chosen = {submission.pk: submission for submission in current_entries(previous)}
+def reevaluation_origins(previous: BenchmarkVersion, *, as_of=None) -> list[Submission]:
+    """The submissions of ``previous`` that a new version re-evaluates: entries and pinned baselines.
+
+    ``as_of`` (the new version's publication) leaves out submissions made after it, so that a
+    late catch-up re-evaluates what the publication would have.
+    """
+    chosen = {submission.pk: submission for submission in current_entries(previous, as_of=as_of)}
     for baseline in pinned_baselines(previous):
         chosen.setdefault(baseline.pk, baseline)
-    return sorted(chosen.values(), key=lambda submission: (submission.created_at, submission.pk))
+    found = sorted(chosen.values(), key=lambda submission: (submission.created_at, submission.pk))
+    return [submission for submission in found if as_of is None or submission.created_at <= as_of]
 
 
 def _reevaluation(origin: Submission, version: BenchmarkVersion, previous: BenchmarkVersion) -> Submission:
@@ -81,7 +88,7 @@ def create_reevaluations(*, version: BenchmarkVersion, previous: BenchmarkVersio
         return []
     if not version.is_open:
         return []
-    origins = reevaluation_origins(previous)
+    origins = reevaluation_origins(previous, as_of=version.published_at)
     with transaction.atomic():
         before = set(
             Submission.objects.filter(version=version, reevaluation_of__isnull=False).values_list("pk", flat=True)
@@ -100,6 +107,32 @@ def create_reevaluations(*, version: BenchmarkVersion, previous: BenchmarkVersio
         Submission.objects.bulk_create(rows, ignore_conflicts=True)
         after = Submission.objects.filter(version=version, reevaluation_of__isnull=False).values_list("pk", flat=True)
         return sorted(set(after) - before)
+
+
+def versions_missing_reevaluations() -> list[tuple[BenchmarkVersion, BenchmarkVersion]]:
+    """(open latest version, the version before it) of each benchmark whose entries were never re-evaluated.
+
+    The publication's receiver runs once, after the commit: a process that stopped in between,
+    or a site upgraded from a release that did not re-evaluate, leaves a new version without
+    its re-evaluations. The sweep finds them here; ``create_reevaluations`` is idempotent.
+    """
+    found = []
+    latest_open = BenchmarkVersion.objects.filter(status=BenchmarkVersion.Status.PUBLISHED, published_at__isnull=False)
+    for version in latest_open.select_related("benchmark"):
+        if version.benchmark.latest_version != version:
+            continue
+        if Submission.objects.filter(version=version, origin=Submission.Origin.REEVALUATION).exists():
+            continue
+        previous = (
+            version.benchmark.versions.visible()
+            .exclude(pk=version.pk)
+            .filter(published_at__lt=version.published_at)
+            .order_by("-published_at", "-id")
+            .first()
+        )
+        if previous is not None and reevaluation_origins(previous, as_of=version.published_at):
+            found.append((version, previous))
+    return found
 
 
 def reevaluations_pending(version: BenchmarkVersion) -> int:

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         due = baselines_due()
         if not due:
-            self.stdout.write(f"every baseline was scored by evaluator {EVALUATOR_VERSION} or checked under it")
+            self.stdout.write(
+                f"no scored baseline needs a check: each was scored or checked by evaluator {EVALUATOR_VERSION}"
+            )
             return
         flagged = 0
         for pk in due:

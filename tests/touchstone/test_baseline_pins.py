@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from evaluation import EVALUATOR_VERSION
 from evaluation.spec import load_benchmark
@@ -15,7 +16,7 @@ from tests.touchstone.ledger import capture_enqueued
 from tests.touchstone.reevaluation_fixture import publish_next
 from touchstone.storage import private_path
 from touchstone.submissions.baseline_checks import baselines_due, check_baseline
-from touchstone.submissions.models import BaselinePin, EvaluationRun, Submission
+from touchstone.submissions.models import BaselineCheck, BaselinePin, EvaluationRun, Submission
 from touchstone.submissions.outcomes import load_outcomes
 from touchstone.submissions.pinning import pin_baseline
 from touchstone.tasks import evaluate_submission
@@ -120,3 +121,24 @@ def test_a_baseline_scored_by_another_evaluator_is_run_again_and_flagged_only_if
     flagged = check_baseline(row.pk)
     assert flagged.flagged and flagged.difference["ci_high"] < 0 and flagged.recorded_value == 1.0
     assert "beyond its interval" in flagged.detail
+
+
+def test_a_flagged_check_shows_on_the_version_page_to_maintainers_only(version, pinned, researcher, monkeypatch):
+    capture_enqueued(monkeypatch)
+    call_command("add_baselines", "digits", "1.0.0", stdout=io.StringIO())
+    row = Submission.objects.get(version=version)
+    BaselineCheck.objects.create(
+        submission=row,
+        evaluator_version=EVALUATOR_VERSION,
+        recorded_evaluator_version="0.0.1",
+        metric="accuracy",
+        flagged=True,
+        detail="accuracy 0.9500 → 0.9000 on the same 1078 items",
+    )
+    assert "baseline-flags" not in Client().get(version.get_absolute_url()).content.decode()
+    visitor = Client()
+    visitor.force_login(researcher)
+    assert "baseline-flags" not in visitor.get(version.get_absolute_url()).content.decode()
+    version.benchmark.maintainers.add(researcher)
+    page = visitor.get(version.get_absolute_url()).content.decode()
+    assert 'id="baseline-flags"' in page and "0.9500 → 0.9000" in page

@@ -11,7 +11,7 @@ from tests.touchstone.reevaluation_fixture import publish_next
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.reevaluation import create_reevaluations, reevaluation_origins
-from touchstone.rankings.services import recompute_leaderboard, refresh_leaderboard
+from touchstone.rankings.services import freeze_version, recompute_leaderboard, refresh_leaderboard
 from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import next_background, queue_note
 from touchstone.submissions.services import submit_model, withdraw_submission
@@ -79,18 +79,20 @@ def test_publishing_twice_or_a_redelivered_signal_adds_no_second_re_evaluation(
 
 
 def test_a_frozen_version_hands_on_its_final_board_entries(
-    version, researcher, other_researcher, queued, django_capture_on_commit_callbacks, digits_folder, tmp_path
+    version, researcher, other_researcher, queued, digits_folder, tmp_path
 ):
-    from touchstone.rankings.services import freeze_version
-
     ada = record_result(version, researcher, accuracy=0.9, seed=1)
     grace = record_result(version, other_researcher, accuracy=0.8, seed=2)
+    ada_held = record_result(version, researcher, accuracy=0.3, seed=3)
     _board(version)
+    # Published while 1.0.0 was open (a frozen version's hidden items are public, so they would
+    # not be reused as they are), and re-evaluated once 1.0.0 froze.
+    new = publish_next(digits_folder, tmp_path / "digits")
     freeze_version(version=version)
     assert {s.pk for s in reevaluation_origins(version)} == {ada.pk, grace.pk}
-    with django_capture_on_commit_callbacks(execute=True):
-        new = publish_next(digits_folder, tmp_path / "digits")
+    create_reevaluations(version=new, previous=BenchmarkVersion.objects.get(pk=version.pk))
     assert set(Submission.objects.filter(version=new).values_list("reevaluation_of", flat=True)) == {ada.pk, grace.pk}
+    assert ada_held.pk not in set(Submission.objects.filter(version=new).values_list("reevaluation_of", flat=True))
 
 
 def test_re_evaluations_wait_while_any_upload_is_queued_and_uploads_never_do(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ class Baseline:
     """The TorchScript file."""
     description: str
     """How the model was built and trained, for its submission page."""
+    recipe: dict[str, object] = field(default_factory=dict)
+    """What trains the same file again: the recipe, its hyperparameters, the seed and the data."""
 
 
 class LogisticRegression(nn.Module):
@@ -171,8 +173,30 @@ def train_baselines(folder: Path, out_dir: Path) -> list[Baseline]:
         path = out_dir / recipe.filename
         torch.jit.save(scripted, str(path))
         description = f"{recipe.summary} {training_summary(recipe, spec, len(labels), seed)}"
-        baselines.append(Baseline(name=recipe.name, path=path, description=description))
+        baselines.append(
+            Baseline(name=recipe.name, path=path, description=description, recipe=recipe_record(recipe, spec, seed))
+        )
     return baselines
+
+
+def recipe_record(recipe: Recipe, spec: BenchmarkSpec, seed: int) -> dict[str, object]:
+    """The recipe of a trained baseline as plain data, for the pin that records its file's hash.
+
+    ``python -m catalog baselines FOLDER OUTDIR`` on the version folder it names trains the same
+    file again, byte for byte with the same torch.
+    """
+    return {
+        "recipe": recipe.name,
+        "filename": recipe.filename,
+        "optimizer": recipe.optimizer,
+        "epochs": recipe.epochs,
+        "learning_rate": recipe.learning_rate,
+        "weight_decay": recipe.weight_decay,
+        "batch_size": BATCH_SIZE,
+        "seed": seed,
+        "trained_on": f"{spec.slug} {spec.version} dev split",
+        "torch": torch.__version__,
+    }
 
 
 def fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, recipe: Recipe, seed: int) -> None:

@@ -285,11 +285,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "touchstone.tasks.evaluate_submission": {"queue": "evaluation"},
+    "touchstone.tasks.check_pinned_baseline": {"queue": "evaluation"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep publishes again the message of a submission queued this long ago (it may have
 # been lost); a message that was not lost meets a row another message already claimed.
 REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, minimum=1.0)
+# Re-evaluations and pinned baselines handed to the workers at once; they start only while no
+# upload is queued (touchstone/submissions/queueing.py).
+BACKGROUND_CONCURRENCY = env_int("TOUCHSTONE_BACKGROUND_CONCURRENCY", 1, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
         "task": "touchstone.tasks.requeue_stalled_submissions",
@@ -298,6 +302,10 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-stale-leaderboards": {
         "task": "touchstone.tasks.refresh_stale_leaderboards",
         "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
+    },
+    "check-baselines": {
+        "task": "touchstone.tasks.check_baselines",
+        "schedule": env_float("TOUCHSTONE_BASELINE_CHECK_SECONDS", 3600.0, minimum=60.0),
     },
     "check-sandbox-health": {
         "task": "touchstone.tasks.check_sandbox_health",

@@ -15,9 +15,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.benchmarks.signals import version_published
+from touchstone.rankings.reevaluation import create_reevaluations, versions_missing_reevaluations
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
+from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.models import Submission
+from touchstone.submissions.queueing import defer_if_uploads_wait, next_background, uploads_waiting
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
 
@@ -29,6 +34,40 @@ def queue_evaluation(submission_id: int) -> None:
     ``setup_site``.
     """
     transaction.on_commit(partial(evaluate_submission.delay, submission_id))
+
+
+def queue_background() -> None:
+    """Hand the next background rows to the workers once the current transaction commits.
+
+    Re-evaluations and pinned baselines wait in the database and go out only while no upload
+    is queued (``touchstone.submissions.queueing``); calling this when nothing may go out costs
+    two reads.
+    """
+    transaction.on_commit(dispatch_background)
+
+
+def dispatch_background() -> list[int]:
+    """Publish the evaluation of the background rows that may run now; returns their ids."""
+    handed = next_background()
+    for pk in handed:
+        evaluate_submission.delay(pk)
+    return handed
+
+
+def reevaluate_on_publish(sender, *, version: BenchmarkVersion, previous: BenchmarkVersion | None, **kwargs) -> None:
+    """Re-evaluate the superseded version's entries and pinned baselines on the new version.
+
+    Connected to ``version_published`` by the front app's ``ready``. The rows are created
+    idempotently, so a signal sent twice adds nothing; they are then dispatched behind uploads.
+    """
+    created = create_reevaluations(version=version, previous=previous)
+    if created:
+        queue_background()
+
+
+def connect_signals() -> None:
+    """Connect the receivers of the domain apps' signals (once, whatever calls it twice)."""
+    version_published.connect(reevaluate_on_publish, dispatch_uid="touchstone.tasks.reevaluate_on_publish")
 
 
 def queue_recompute(version_id: int) -> None:
@@ -48,8 +87,16 @@ def withdraw(submission: Submission) -> Submission:
 
 @shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)
 def evaluate_submission(submission_id: int) -> str:
-    """Score one submission, then queue what its outcome calls for; returns the outcome."""
+    """Score one submission, then queue what its outcome calls for; returns the outcome.
+
+    A background row (a re-evaluation, a pinned baseline) met while an upload is queued goes
+    back to the database queue ("deferred") and is handed out again once the uploads have run.
+    """
+    if defer_if_uploads_wait(submission_id):
+        return "deferred"
     status = score_submission(submission_id=submission_id)
+    # Whatever the outcome, a worker is free: the background queue may go on.
+    dispatch_background()
     submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
     if status == Submission.Status.SCORED:
         queue_recompute(submission.version_id)
@@ -88,6 +135,11 @@ def requeue_stalled_submissions() -> list[int]:
     )
     for pk in due:
         queue_evaluation(pk)
+    # A publication whose re-evaluations were never created (the process stopped right after
+    # the commit) gets them here, and a dispatch lost with a worker is made again.
+    for version, previous in versions_missing_reevaluations():
+        create_reevaluations(version=version, previous=previous)
+    dispatch_background()
     return due
 
 
@@ -109,3 +161,28 @@ def refresh_stale_leaderboards() -> list[int]:
 def check_sandbox_health() -> bool:
     """Probe the sandbox with a known-good model and record the outcome for every page."""
     return probe_and_record().ok
+
+
+@shared_task(name="touchstone.tasks.check_baselines")
+def check_baselines() -> list[int]:
+    """Queue a check of every pinned baseline last scored by another evaluator version.
+
+    Run by the periodic sweep, so an upgrade of the evaluator re-runs the baselines within one
+    sweep with no manual step; ``manage.py check_baselines`` does the same at once.
+    """
+    due = baselines_due()
+    for pk in due:
+        check_pinned_baseline.delay(pk)
+    return due
+
+
+@shared_task(name="touchstone.tasks.check_pinned_baseline", acks_late=True)
+def check_pinned_baseline(submission_id: int) -> str:
+    """Score one baseline again under this evaluator and record whether it moved; uploads first."""
+    if uploads_waiting():
+        # The next sweep asks again: a check never keeps a researcher's upload waiting.
+        return "deferred"
+    check = check_baseline(submission_id)
+    if check is None:
+        return "not due"
+    return "flagged" if check.flagged else "unchanged"

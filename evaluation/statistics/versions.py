@@ -17,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.seeds import derive_seed
-from evaluation.statistics.bootstrap import Interval, bias_corrected_interval, bootstrap_weight_blocks
+from evaluation.statistics.bootstrap import (
+    Interval,
+    bias_corrected_interval,
+    bootstrap_weight_blocks,
+    percentile_interval,
+)
 from evaluation.statistics.ranks import competition_ranks
 from evaluation.statistics.simultaneous import PairwiseInference, max_t_pairwise
 
@@ -202,6 +207,45 @@ def version_agreement(
         n_resamples=n_resamples,
         confidence=confidence,
     )
+
+
+def paired_change(
+    old: np.ndarray,
+    new: np.ndarray,
+    *,
+    seed: int,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    clusters: np.ndarray | None = None,
+) -> Interval:
+    """The mean change of per-item outcomes measured twice on the same items, with its interval.
+
+    ``old`` and ``new`` ``[n]`` are one model's outcomes (for instance correctness) on the same
+    items, computed by two evaluators. With ``d_i = new_i - old_i`` the value is
+    ``d̄ = Σ_i d_i / n`` and the interval is the percentile bootstrap interval of
+    ``d̄*_b = Σ_i W_bi d_i / Σ_i W_bi`` over ``bootstrap_weights(n, seed=seed)`` (whole clusters
+    when given). Pairing cancels what both runs share, so only the items whose outcome changed
+    move it: identical outcomes give exactly ``[0, 0]``, and a change confined to a few items
+    gives an interval that still reaches 0.
+    """
+    before = np.asarray(old, dtype=np.float64)
+    after = np.asarray(new, dtype=np.float64)
+    if before.ndim != 1 or before.shape != after.shape or before.size == 0:
+        raise ValueError(
+            f"Expected two outcome vectors of the same items; got shapes {before.shape} and {after.shape}."
+        )
+    if not (np.isfinite(before).all() and np.isfinite(after).all()):
+        raise ValueError("Outcomes must be finite numbers on every item.")
+    changes = after - before
+    value = float(changes.mean())
+    if not changes.any():
+        return Interval(0.0, 0.0, 0.0)
+    samples = []
+    for block in bootstrap_weight_blocks(changes.size, n_resamples=n_resamples, seed=seed, clusters=clusters):
+        weights = block.astype(np.float64)
+        samples.append((weights @ changes) / weights.sum(axis=1))
+    low, high = percentile_interval(np.concatenate(samples), confidence)
+    return Interval(value, min(float(low), value), max(float(high), value))
 
 
 def _outcome_matrix(scores: np.ndarray, name: str) -> np.ndarray:

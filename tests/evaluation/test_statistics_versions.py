@@ -13,6 +13,7 @@ from scipy import special, stats
 
 from evaluation.seeds import derive_seed
 from evaluation.statistics import bias_corrected_interval, bootstrap_weights, kendall_tau_b, version_agreement
+from evaluation.statistics.versions import paired_change
 
 N_ITEMS = 1000
 N_RESAMPLES = 1000
@@ -202,3 +203,33 @@ def test_the_bootstrap_interval_of_tau_alone_misses_a_perfect_agreement_between_
     true_tau = stats.kendalltau(apart, with_three_swaps(apart)).statistic
     boards = list(simulated_boards(apart, with_three_swaps(apart), 60, seed=44))
     assert np.mean([b.tau_marginal.ci_low <= true_tau <= b.tau_marginal.ci_high for b in boards]) >= 0.9
+
+
+def test_paired_change_of_identical_outcomes_is_exactly_zero():
+    outcomes = np.random.default_rng(0).random(300) < 0.8
+    assert paired_change(outcomes, outcomes.copy(), seed=1).to_dict() == {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+
+
+def test_paired_change_is_the_mean_difference_and_a_change_on_one_item_still_reaches_zero():
+    old = np.ones(200)
+    new = old.copy()
+    new[7] = 0.0
+    change = paired_change(old, new, seed=2, n_resamples=2000)
+    assert change.value == pytest.approx(-1 / 200)
+    # The item is left out of more than 2.5% of the resamples ((1 - 1/n)^n ≈ e^-1), so 0 is inside.
+    assert change.ci_low < 0 and change.ci_high == 0.0
+
+
+def test_paired_change_intervals_cover_the_true_change_in_95_percent_of_simulations():
+    rng = np.random.default_rng(11)
+    n_items, flip_rate, repetitions = 400, 0.05, 300
+    # Each item correct before with probability 0.8; a correct item turns wrong with probability
+    # 0.05 after, so the true mean change is -0.8 * 0.05 = -0.04.
+    truth = -0.8 * flip_rate
+    covered = 0
+    for repetition in range(repetitions):
+        old = (rng.random(n_items) < 0.8).astype(float)
+        new = old * (rng.random(n_items) >= flip_rate)
+        change = paired_change(old, new, seed=repetition, n_resamples=1000)
+        covered += change.ci_low <= truth <= change.ci_high
+    assert 0.92 <= covered / repetitions <= 0.98

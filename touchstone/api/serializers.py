@@ -11,6 +11,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
 from touchstone.submissions.models import Submission
+from touchstone.submissions.queueing import queue_note
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):
@@ -107,6 +108,15 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return data
 
 
+class ReevaluationSerializer(serializers.Serializer):
+    """The entry of a superseded version that a re-evaluation scores again on the new one."""
+
+    of = serializers.IntegerField(help_text="The re-evaluated submission's id (on the superseded version).")
+    benchmark = serializers.CharField()
+    from_version = serializers.CharField(help_text="The superseded version the entry came from.")
+    url = serializers.CharField()
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     benchmark = serializers.CharField(source="version.benchmark.slug")
     version = serializers.CharField(source="version.version")
@@ -118,6 +128,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
     final = serializers.SerializerMethodField()
     breakdowns = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
+    progress_message = serializers.SerializerMethodField()
+    reevaluation = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -131,6 +143,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "paper_url",
             "code_url",
             "is_baseline",
+            "origin",
+            "reevaluation",
             "model_format",
             "sha256",
             "size_bytes",
@@ -149,6 +163,27 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "withdrawn_at",
             "url",
         ]
+
+    @extend_schema_field(
+        serializers.CharField(
+            help_text="What the evaluation is doing now; for a queued re-evaluation or pinned baseline, what it "
+            'waits for (for example "re-evaluation of #12 from digits 1.0.0, queued behind 2 uploads").'
+        )
+    )
+    def get_progress_message(self, submission: Submission) -> str:
+        return queue_note(submission) or submission.progress_message
+
+    @extend_schema_field(ReevaluationSerializer(allow_null=True))
+    def get_reevaluation(self, submission: Submission) -> dict | None:
+        origin = submission.reevaluation_of
+        if origin is None:
+            return None
+        return {
+            "of": origin.pk,
+            "benchmark": origin.version.benchmark.slug,
+            "from_version": origin.version.version,
+            "url": absolute_url(self.context, origin.get_absolute_url()),
+        }
 
     def get_error(self, submission: Submission) -> dict | None:
         if not submission.error_code:
@@ -415,3 +450,58 @@ class ProgressSerializer(serializers.Serializer):
     benchmark = serializers.CharField()
     title = serializers.CharField()
     versions = ProgressVersionSerializer(many=True, help_text="Oldest version first.")
+
+
+class ChangedEntrySerializer(serializers.Serializer):
+    submission = serializers.IntegerField(help_text="The re-evaluation on the new version.")
+    reevaluation_of = serializers.IntegerField(help_text="The submission it re-evaluates, on the previous version.")
+    model_name = serializers.CharField()
+    team = serializers.CharField()
+    is_baseline = serializers.BooleanField()
+    old_rank = serializers.IntegerField(allow_null=True, help_text="Rank among the compared entries before.")
+    new_rank = serializers.IntegerField(allow_null=True, help_text="Rank among the compared entries now.")
+    old_value = serializers.FloatField(allow_null=True, help_text="The Ladder metric as the previous board shows it.")
+    new_value = serializers.FloatField(allow_null=True, help_text="The Ladder metric as the new board shows it.")
+
+
+class NotComparedSerializer(serializers.Serializer):
+    submission = serializers.IntegerField()
+    model_name = serializers.CharField()
+    team = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class FlippedPairSerializer(serializers.Serializer):
+    ahead_before = serializers.IntegerField(
+        help_text="The re-evaluation whose origin was ahead on the previous version."
+    )
+    ahead_after = serializers.IntegerField(help_text="The re-evaluation ahead on the new version.")
+    old_difference = IntervalSerializer(help_text="ahead_before minus ahead_after before, in the metric's units.")
+    new_difference = IntervalSerializer(help_text="ahead_before minus ahead_after now, in the metric's units.")
+
+
+class VersionChangesSerializer(serializers.Serializer):
+    benchmark = serializers.CharField()
+    version = serializers.CharField()
+    previous = serializers.CharField(help_text="The version whose entries were re-evaluated on this one.")
+    pending = serializers.IntegerField(help_text="Re-evaluations still queued or running; the rest waits for them.")
+    complete = serializers.BooleanField()
+    metric = serializers.CharField(allow_null=True, help_text="The Ladder metric both versions are compared on.")
+    old_part = serializers.CharField(allow_null=True, help_text="feedback (open) or final (frozen or deprecated).")
+    new_part = serializers.CharField(allow_null=True)
+    entries = ChangedEntrySerializer(many=True)
+    not_compared = NotComparedSerializer(many=True, help_text="Re-evaluations one of the two boards does not show.")
+    tau = IntervalSerializer(
+        allow_null=True,
+        help_text="Kendall's tau_b of the two score vectors, with the 95% interval that holds jointly with the "
+        "flipped pairs (from simultaneous pairwise intervals on each version).",
+    )
+    tau_marginal = IntervalSerializer(
+        allow_null=True,
+        help_text="tau_b with its bias-corrected bootstrap interval alone; only when neither version is open.",
+    )
+    concordant = serializers.IntegerField(allow_null=True, help_text="Pairs declared in the same order on both.")
+    undetermined = serializers.IntegerField(allow_null=True, help_text="Pairs not settled on at least one version.")
+    flipped = FlippedPairSerializer(many=True, help_text="Pairs declared in opposite orders on the two versions.")
+    n_resamples = serializers.IntegerField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)

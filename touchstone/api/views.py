@@ -32,11 +32,13 @@ from touchstone.api.serializers import (
     ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
+    VersionChangesSerializer,
     VersionSerializer,
 )
 from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
+from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
@@ -208,6 +210,17 @@ class SubmissionReport(APIView):
         )
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+
+class VersionChanges(APIView):
+    @extend_schema(responses={200: VersionChangesSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        """How the order of the entries re-evaluated from the previous version changed on this one."""
+        found = _version(slug, version)
+        changes = version_changes(found)
+        if changes is None:
+            raise NotFound(f"{found} re-evaluated no entry of an earlier version, so there are no changes to show")
+        return Response(VersionChangesSerializer(changes).data)
 
 
 class SubmissionCreate(APIView):

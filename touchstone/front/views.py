@@ -13,6 +13,7 @@ from touchstone import tasks
 from touchstone.benchmarks.croissant import as_script, croissant, datasheet
 from touchstone.benchmarks.history import superseded_by, version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.front import continuity
 from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
@@ -23,6 +24,7 @@ from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submi
 from touchstone.rankings.finals import final_choice, final_choices_of
 from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
+from touchstone.submissions.queueing import queue_note
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
     SubmissionRejected,
@@ -40,20 +42,8 @@ def _version(slug: str, version: str) -> BenchmarkVersion:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    cards = []
-    for benchmark in Benchmark.objects.all():
-        latest = benchmark.latest_version
-        if latest is None:
-            continue
-        payload = disclosure.leaderboard(latest)
-        cards.append(
-            {
-                "benchmark": benchmark,
-                "version": latest,
-                "leaders": payload["entries"][:3],
-                "primary": payload["primary_metric"],
-            }
-        )
+    # A card shows the previous version's board while a new one has no entry yet (``continuity``).
+    cards = [card for benchmark in Benchmark.objects.all() if (card := continuity.home_card(benchmark))]
     return render(request, "front/home.html", {"cards": cards})
 
 
@@ -111,6 +101,7 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
         "higher_is_better": {name: METRICS[name].higher_is_better for name in payload["metrics"] if name in METRICS},
         "chart": leaderboard_chart(payload) if payload["entries"] else "",
         "pending": Submission.objects.filter(version=found, status__in=["queued", "running"]).count(),
+        **continuity.version_context(found, request.user),
     }
     return render(request, "front/version.html", context)
 
@@ -144,6 +135,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if other.pk != submission.pk
         ],
         "run": run,
+        "progress_message": queue_note(submission),
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.
         "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,

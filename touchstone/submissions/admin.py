@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import models
 
-from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
+from touchstone.submissions.models import BaselineCheck, BaselinePin, EvaluationRun, MetricResult, Submission
 
 # Only what the owner describes may be corrected in the admin; the status, owner, team, version
 # and everything the evaluation and the Ladder recorded change only through their own paths.
@@ -73,3 +73,30 @@ class EvaluationRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the site writes itself: shown to staff, changed by nobody."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BaselinePin)
+class BaselinePinAdmin(ReadOnlyAdmin):
+    list_display = ("benchmark", "name", "sha256", "created_at")
+    list_filter = ("benchmark",)
+
+
+@admin.register(BaselineCheck)
+class BaselineCheckAdmin(ReadOnlyAdmin):
+    """Baselines scored again under a new evaluator; the flagged ones changed beyond their interval."""
+
+    list_display = ("submission", "recorded_evaluator_version", "evaluator_version", "flagged", "detail", "created_at")
+    list_filter = ("flagged", "evaluator_version")

@@ -22,6 +22,33 @@ class SubmissionQuerySet(models.QuerySet):
         return self.public()
 
 
+class BaselinePin(models.Model):
+    """A baseline model pinned by its file's SHA-256 and the recipe that trained it.
+
+    Every version of the benchmark gets the pinned file, byte for byte: a pin is added to a new
+    version by ``add_baselines`` and by the re-evaluation that follows a publication, and a file
+    whose hash differs from the pin is refused. The recipe says how to train the same file again.
+    """
+
+    benchmark = models.ForeignKey("benchmarks.Benchmark", on_delete=models.PROTECT, related_name="baseline_pins")
+    name = models.CharField(max_length=120, help_text="Model name shown on the leaderboard.")
+    description = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64)
+    model_path = models.CharField(max_length=300, help_text="The pinned file, relative to private storage.")
+    model_format = models.CharField(max_length=20)
+    size_bytes = models.BigIntegerField()
+    recipe = models.JSONField(default=dict, help_text="How the file was trained: recipe, seed, data, hyperparameters.")
+    command = models.CharField(max_length=300, blank=True, help_text="The command that trains the file again.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["benchmark", "name", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["benchmark", "sha256"], name="unique_baseline_pin")]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark} baseline {self.name} ({self.sha256[:12]})"
+
+
 class Submission(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -29,6 +56,13 @@ class Submission(models.Model):
         SCORED = "scored"
         FAILED = "failed"
         WITHDRAWN = "withdrawn"
+
+    class Origin(models.TextChoices):
+        """Why the submission exists. Anything but an upload waits in the background queue."""
+
+        UPLOAD = "upload"
+        REEVALUATION = "reevaluation", "re-evaluation"
+        BASELINE = "baseline", "pinned baseline"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
     version = models.ForeignKey(BenchmarkVersion, on_delete=models.PROTECT, related_name="submissions")
@@ -53,6 +87,18 @@ class Submission(models.Model):
     # Set while the team counts this submission among its (at most two) final submissions, which
     # the frozen board chooses the team's entry from; fixed once the version freezes.
     final_marked_at = models.DateTimeField(null=True, blank=True)
+    origin = models.CharField(max_length=12, choices=Origin.choices, default=Origin.UPLOAD)
+    # A re-evaluation is the same model file, team and owner as an entry of the version this one
+    # superseded; it runs on the new version without counting against any quota.
+    reevaluation_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reevaluations"
+    )
+    baseline_pin = models.ForeignKey(
+        BaselinePin, on_delete=models.PROTECT, null=True, blank=True, related_name="submissions"
+    )
+    # Background work (re-evaluations, pinned baselines) waits in the database until the
+    # dispatcher hands it to the workers (``touchstone.submissions.queueing``); set when it did.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -63,7 +109,25 @@ class Submission(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["version", "status"]), models.Index(fields=["owner", "version", "created_at"])]
+        indexes = [
+            models.Index(fields=["version", "status"]),
+            models.Index(fields=["owner", "version", "created_at"]),
+            models.Index(fields=["status", "origin"]),
+        ]
+        constraints = [
+            # A redelivered publication, a second publish or a crash halfway through never
+            # re-evaluates the same entry, nor adds the same pinned baseline, twice on a version.
+            models.UniqueConstraint(
+                fields=["version", "reevaluation_of"],
+                condition=models.Q(reevaluation_of__isnull=False),
+                name="unique_reevaluation_per_version",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "baseline_pin"],
+                condition=models.Q(baseline_pin__isnull=False),
+                name="unique_pinned_baseline_per_version",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.model_name}"
@@ -105,6 +169,11 @@ class Submission(models.Model):
     def scored_run(self) -> EvaluationRun | None:
         """The latest run that scored this submission, the one its stored outcomes come from."""
         return self.runs.filter(outcome="scored").exclude(outcomes_path="").order_by("-attempt").first()
+
+    @property
+    def is_background(self) -> bool:
+        """Re-evaluations and pinned baselines: they run only when no upload waits."""
+        return self.origin != self.Origin.UPLOAD
 
     @property
     def is_finished(self) -> bool:
@@ -174,3 +243,36 @@ class MetricResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part} {self.metric}={self.value:.4f} [{self.ci_low:.4f}, {self.ci_high:.4f}]"
+
+
+class BaselineCheck(models.Model):
+    """A pinned baseline scored again by a newer evaluator and compared with its recorded run.
+
+    The recorded scores stay as they are (the ledger is append-only and each score reproduces
+    under the evaluator that computed it); the check records what the new evaluator gives on
+    the same items, and is flagged to the maintainers when the paired difference's interval
+    excludes zero.
+    """
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="baseline_checks")
+    evaluator_version = models.CharField(max_length=40, help_text="The evaluator that ran the check.")
+    recorded_evaluator_version = models.CharField(max_length=40, help_text="The evaluator of the recorded run.")
+    metric = models.CharField(max_length=40)
+    recorded_value = models.FloatField(null=True, blank=True)
+    new_value = models.FloatField(null=True, blank=True)
+    difference = models.JSONField(
+        null=True, blank=True, help_text="new minus recorded on the same items, {value, ci_low, ci_high}"
+    )
+    flagged = models.BooleanField(default=False)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "evaluator_version"], name="unique_baseline_check")
+        ]
+
+    def __str__(self) -> str:
+        verdict = "flagged" if self.flagged else "unchanged"
+        return f"check of {self.submission} under evaluator {self.evaluator_version}: {verdict}"

@@ -50,30 +50,7 @@ def score_submission(*, submission_id: int) -> str:
             infrastructure=True,
         )
     try:
-        benchmark = load_benchmark(submission.version.folder)
-        dataset = EvaluationData.from_folder(benchmark, "test")
-        preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
-        parts = hidden_parts(
-            dataset.data.item_ids,
-            content_hash=dataset.content_hash,
-            fraction=dataset.spec.feedback_fraction,
-            clusters=dataset.data.metadata.get("cluster"),
-        )
-        report = evaluate_model(
-            private_path(submission.model_path),
-            dataset,
-            limits=sandbox_limits(),
-            allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
-            batch_size=settings.EVALUATION_BATCH_SIZE,
-            n_resamples=settings.BOOTSTRAP_RESAMPLES,
-            max_upload_bytes=settings.MAX_UPLOAD_BYTES,
-            parts=parts,
-            progress=submission.report_progress,
-            predictions_key=predictions_key(),
-            preflight_inputs=preflight,
-            secret_inputs=True,
-            suite=stored_suite(benchmark, dataset),
-        )
+        report = run_evaluation(submission, progress=submission.report_progress)
     except EvaluationError as error:
         if error.private_detail:
             logger.warning("submission %s failed with %s: %s", submission_id, error.code, error.private_detail)
@@ -105,6 +82,37 @@ def score_submission(*, submission_id: int) -> str:
             "against your quota, and the maintainers have the details",
             infrastructure=True,
         )
+
+
+def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
+    """Evaluate the submission's model on its version's hidden split with the site's settings.
+
+    Raises ``EvaluationError``; writes nothing (the caller records the report).
+    """
+    benchmark = load_benchmark(submission.version.folder)
+    dataset = EvaluationData.from_folder(benchmark, "test")
+    preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
+    parts = hidden_parts(
+        dataset.data.item_ids,
+        content_hash=dataset.content_hash,
+        fraction=dataset.spec.feedback_fraction,
+        clusters=dataset.data.metadata.get("cluster"),
+    )
+    return evaluate_model(
+        private_path(submission.model_path),
+        dataset,
+        limits=sandbox_limits(),
+        allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
+        batch_size=settings.EVALUATION_BATCH_SIZE,
+        n_resamples=settings.BOOTSTRAP_RESAMPLES,
+        max_upload_bytes=settings.MAX_UPLOAD_BYTES,
+        parts=parts,
+        progress=progress,
+        predictions_key=predictions_key(),
+        preflight_inputs=preflight,
+        secret_inputs=True,
+        suite=stored_suite(benchmark, dataset),
+    )
 
 
 def stored_suite(benchmark: BenchmarkFolder, dataset: EvaluationData) -> SuitePlan | None:
@@ -194,9 +202,11 @@ def requeue_stalled(*, running_for_seconds: float, queued_for_seconds: float) ->
             status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=now
         ):
             due.append(pk)
+    # Background rows still in the database queue have no message to lose: the dispatcher
+    # hands them out (``queueing``).
     waiting = Submission.objects.filter(
         status=Submission.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for_seconds)
-    )
+    ).exclude(dispatched_at__isnull=True, origin__in=[Submission.Origin.REEVALUATION, Submission.Origin.BASELINE])
     for pk in list(waiting.values_list("pk", flat=True)):
         if waiting.filter(pk=pk).update(updated_at=now):
             due.append(pk)

@@ -1,4 +1,4 @@
-"""Prepare a local site: publish the shipped benchmarks, queue the baselines, create ``demo``.
+"""Prepare a local site: publish the shipped benchmarks, pin and queue the baselines, create ``demo``.
 
 The first run also creates the site's benchmark secret (``var/private/benchmark-secret``), from
 which the generated benchmarks (``glyphs``) draw a hidden split no other site shares; later
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files import File
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from catalog import SECRET_BUILDERS, SLUGS, build_benchmark
@@ -23,11 +23,10 @@ from evaluation.spec import load_benchmark
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import publish_benchmark
 from touchstone.submissions.models import Submission
-from touchstone.submissions.services import submit_model
-from touchstone.tasks import queue_evaluation
+from touchstone.submissions.pinning import add_pinned_baselines, pin_baseline
+from touchstone.tasks import queue_background
 
 BASELINE_OWNER = "touchstone"
-BASELINE_TEAM = "Touchstone baselines"
 
 
 def site_benchmark_secret() -> bytes:
@@ -82,19 +81,25 @@ class Command(BaseCommand):
             return
         owner, _ = get_user_model().objects.get_or_create(username=BASELINE_OWNER)
         folder.mkdir(parents=True, exist_ok=True)
+        pins = []
         for baseline in train_baselines(version.folder, folder):
-            with open(baseline.path, "rb") as handle:
-                submission = submit_model(
-                    owner=owner,
-                    version=version,
-                    uploaded_file=File(handle, name=baseline.path.name),
-                    model_name=baseline.name,
+            # Pinned by the file's hash: every later version gets this very file.
+            pins.append(
+                pin_baseline(
+                    benchmark=version.benchmark,
+                    path=baseline.path,
+                    name=baseline.name,
                     description=baseline.description,
-                    team=BASELINE_TEAM,
-                    is_baseline=True,
+                    recipe=baseline.recipe,
+                    command=f"python -m catalog baselines {version.folder} OUTDIR",
                 )
-            queue_evaluation(submission.pk)
-            self.stdout.write(f"queued baseline {submission.model_name!r} on {version}")
+            )
+        with transaction.atomic():
+            for submission in add_pinned_baselines(version=version, pins=pins, owner=owner):
+                self.stdout.write(
+                    f"queued pinned baseline {submission.model_name!r} ({submission.sha256[:12]}) on {version}"
+                )
+            queue_background()
 
     def _demo_researcher(self) -> None:
         users = get_user_model()

@@ -1,0 +1,102 @@
+"""The background queue: re-evaluations and pinned baselines run only when no upload waits.
+
+A researcher's upload is handed to the workers at once (``touchstone.tasks.queue_evaluation``).
+Background work is not: its rows wait in the database, queued and not yet dispatched, and the
+dispatcher (``dispatch_background``, called by ``touchstone.tasks`` after a publication, after
+every evaluation and by the periodic sweep) hands them out one at a time, and only while no
+upload is queued. A worker that takes a background row's message while an upload is queued
+puts it back (``defer_if_uploads_wait``) instead of starting it.
+
+The guarantee, with one worker or several: **no background evaluation starts while an upload
+is queued.** An upload that arrives while one runs waits at most for that one run, never for
+the rest of the background queue. At most ``BACKGROUND_CONCURRENCY`` background rows are out
+with the workers at once, so uploads always find most workers free.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from touchstone.submissions.models import Submission
+
+
+def _uploads() -> Q:
+    return Q(origin=Submission.Origin.UPLOAD)
+
+
+def uploads_waiting() -> int:
+    """Uploads queued (not yet claimed by a worker), on any version."""
+    return Submission.objects.filter(_uploads(), status=Submission.Status.QUEUED).count()
+
+
+def background_in_flight() -> int:
+    """Background rows handed to the workers and not finished: dispatched and queued, or running."""
+    dispatched = Q(status=Submission.Status.QUEUED, dispatched_at__isnull=False)
+    return Submission.objects.exclude(_uploads()).filter(dispatched | Q(status=Submission.Status.RUNNING)).count()
+
+
+def background_waiting() -> int:
+    """Background rows still in the database queue."""
+    return Submission.objects.exclude(_uploads()).filter(status=Submission.Status.QUEUED).count()
+
+
+def next_background(*, limit: int | None = None) -> list[int]:
+    """Mark the next background rows dispatched and return their ids; none while an upload waits.
+
+    Oldest first. Each row moves with a conditional UPDATE, so two dispatchers at once never
+    hand out the same row; the caller publishes one message per id once this commits.
+    """
+    allowed = settings.BACKGROUND_CONCURRENCY if limit is None else limit
+    with transaction.atomic():
+        if uploads_waiting():
+            return []
+        free = allowed - background_in_flight()
+        if free <= 0:
+            return []
+        waiting = (
+            Submission.objects.exclude(_uploads())
+            .filter(status=Submission.Status.QUEUED, dispatched_at__isnull=True)
+            .order_by("created_at", "pk")
+        )
+        handed: list[int] = []
+        for pk in waiting.values_list("pk", flat=True)[: free * 2]:
+            if len(handed) == free:
+                break
+            if waiting.filter(pk=pk).update(dispatched_at=timezone.now(), updated_at=timezone.now()):
+                handed.append(pk)
+        return handed
+
+
+def defer_if_uploads_wait(submission_id: int) -> bool:
+    """Put a dispatched background row back in the database queue if an upload is queued.
+
+    Called by the worker before it claims a row; True if the row went back (the dispatcher
+    hands it out again once the uploads have run). Uploads are never deferred.
+    """
+    if not uploads_waiting():
+        return False
+    background = Submission.objects.exclude(_uploads()).filter(pk=submission_id, status=Submission.Status.QUEUED)
+    return bool(background.update(dispatched_at=None, updated_at=timezone.now()))
+
+
+def queue_note(submission: Submission) -> str | None:
+    """What a queued background row is waiting for, in one sentence; None for anything else.
+
+    For example "re-evaluation of #12 from digits 1.0.0, queued behind 2 uploads".
+    """
+    if not submission.is_background or submission.status != Submission.Status.QUEUED:
+        return None
+    if submission.origin == Submission.Origin.REEVALUATION and submission.reevaluation_of is not None:
+        origin = submission.reevaluation_of
+        what = f"re-evaluation of #{origin.pk} from {origin.version}"
+    else:
+        what = f"pinned baseline {submission.model_name}"
+    ahead = uploads_waiting()
+    if ahead:
+        return f"{what}, queued behind {ahead} upload{'s' if ahead != 1 else ''}"
+    if submission.dispatched_at is None:
+        return f"{what}, queued behind earlier re-evaluations"
+    return f"{what}, next to run"

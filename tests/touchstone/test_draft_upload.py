@@ -143,4 +143,4 @@ def test_a_benchmark_whose_only_version_is_a_draft_is_listed_nowhere(db, digits_
 
     assert listed() == (False, False, 404)
     publish_draft(version=draft)
-    assert listed() == (True, True, 302)
+    assert listed() == (True, True, 200)

@@ -69,6 +69,29 @@ def test_add_baselines_refuses_a_file_whose_hash_differs_from_the_pin(version, p
     assert not Submission.objects.exists()
 
 
+def test_add_baselines_pin_pins_a_maintainers_file_and_adds_only_it(version, pinned, tmp_path, digits_dev, monkeypatch):
+    capture_enqueued(monkeypatch)
+    path = tmp_path / "mine.pt"
+    centroid_model(digits_dev.inputs, digits_dev.labels, 10, path, noise=0.5, seed=4)
+    with pytest.raises(CommandError, match="--pin needs --name"):
+        call_command("add_baselines", "digits", "1.0.0", "--pin", str(path))
+    with pytest.raises(CommandError, match="is not a file"):
+        call_command("add_baselines", "digits", "1.0.0", "--pin", str(tmp_path / "absent.pt"), "--name", "Mine")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(CommandError, match="cannot be pinned as a baseline"):
+        call_command("add_baselines", "digits", "1.0.0", "--pin", str(tmp_path / "junk.pt"), "--name", "Junk")
+    assert not Submission.objects.exists() and BaselinePin.objects.count() == 1
+    out = io.StringIO()
+    call_command(
+        "add_baselines", "digits", "1.0.0", "--pin", str(path), "--name", "Mine", "--command", "make mine", stdout=out
+    )
+    pin = BaselinePin.objects.get(name="Mine")
+    assert (pin.command, pin.recipe["filename"]) == ("make mine", "mine.pt")
+    # Only the new pin is added; the earlier pin stays off this version until asked for.
+    assert list(Submission.objects.values_list("baseline_pin", flat=True)) == [pin.pk]
+    assert f"sha256 {pin.sha256}" in out.getvalue()
+
+
 def test_a_new_version_re_evaluates_the_pinned_baselines_scored_on_the_old_one_and_not_failed_ones(
     version, pinned, researcher, tmp_path, digits_dev, monkeypatch, django_capture_on_commit_callbacks, digits_folder
 ):

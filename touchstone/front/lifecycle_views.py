@@ -22,6 +22,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion, ImmutableV
 from touchstone.front.draft_upload import ArchiveRejected, unpack_folder
 from touchstone.front.forms import DraftForm
 from touchstone.rankings import lifecycle
+from touchstone.rankings.reevaluation import reevaluation_origins
 
 
 def _any_version(slug: str, version: str) -> BenchmarkVersion:
@@ -65,7 +66,16 @@ def review(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     if not found.is_draft:
         messages.info(request, f"{found} is {found.status}; only drafts are reviewed.")
         return redirect(found)
-    context = {"version": found, "benchmark": found.benchmark, "review": services.current_review(found)}
+    # Publishing supersedes the benchmark's newest visible version, whose entries and pinned
+    # baselines are then re-evaluated on the draft: the maintainer sees which before pressing it.
+    previous = found.benchmark.latest_version
+    context = {
+        "version": found,
+        "benchmark": found.benchmark,
+        "review": services.current_review(found),
+        "previous": previous,
+        "reevaluated": reevaluation_origins(previous) if previous is not None else [],
+    }
     return render(request, "front/lifecycle/review.html", context)
 
 

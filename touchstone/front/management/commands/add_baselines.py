@@ -11,7 +11,7 @@ from django.db import transaction
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.front.management.commands.setup_site import BASELINE_OWNER
 from touchstone.submissions.models import BaselinePin, Submission
-from touchstone.submissions.pinning import PinMismatch, add_pinned_baselines
+from touchstone.submissions.pinning import PinMismatch, add_pinned_baselines, pin_baseline
 from touchstone.tasks import queue_background
 
 
@@ -38,9 +38,34 @@ class Command(BaseCommand):
             "have its pin's SHA-256, or nothing is added",
         )
 
-    def handle(self, *args, slug: str, version: str, source: str | None, files: Path | None, **options) -> None:
+        parser.add_argument(
+            "--pin",
+            type=Path,
+            metavar="MODEL_FILE",
+            help="pin this model file (TorchScript or torch.export) as a new baseline of the benchmark and add "
+            "only it; needs --name, and --command to say how the file is trained again",
+        )
+        parser.add_argument("--name", help="with --pin: the model name shown on the leaderboard")
+        parser.add_argument("--description", default="", help="with --pin: what the baseline is")
+        parser.add_argument("--command", dest="recipe_command", default="", help="with --pin: the training command")
+
+    def handle(
+        self,
+        *args,
+        slug: str,
+        version: str,
+        source: str | None,
+        files: Path | None,
+        pin: Path | None,
+        name: str | None,
+        description: str,
+        recipe_command: str,
+        **options,
+    ) -> None:
         target = _version(slug, version)
         pins = BaselinePin.objects.filter(benchmark=target.benchmark)
+        if pin is not None:
+            pins = pins.filter(pk=self._pin(target, pin, name, description, recipe_command).pk)
         if source is not None:
             earlier = _version(slug, source)
             scored = Submission.objects.filter(version=earlier, baseline_pin__isnull=False).public()
@@ -68,6 +93,25 @@ class Command(BaseCommand):
             )
         if not added:
             self.stdout.write(f"every pinned baseline is already on {target}")
+
+    def _pin(self, target: BenchmarkVersion, path: Path, name: str | None, description: str, command: str):
+        if not name:
+            raise CommandError("--pin needs --name: the model name the baseline is listed under")
+        if not path.is_file():
+            raise CommandError(f"{path} is not a file; --pin takes a TorchScript or torch.export model file")
+        try:
+            pinned = pin_baseline(
+                benchmark=target.benchmark,
+                path=path,
+                name=name,
+                description=description,
+                recipe={"filename": path.name, "pinned_from": str(path)},
+                command=command,
+            )
+        except PinMismatch as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"pinned {pinned.name!r} for {target.benchmark} by sha256 {pinned.sha256}")
+        return pinned
 
 
 def _version(slug: str, number: str) -> BenchmarkVersion:

@@ -40,6 +40,7 @@ class Command(BaseCommand):
 
         parser.add_argument(
             "--pin",
+            dest="pin_file",
             type=Path,
             metavar="MODEL_FILE",
             help="pin this model file (TorchScript or torch.export) as a new baseline of the benchmark and add "
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         version: str,
         source: str | None,
         files: Path | None,
-        pin: Path | None,
+        pin_file: Path | None,
         name: str | None,
         description: str,
         recipe_command: str,
@@ -64,8 +65,8 @@ class Command(BaseCommand):
     ) -> None:
         target = _version(slug, version)
         pins = BaselinePin.objects.filter(benchmark=target.benchmark)
-        if pin is not None:
-            pins = pins.filter(pk=self._pin(target, pin, name, description, recipe_command).pk)
+        if pin_file is not None:
+            pins = pins.filter(pk=self._pin(target, pin_file, name, description, recipe_command).pk)
         if source is not None:
             earlier = _version(slug, source)
             scored = Submission.objects.filter(version=earlier, baseline_pin__isnull=False).public()

@@ -7,6 +7,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
+from evaluation.spec import load_benchmark
+from evaluation.version_diff import move_to_dev
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.services import ReviewFailed, create_draft, current_review, publish_draft
 from touchstone.benchmarks.signals import version_published
@@ -103,6 +105,22 @@ def test_after_a_freeze_a_next_version_without_new_hidden_items_is_too_small_to_
     with pytest.raises(ReviewFailed, match="the feedback part holds 97 items, fewer than the minimum of 100"):
         create_draft(folder=folder)
     assert BenchmarkVersion.objects.count() == 1
+
+
+def test_a_version_that_publishes_an_open_versions_hidden_items_in_its_dev_split_is_refused_until_it_freezes(
+    version, digits_folder, tmp_path, settings
+):
+    settings.MIN_PART_ITEMS = 50
+    moved = sorted(hidden_ids(version))[:3]
+    folder = move_to_dev(load_benchmark(next_folder(digits_folder, tmp_path / "next")), moved, tmp_path / "moved").path
+    with pytest.raises(
+        ReviewFailed, match=r"3 items hidden in digits 1\.0\.0, which is open, are in this version's dev"
+    ):
+        create_draft(folder=folder)
+    assert not BenchmarkVersion.objects.filter(version="1.1.0").exists()
+    freeze(version=version)
+    draft = create_draft(folder=folder)
+    assert set(moved) <= dev_ids(draft) and current_review(draft).ok
 
 
 def test_every_version_after_the_first_needs_a_changelog(version, digits_folder, tmp_path):

@@ -19,6 +19,7 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/versions/<str:version>/compare/", views.Compare.as_view(), name="compare"),
     path("benchmarks/<slug:slug>/versions/<str:version>/export/", views.BoardExport.as_view(), name="board-export"),
     path("benchmarks/<slug:slug>/versions/<str:version>/changes/", views.VersionChanges.as_view(), name="changes"),
+    path("benchmarks/<slug:slug>/versions/<str:version>/diff/", views.VersionDiff.as_view(), name="version-diff"),
     path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
     path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),

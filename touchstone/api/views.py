@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
+from touchstone.api.diff_serializers import VersionDiffSerializer
 from touchstone.api.exports import (
     BoardCSVRenderer,
     ReportCSVRenderer,
@@ -37,6 +38,7 @@ from touchstone.api.serializers import (
 )
 from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.benchmarks.public_diff import public_diff
 from touchstone.rankings import disclosure
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
@@ -210,6 +212,17 @@ class SubmissionReport(APIView):
         )
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
+
+
+class VersionDiff(APIView):
+    @extend_schema(responses={200: VersionDiffSerializer, 404: ErrorSerializer})
+    def get(self, request: Request, slug: str, version: str) -> Response:
+        """What this version changed from the one before it: spec, dev items one by one, hidden counts."""
+        found = _version(slug, version)
+        diff = public_diff(found)
+        if diff is None:
+            raise NotFound(f"{found} is the first version of {slug}: there is no earlier version to compare with")
+        return Response(VersionDiffSerializer(diff).data)
 
 
 class VersionChanges(APIView):

@@ -170,6 +170,7 @@ def review_folder(
                 f"{loaded.content_hash[:12]}"
             )
     review.content_hash = loaded.content_hash
+    review.problems += _open_items_made_public(loaded, earlier, folders, set(exposed))
     _check_identity(review, spec.slug, spec.version, loaded.content_hash, draft)
     previous = earlier[-1] if earlier else None
     if previous is not None:
@@ -185,6 +186,35 @@ def review_folder(
     review.sizes = part_sizes(loaded)
     review.problems += size_problems(review.sizes, review.minimum)
     return review, loaded
+
+
+def _open_items_made_public(
+    loaded: BenchmarkFolder,
+    earlier: list[BenchmarkVersion],
+    folders: dict[str, BenchmarkFolder],
+    already_public: set[str],
+) -> list[str]:
+    """A problem for each open version whose hidden items this folder would publish in its dev split.
+
+    Their labels would be public while that version still takes submissions and scores them;
+    items an earlier freeze already made public are no news. Once the open version is frozen
+    its final board is fixed, and the items may move.
+    """
+    new_dev = {str(item) for item in loaded.load_split("dev").item_ids}
+    problems = []
+    for version in earlier:
+        if not version.is_open or str(version) not in folders:
+            continue
+        hidden = {str(item) for item in folders[str(version)].load_split("test").item_ids}
+        revealed = sorted((hidden & new_dev) - already_public)
+        if revealed:
+            shown = ", ".join(revealed[:5]) + (f" and {len(revealed) - 5} more" if len(revealed) > 5 else "")
+            problems.append(
+                f"{len(revealed)} items hidden in {version}, which is open, are in this version's dev split "
+                f"({shown}): publishing would reveal their labels while {version} still scores submissions "
+                f"on them; freeze {version} first, or keep these items out of the dev split"
+            )
+    return problems
 
 
 def _check_identity(review: Review, slug: str, number: str, content_hash: str, draft: BenchmarkVersion | None) -> None:

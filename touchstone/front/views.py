@@ -13,6 +13,7 @@ from touchstone import tasks
 from touchstone.benchmarks.croissant import as_script, croissant, datasheet
 from touchstone.benchmarks.history import superseded_by, version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
+from touchstone.benchmarks.public_diff import public_diff
 from touchstone.front import continuity
 from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.charts import leaderboard_chart
@@ -90,6 +91,7 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
         "benchmark": found.benchmark,
         "versions": found.benchmark.versions.visible().order_by("-published_at"),
         "superseded_by": superseded_by(found),
+        "diff": public_diff(found),
         "datasheet": datasheet(found),
         "maintains": found.benchmark.is_maintained_by(request.user),
         "croissant": as_script(croissant(found, request.build_absolute_uri)),

@@ -9,9 +9,14 @@ that is not there yet.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from functools import partial
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django import db
 from django.conf import settings
 from django.db import transaction
 
@@ -25,6 +30,8 @@ from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import defer_if_uploads_wait, next_background, uploads_waiting
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
+
+logger = logging.getLogger(__name__)
 
 
 def queue_evaluation(submission_id: int) -> None:
@@ -100,7 +107,7 @@ def evaluate_submission(submission_id: int) -> str:
     submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
     if status == Submission.Status.SCORED:
         queue_recompute(submission.version_id)
-    elif submission.error_code == "sandbox_unavailable":
+    elif status == Submission.Status.FAILED and submission.error_code == "sandbox_unavailable":
         # The sandbox failed before the model was opened: check it with a known-good model,
         # so maintainers and every page learn whether the sandbox itself is broken.
         probe_and_record()
@@ -126,11 +133,12 @@ def recompute_leaderboard(version_id: int) -> bool:
 @shared_task(name="touchstone.tasks.requeue_stalled_submissions")
 def requeue_stalled_submissions() -> list[int]:
     """Publish again the evaluation of every submission whose worker or message was lost."""
-    # A live run updates its row at every progress step; twice the deadline means its worker is
-    # gone. A queued row only waits for the runs ahead of it, but its message can be lost with
-    # a worker that died holding it; a second message is harmless, because only one claims.
+    # A live run writes a heartbeat every few seconds; one silent past the threshold (by the
+    # database's clock) lost its worker and is fenced out. A queued row only waits for the runs
+    # ahead of it, but its message can be lost with a worker that died holding it; a second
+    # message is harmless, because only one run takes the row.
     due = requeue_stalled(
-        running_for_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60,
+        running_for_seconds=settings.HEARTBEAT_STALE_SECONDS,
         queued_for_seconds=settings.REQUEUE_QUEUED_SECONDS,
     )
     for pk in due:
@@ -155,6 +163,39 @@ def refresh_stale_leaderboards() -> list[int]:
     for pk in stale:
         queue_recompute(pk)
     return stale
+
+
+def watchdog_pass() -> None:
+    """What every worker checks on its own, beat or no beat: runs whose worker stopped answering
+    (and messages lost with it), and boards left behind by a lost recompute message."""
+    requeue_stalled_submissions()
+    refresh_stale_leaderboards()
+
+
+def _watchdog_loop(every: float) -> None:
+    while True:
+        time.sleep(every)
+        try:
+            watchdog_pass()
+        except Exception:
+            # The database or the broker may be restarting; the next pass tries again.
+            logger.exception("the watchdog's pass failed")
+        finally:
+            db.connection.close()
+
+
+@worker_ready.connect(dispatch_uid="touchstone.tasks.start_watchdog")
+def start_watchdog(sender=None, **kwargs) -> None:
+    """Start the worker's watchdog thread (in the worker's main process, so a pool child that
+    dies does not take it along); ``WATCHDOG_SECONDS`` = 0 leaves it off."""
+    every = settings.WATCHDOG_SECONDS
+    if every > 0:
+        threading.Thread(target=_watchdog_loop, args=(every,), name="touchstone-watchdog", daemon=True).start()
+        logger.info(
+            "watchdog started: every %.0f s, runs silent for %.0f s are taken over",
+            every,
+            settings.HEARTBEAT_STALE_SECONDS,
+        )
 
 
 @shared_task(name="touchstone.tasks.check_sandbox_health")

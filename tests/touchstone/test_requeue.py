@@ -22,7 +22,9 @@ def submit(version, owner, content: bytes, name: str) -> Submission:
 
 
 def age(submission: Submission, seconds: float) -> None:
-    Submission.objects.filter(pk=submission.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+    """Make the row look untouched for ``seconds``: its message published then, or its last heartbeat."""
+    then = timezone.now() - timedelta(seconds=seconds)
+    Submission.objects.filter(pk=submission.pk).update(updated_at=then, heartbeat_at=then)
 
 
 @pytest.fixture

@@ -205,3 +205,36 @@ def test_the_ladder_replays_results_in_commit_order_whatever_the_workers_clocks_
         LadderRelease.objects.filter(version=version).order_by("sequence").values_list("submission_id", flat=True)
     )
     assert log == [first.pk, second.pk]
+
+
+def test_a_redelivered_message_takes_over_a_silent_run_and_scores_it_once(
+    version, researcher, good_model_bytes, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.HEARTBEAT_STALE_SECONDS = 30
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    lost = start_run(submission.pk)
+    assert lost is not None
+    monkeypatch.setattr(tasks.recompute_leaderboard, "delay", lambda version_id: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        # Redelivered while the first run still beats: it does nothing.
+        assert tasks.evaluate_submission.run(submission.pk) == "skipped"
+        silence(submission, 60)
+        assert tasks.evaluate_submission.run(submission.pk) == "scored"
+        assert tasks.evaluate_submission.run(submission.pk) == "skipped"
+    outcomes = dict(EvaluationRun.objects.filter(submission=submission).values_list("pk", "outcome"))
+    row = Submission.objects.get(pk=submission.pk)
+    assert outcomes[lost.pk] == "superseded" and list(outcomes.values()).count("scored") == 1
+    assert row.scored_run().pk == row.current_run_id != lost.pk
+
+
+def test_the_watchdog_recomputes_a_board_whose_recompute_message_was_lost(
+    version, researcher, good_model_bytes, monkeypatch, django_capture_on_commit_callbacks
+):
+    submission = submit(version, researcher, good_model_bytes, "Centroids")
+    # Scored, and its recompute message lost: the stored board is behind the newest result.
+    assert scoring.score_submission(submission_id=submission.pk) == "scored"
+    published: list[int] = []
+    monkeypatch.setattr(tasks.recompute_leaderboard, "delay", published.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.watchdog_pass()
+    assert published == [version.pk]

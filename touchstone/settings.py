@@ -282,6 +282,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With Redis, priority 0 is served first: a run taken over from a lost worker is published with 0
+# (touchstone.tasks.RECOVERY_PRIORITY), everything else with 6, so a recovered submission does not
+# wait behind the whole queue again.
+CELERY_TASK_DEFAULT_PRIORITY = 6
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "touchstone.tasks.evaluate_submission": {"queue": "evaluation"},

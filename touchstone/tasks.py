@@ -28,6 +28,7 @@ from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import defer_if_uploads_wait, next_background, uploads_waiting
+from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
 
@@ -41,6 +42,17 @@ def queue_evaluation(submission_id: int) -> None:
     ``setup_site``.
     """
     transaction.on_commit(partial(evaluate_submission.delay, submission_id))
+
+
+RECOVERY_PRIORITY = 0
+"""The priority of a run taken over from a lost worker; every other message has
+``CELERY_TASK_DEFAULT_PRIORITY``. Redis serves 0 first, so the submission goes ahead of the
+uploads queued behind it while its worker was dying; the filesystem broker ignores priorities."""
+
+
+def queue_recovered_evaluation(submission_id: int) -> None:
+    """Queue again, ahead of the queue, a submission whose run was lost with its worker."""
+    transaction.on_commit(partial(evaluate_submission.apply_async, (submission_id,), priority=RECOVERY_PRIORITY))
 
 
 def queue_background() -> None:
@@ -137,6 +149,9 @@ def requeue_stalled_submissions() -> list[int]:
     # database's clock) lost its worker and is fenced out. A queued row only waits for the runs
     # ahead of it, but its message can be lost with a worker that died holding it; a second
     # message is harmless, because only one run takes the row.
+    recovered = requeue_stale_runs(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    for pk in recovered:
+        queue_recovered_evaluation(pk)
     due = requeue_stalled(
         running_for_seconds=settings.HEARTBEAT_STALE_SECONDS,
         queued_for_seconds=settings.REQUEUE_QUEUED_SECONDS,
@@ -148,7 +163,7 @@ def requeue_stalled_submissions() -> list[int]:
     for version, previous in versions_missing_reevaluations():
         create_reevaluations(version=version, previous=previous)
     dispatch_background()
-    return due
+    return recovered + due
 
 
 @shared_task(name="touchstone.tasks.refresh_stale_leaderboards")

@@ -134,12 +134,18 @@ def test_the_watchdog_requeues_a_silent_run_and_publishes_its_message_once(
     submission = submit(version, researcher, good_model_bytes, "Centroids")
     assert start_run(submission.pk) is not None
     silence(submission, 60)
-    published: list[int] = []
-    monkeypatch.setattr(tasks.evaluate_submission, "delay", published.append)
+    published: list[tuple[int, int | None]] = []
+
+    def publish(args, priority=None):
+        published.append((args[0], priority))
+
+    monkeypatch.setattr(tasks.evaluate_submission, "apply_async", publish)
+    monkeypatch.setattr(tasks.evaluate_submission, "delay", lambda pk: published.append((pk, None)))
     with django_capture_on_commit_callbacks(execute=True):
         tasks.watchdog_pass()
         tasks.watchdog_pass()
-    assert published == [submission.pk]
+    # Once, and ahead of the queue.
+    assert published == [(submission.pk, tasks.RECOVERY_PRIORITY)]
     assert Submission.objects.get(pk=submission.pk).status == "queued"
 
 

@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
@@ -91,3 +92,30 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
         body = error_body(f"There is no API resource at {request.path}; the list of resources is at /api/v1/docs/.")
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500: JSON in the one shape under ``/api/``, the page elsewhere (the error is logged as usual)."""
+    if request.path.startswith(API_PREFIX):
+        body = error_body(
+            "The server failed to answer this request; the error was recorded for the maintainers. Try again "
+            "later, and tell them if it keeps happening."
+        )
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a request it refused before any view, such as a bad host or a malformed body)."""
+    if request.path.startswith(API_PREFIX):
+        detail = str(exception) if exception is not None and str(exception) else "The request is malformed."
+        return JsonResponse(error_body(f"Bad request: {detail}"), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 403 outside DRF's views, for example a refused cross-site request."""
+    if request.path.startswith(API_PREFIX):
+        detail = str(exception) if exception is not None and str(exception) else "You may not do this."
+        return JsonResponse(error_body(detail), status=403)
+    return defaults.permission_denied(request, exception)

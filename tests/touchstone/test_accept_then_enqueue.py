@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from tests.services import free_port
 from tests.touchstone.conftest import api_client_for, upload
 from touchstone import tasks
 from touchstone.storage import private_path
@@ -22,30 +21,6 @@ from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import WAITING_FOR_QUEUE
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _reset_connections(app) -> None:
-    # Celery keeps a connection pool and a producer pool built from the broker URL it saw first;
-    # dropping them makes the next publish build new ones from the URL set now.
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker_down():
-    """The Celery app talking to a Redis that is not running, for the length of the test."""
-    app = tasks.evaluate_submission.app
-    saved = (app.conf.broker_url, app.conf.broker_transport)
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app.conf.broker_transport = None
-    _reset_connections(app)
-
-    def back_up() -> None:
-        app.conf.broker_url, app.conf.broker_transport = saved
-        _reset_connections(app)
-
-    yield back_up
-    back_up()
 
 
 def messages_for(submission_id: int) -> list[Path]:

@@ -24,6 +24,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from touchstone.submissions.services import SubmissionRejected
+from touchstone.uploads import UploadTooLarge
 
 API_PREFIX = "/api/"
 
@@ -60,6 +61,8 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
     """DRF's handler with every response it builds rewritten into the one error shape."""
     if isinstance(error, SubmissionRejected):
         return Response(error_body(error.message, error.field), status=error.status)
+    if isinstance(error, UploadTooLarge):
+        return Response(error_body(str(error.detail), "model_file"), status=error.status_code)
     response = drf_exception_handler(error, context)
     if response is None:
         # Not an API error (a bug): Django answers 500 and reports it as usual.

@@ -64,7 +64,8 @@ def _sandbox() -> dict[str, Any]:
     if health is None:
         return _check(True, "no sandbox probe recorded yet (the workers run one every few minutes)")
     if not health.ok:
-        return _check(False, f"the last sandbox probe failed: {health.problem}")
+        # The probe's own words may name host paths: they are in the workers' log and the admin.
+        return _check(False, "the last sandbox probe failed; `manage.py check_sandbox` shows why")
     return _check(True, f"the last sandbox probe passed (layers: {', '.join(health.layers) or 'none'})")
 
 

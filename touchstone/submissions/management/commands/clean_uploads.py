@@ -20,7 +20,8 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="SECONDS",
-            help=f"remove only what is at least this old (default {settings.ORPHAN_UPLOAD_SECONDS:.0f})",
+            help=f"remove only what is at least this old (default {settings.ORPHAN_UPLOAD_SECONDS:.0f}); a small value "
+            "can remove an upload still in progress, so use one only while the site is stopped",
         )
 
     def handle(self, *args, older_than: float | None = None, **options) -> None:

@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -58,7 +59,15 @@ def validation_body(detail: Any) -> dict[str, Any]:
 
 
 def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler with every response it builds rewritten into the one error shape."""
+    """DRF's handler with every response it builds rewritten into the one error shape.
+
+    An error is JSON even where the caller asked for CSV (``?format=csv``): the one shape is the
+    same for every endpoint and format, and the schema documents it as JSON.
+    """
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
     if isinstance(error, SubmissionRejected):
         return Response(error_body(error.message, error.field), status=error.status)
     if isinstance(error, UploadTooLarge):

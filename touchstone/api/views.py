@@ -132,7 +132,9 @@ class Croissant(APIView):
 
     renderer_classes = [CroissantRenderer, JSONRenderer]
 
-    @extend_schema(responses={(200, "application/ld+json"): dict, 404: ErrorSerializer})
+    @extend_schema(
+        responses={(200, "application/ld+json"): dict, (200, "application/json"): dict, 404: ErrorSerializer}
+    )
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
         return Response(croissant(found, request.build_absolute_uri))

@@ -87,6 +87,18 @@ class RequestSizeLimitMiddleware:
             announced = 0
         if announced > body_cap(request.path):
             return too_large_response(request, refusal(request.path, announced=announced))
+        if (
+            request.method == "POST"
+            and not request.path.startswith(API_PREFIX)
+            and request.content_type == "multipart/form-data"
+        ):
+            # A page's form is parsed here, before the CSRF check reads it: a refusal raised
+            # there would reach Django's generic handler as a 500. The API parses its own
+            # bodies (DRF), and its handler answers the refusal in the JSON shape.
+            try:
+                request.POST  # noqa: B018  (parsing is the point)
+            except UploadTooLarge as error:
+                return too_large_response(request, str(error.detail))
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

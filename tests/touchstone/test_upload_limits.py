@@ -7,7 +7,7 @@ import os
 
 import pytest
 from django.core.files.uploadhandler import StopUpload
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from tests.touchstone.conftest import api_client_for, upload
 from touchstone.submissions.models import Submission
@@ -106,3 +106,21 @@ def test_stop_upload_is_not_what_refuses_so_the_refusal_reaches_the_client():
     # Django swallows StopUpload and goes on with the request as if no file was sent, which
     # would answer "model_file: required" instead of the size; the refusal must not be one.
     assert not issubclass(UploadTooLarge, StopUpload)
+
+
+def test_the_upload_page_refuses_a_file_that_grows_past_the_cap_with_a_413_even_under_csrf_checks(
+    version, researcher, settings, upload_temp
+):
+    # With CSRF checks on, the CSRF middleware reads the form before the view: the refusal must
+    # still be a 413, not a server error.
+    settings.MAX_UPLOAD_BYTES = 3 * MB
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.force_login(researcher)
+    response = client.post(
+        f"/benchmarks/digits/{version.version}/submit/",
+        {"model_name": "Big", "model_file": upload(b"\0" * (3 * MB + 512 * 1024))},
+    )
+    assert response.status_code == 413, response.content[:300]
+    assert "3 MB limit" in response.content.decode()
+    assert list(upload_temp.iterdir()) == []
+    assert Submission.objects.count() == 0

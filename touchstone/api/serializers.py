@@ -184,8 +184,15 @@ class SubmissionSerializer(serializers.ModelSerializer):
         )
     )
     def get_queue_position(self, submission: Submission) -> int | None:
-        place = queue_place(submission)
+        place = self._queue_place(submission)
         return None if place is None else place[0]
+
+    def _queue_place(self, submission: Submission) -> tuple[int, int] | None:
+        # Two fields read it: counted once per submission.
+        places = self.__dict__.setdefault("_queue_places", {})
+        if submission.pk not in places:
+            places[submission.pk] = queue_place(submission)
+        return places[submission.pk]
 
     @extend_schema_field(
         serializers.IntegerField(
@@ -193,7 +200,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
         )
     )
     def get_queued_ahead(self, submission: Submission) -> int | None:
-        place = queue_place(submission)
+        place = self._queue_place(submission)
         return None if place is None else place[1]
 
     @extend_schema_field(ReevaluationSerializer(allow_null=True))

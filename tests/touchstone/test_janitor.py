@@ -83,3 +83,12 @@ def test_with_no_age_limit_it_still_keeps_every_file_a_row_points_to(leftovers, 
     assert leftovers["kept"].read_bytes() == good_model_bytes
     assert not leftovers["young"].exists()
     assert not leftovers["fresh_temp"].exists()
+
+
+def test_the_janitor_and_the_publish_pass_are_periodic_tasks_the_workers_know(settings):
+    from touchstone.celery import app
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"touchstone.tasks.clean_uploads", "touchstone.tasks.publish_unsent_evaluations"} <= scheduled
+    app.loader.import_default_modules()
+    assert scheduled <= set(app.tasks)

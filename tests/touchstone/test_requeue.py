@@ -103,5 +103,5 @@ def test_the_sweep_task_publishes_one_evaluation_message_per_submission_due(
         due = tasks.requeue_stalled_submissions()
     assert sorted(due) == sorted([rows["stalled"].pk, rows["lost"].pk])
     assert [(callback.func, callback.args) for callback in callbacks] == [
-        (tasks.evaluate_submission.delay, (pk,)) for pk in due
+        (tasks.publish_evaluation, (pk,)) for pk in due
     ]

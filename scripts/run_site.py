@@ -46,20 +46,9 @@ def worker_command() -> list[str]:
 
 
 def web_command(host: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "touchstone.wsgi",
-        "--bind",
-        f"{host}:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--access-logfile",
-        "-",
-    ]
+    # waitress reads each request whole before a thread sees it, so slow clients hold no thread
+    # (touchstone/serve.py says why and which timeouts apply).
+    return [sys.executable, "-m", "touchstone.serve", "--host", host, "--port", str(port)]
 
 
 def say(message: str) -> None:

@@ -221,7 +221,7 @@ def running_site(
     benchmarks: list[Path] = (),
     extra_env: dict[str, str] | None = None,
 ):
-    """Migrate, publish ``benchmarks``, then start gunicorn and a Celery worker."""
+    """Migrate, publish ``benchmarks``, then start the web server (waitress, as in production) and a Celery worker."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {**site_environment(folder, database_url=database_url, broker_url=broker_url), **(extra_env or {})}
     port = free_port()
@@ -247,18 +247,7 @@ def running_site(
             "--without-mingle",
             "--without-heartbeat",
         ],
-        "web": [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "touchstone.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
+        "web": [sys.executable, "-m", "touchstone.serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "4"],
     }
     try:
         for name, command in commands.items():
@@ -272,7 +261,7 @@ def running_site(
             wait_for(
                 lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
                 timeout=60,
-                what="gunicorn",
+                what="the web server",
                 process=site.processes[1],
             )
             wait_for(
@@ -294,7 +283,7 @@ def running_site(
 @contextmanager
 def supervised_site(folder: Path, *, benchmarks: list[Path] = (), extra_env: dict[str, str] | None = None):
     """``make run``'s processes (``scripts/run_site.py``: a worker with the periodic tasks, restarted
-    when it stops, and gunicorn) on its embedded defaults, SQLite and the filesystem broker.
+    when it stops, and the web server) on its embedded defaults, SQLite and the filesystem broker.
 
     The supervisor's output, the worker's and the web server's all go to ``site.log``.
     """
@@ -320,7 +309,7 @@ def supervised_site(folder: Path, *, benchmarks: list[Path] = (), extra_env: dic
             wait_for(
                 lambda: urllib.request.urlopen(site.url + "/api/v1/benchmarks/", timeout=2).status == 200,
                 timeout=60,
-                what="gunicorn",
+                what="the web server",
                 process=supervisor,
             )
             wait_for(lambda: worker_starts(site) >= 1, timeout=60, what="celery worker", process=supervisor)

@@ -86,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that a body announced past the cap is refused before anything reads it.
+    "touchstone.uploads.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "touchstone.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,6 +105,8 @@ SECURE_HSTS_SECONDS = env_int("TOUCHSTONE_HSTS_SECONDS", 31536000 if PRODUCTION 
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TOUCHSTONE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
 SECURE_HSTS_PRELOAD = env_bool("TOUCHSTONE_HSTS_PRELOAD", PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("TOUCHSTONE_SSL_REDIRECT", PRODUCTION)
+# A load balancer's health check may reach the site over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("TOUCHSTONE_SECURE_COOKIES", PRODUCTION)
 # Only trust the proxy's word that a request came over HTTPS when told to: a client could send
 # the header itself to a server that is reached directly.
@@ -201,6 +205,17 @@ PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "pr
 MAX_UPLOAD_BYTES = env_int("TOUCHSTONE_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploaded files larger than the memory size are streamed here, and a file that grows past its
+# cap is refused and removed as it arrives (touchstone/uploads.py); the janitor removes what a
+# killed web process left behind.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "upload-tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(exist_ok=True)
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "touchstone.uploads.CappedTemporaryFileUploadHandler",
+]
+# Model folders without a submission and temporary upload files are removed once this old.
+ORPHAN_UPLOAD_SECONDS = env_float("TOUCHSTONE_ORPHAN_UPLOAD_SECONDS", 3600.0, minimum=60.0)
 SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
 # The fewest items a new version's dev split, feedback part and final part may each hold; every
 # shipped benchmark meets it (its smallest part is digits' feedback part, 323 items).
@@ -254,6 +269,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies get their own components, so that an uploaded file is typed as binary.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Row ids in paths (touchstone/converters.py): 64-bit positive integers.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+    # Every error status an endpoint can answer is documented, in the one error shape.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "touchstone.api.schema.document_error_statuses",
+    ],
 }
 
 # Celery. The embedded default is a folder of message files (touchstone/broker.py: kombu's
@@ -279,6 +303,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {"visibility_timeout": int(SANDBOX_WALL_SECONDS) * 3}
 )
 CELERY_TASK_IGNORE_RESULT = True
+# An upload is accepted even when the broker is down (its message is sent later), so a web
+# request gives up on the broker within a few seconds instead of Celery's longer defaults.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("TOUCHSTONE_BROKER_CONNECT_SECONDS", 3.0, minimum=0.1)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -305,6 +333,10 @@ WATCHDOG_SECONDS = env_float("TOUCHSTONE_WATCHDOG_SECONDS", 10.0, minimum=0.0)
 # Re-evaluations and pinned baselines handed to the workers at once; they start only while no
 # upload is queued (touchstone/submissions/queueing.py).
 BACKGROUND_CONCURRENCY = env_int("TOUCHSTONE_BACKGROUND_CONCURRENCY", 1, minimum=1)
+# An upload whose message did not reach the broker (it was down) is sent by a pass this often;
+# rows younger than the grace are left to the request that is sending them.
+PUBLISH_UNSENT_SECONDS = env_float("TOUCHSTONE_PUBLISH_SECONDS", 30.0, minimum=1.0)
+UNSENT_GRACE_SECONDS = env_float("TOUCHSTONE_UNSENT_GRACE_SECONDS", 10.0, minimum=0.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-runs": {
         "task": "touchstone.tasks.requeue_stalled_submissions",
@@ -313,6 +345,14 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-stale-leaderboards": {
         "task": "touchstone.tasks.refresh_stale_leaderboards",
         "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
+    },
+    "publish-unsent-evaluations": {
+        "task": "touchstone.tasks.publish_unsent_evaluations",
+        "schedule": PUBLISH_UNSENT_SECONDS,
+    },
+    "clean-uploads": {
+        "task": "touchstone.tasks.clean_uploads",
+        "schedule": env_float("TOUCHSTONE_JANITOR_SECONDS", 3600.0, minimum=60.0),
     },
     "check-baselines": {
         "task": "touchstone.tasks.check_baselines",

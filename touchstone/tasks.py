@@ -10,6 +10,7 @@ that is not there yet.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from functools import partial
@@ -19,6 +20,7 @@ from celery.signals import worker_ready
 from django import db
 from django.conf import settings
 from django.db import transaction
+from kombu.exceptions import KombuError
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.benchmarks.signals import version_published
@@ -26,8 +28,16 @@ from touchstone.rankings.reevaluation import create_reevaluations, versions_miss
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
 from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
+from touchstone.submissions.janitor import clean_orphan_uploads
 from touchstone.submissions.models import Submission
-from touchstone.submissions.queueing import defer_if_uploads_wait, next_background, uploads_waiting
+from touchstone.submissions.queueing import (
+    defer_if_uploads_wait,
+    mark_published,
+    mark_unpublished,
+    next_background,
+    unpublished_uploads,
+    uploads_waiting,
+)
 from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
@@ -39,9 +49,37 @@ def queue_evaluation(submission_id: int) -> None:
     """Queue the evaluation of a submission once the current transaction commits.
 
     Whoever accepted the upload (``submit_model``) calls it next: the API, the upload page and
-    ``setup_site``.
+    ``setup_site``. The upload is accepted whether or not the broker answers: a message that
+    could not be sent is sent later by ``publish_unsent_evaluations``.
     """
-    transaction.on_commit(partial(evaluate_submission.delay, submission_id))
+    transaction.on_commit(partial(publish_evaluation, submission_id))
+
+
+def publish_evaluation(submission_id: int, *, priority: int | None = None) -> bool:
+    """Send the evaluation message of a queued submission now; False if the broker refused it.
+
+    The row is committed before this runs, so a broker that is down costs the researcher
+    nothing but time: the row stays queued, says it is waiting for the queue, and the periodic
+    pass sends its message once the broker is back. Nothing is deleted here. ``priority``
+    overrides ``CELERY_TASK_DEFAULT_PRIORITY`` (``RECOVERY_PRIORITY`` for a recovered run).
+    """
+    try:
+        if priority is None:
+            evaluate_submission.delay(submission_id)
+        else:
+            evaluate_submission.apply_async((submission_id,), priority=priority)
+    except (KombuError, OSError) as error:
+        logger.warning(
+            "the broker did not take the evaluation of submission %s (%s: %s); it stays queued and is "
+            "sent again by the next publish_unsent_evaluations pass",
+            submission_id,
+            type(error).__name__,
+            error,
+        )
+        mark_unpublished(submission_id)
+        return False
+    mark_published(submission_id)
+    return True
 
 
 RECOVERY_PRIORITY = 0
@@ -52,7 +90,7 @@ uploads queued behind it while its worker was dying; the filesystem broker ignor
 
 def queue_recovered_evaluation(submission_id: int) -> None:
     """Queue again, ahead of the queue, a submission whose run was lost with its worker."""
-    transaction.on_commit(partial(evaluate_submission.apply_async, (submission_id,), priority=RECOVERY_PRIORITY))
+    transaction.on_commit(partial(publish_evaluation, submission_id, priority=RECOVERY_PRIORITY))
 
 
 def queue_background() -> None:
@@ -182,8 +220,10 @@ def refresh_stale_leaderboards() -> list[int]:
 
 def watchdog_pass() -> None:
     """What every worker checks on its own, beat or no beat: runs whose worker stopped answering
-    (and messages lost with it), and boards left behind by a lost recompute message."""
+    (and messages lost with it), uploads accepted while the broker was down, and boards left
+    behind by a lost recompute message."""
     requeue_stalled_submissions()
+    publish_unsent_evaluations()
     refresh_stale_leaderboards()
 
 
@@ -242,3 +282,46 @@ def check_pinned_baseline(submission_id: int) -> str:
     if check is None:
         return "not due"
     return "flagged" if check.flagged else "unchanged"
+
+
+@shared_task(name="touchstone.tasks.publish_unsent_evaluations")
+def publish_unsent_evaluations() -> list[int]:
+    """Send the message of every queued upload whose message never reached the broker; their ids.
+
+    An upload accepted while the broker was down is committed with no message sent. This pass
+    (a periodic task, every ``TOUCHSTONE_PUBLISH_SECONDS``) sends them oldest first, and stops at
+    the first refusal: the broker is still down and the next pass tries again.
+    """
+    sent: list[int] = []
+    for pk in unpublished_uploads(older_than_seconds=settings.UNSENT_GRACE_SECONDS):
+        if not publish_evaluation(pk):
+            break
+        sent.append(pk)
+    return sent
+
+
+@shared_task(name="touchstone.tasks.clean_uploads")
+def clean_uploads() -> list[str]:
+    """Remove orphan upload folders and stale temporary upload files; their paths."""
+    return [str(path) for path in clean_orphan_uploads()]
+
+
+def broker_problem(*, timeout: float = 2.0) -> str | None:
+    """Why the broker cannot take a message now, in one sentence; None if it can.
+
+    For ``/healthz``: one connection attempt, no retries, so that a broker that is down costs the
+    check ``timeout`` seconds at most.
+    """
+    app = evaluate_submission.app
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+    except (KombuError, OSError) as error:
+        # The reason stays in the workers' and web server's logs: this answer is public.
+        return f"the broker does not answer ({type(error).__name__})"
+    if app.conf.broker_url.startswith("filesystem"):
+        # The embedded broker "connects" to anything: what matters is its folder.
+        folder = settings.BROKER_DIR / "queue"
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            return "the embedded broker's queue folder is missing or not writable"
+    return None

@@ -1,5 +1,5 @@
 // While a submission is queued or running, its page polls the API once a second, shows the
-// status and progress, and reloads itself once the submission is finished.
+// status, progress and place in the queue, and reloads itself once the submission is finished.
 (function () {
   const section = document.getElementById("status");
   if (!section || !section.dataset.api) return;
@@ -14,6 +14,14 @@
       if (bar) bar.value = state.progress;
       const message = document.getElementById("progress-message");
       if (message) message.textContent = state.progress_message;
+      const place = document.getElementById("queue-place");
+      if (place) {
+        place.hidden = state.queue_position === null;
+        if (state.queue_position !== null) {
+          document.getElementById("queue-position").textContent = state.queue_position;
+          document.getElementById("queued-ahead").textContent = state.queued_ahead;
+        }
+      }
       if (finished.includes(state.status)) { window.location.reload(); return; }
     }
     setTimeout(poll, 1000);

@@ -18,7 +18,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.models import centroid_model
+from tests.services import free_port
 from tests.touchstone.ledger import Hidden
+from touchstone import tasks
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +108,27 @@ def empty_cache():
 def hidden(version) -> Hidden:
     """The published digits version's hidden split, for building outcomes by hand."""
     return Hidden(version)
+
+
+def _reset_connections(app) -> None:
+    # Celery keeps a connection pool and a producer pool built from the broker URL it saw first;
+    # dropping them makes the next publish build new ones from the URL set now.
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery app talking to a Redis that is not running; call the fixture's value to bring it back."""
+    app = tasks.evaluate_submission.app
+    saved = (app.conf.broker_url, app.conf.broker_transport)
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    app.conf.broker_transport = None
+    _reset_connections(app)
+
+    def back_up() -> None:
+        app.conf.broker_url, app.conf.broker_transport = saved
+        _reset_connections(app)
+
+    yield back_up
+    back_up()

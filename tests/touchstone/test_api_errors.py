@@ -114,3 +114,46 @@ def test_too_many_requests_is_a_429_in_the_one_shape(db, low_api_rates):
     assert [client.get("/api/v1/benchmarks/").status_code for _ in range(2)] == [200, 200]
     body = assert_one_shape(client.get("/api/v1/benchmarks/"), 429)
     assert set(body) == ONE_SHAPE and body["detail"].startswith("Too many requests")
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "99999999999999999999999", "-1", "0"])
+def test_a_compare_id_outside_the_64_bit_range_is_a_400_naming_the_parameter(version, value):
+    response = APIClient().get(f"/api/v1/benchmarks/digits/versions/{version.version}/compare/?a={value}&b=1")
+    assert response.status_code == 400
+    assert response.json()["field"] == "a"
+    assert value in response.json()["detail"] or "?a=ID" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "99999999999999999999", "0"])
+def test_a_submission_id_outside_the_64_bit_range_is_a_404_in_the_one_shape(db, value):
+    for path in (f"/api/v1/submissions/{value}/", f"/api/v1/submissions/{value}/provenance/"):
+        response = APIClient().get(path)
+        assert response.status_code == 404, path
+        assert set(response.json()) == {"detail", "field"}
+    assert Client().get(f"/submissions/{value}/").status_code == 404
+
+
+def test_the_largest_64_bit_id_is_looked_up_and_simply_not_found(db):
+    response = APIClient().get("/api/v1/submissions/9223372036854775807/")
+    assert response.status_code == 404
+
+
+def test_a_server_error_under_the_api_is_a_500_in_the_one_shape(db, monkeypatch):
+    def broken(self, request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("touchstone.api.views.BenchmarkList.get", broken)
+    response = Client(raise_request_exception=False).get("/api/v1/benchmarks/")
+    assert response.status_code == 500
+    assert set(response.json()) == {"detail", "field"}
+    assert "a bug" not in response.json()["detail"]
+
+
+def test_a_server_error_outside_the_api_is_still_a_page(db):
+    from django.test import RequestFactory
+
+    from touchstone.api.errors import server_error
+
+    response = server_error(RequestFactory().get("/benchmarks/digits/"))
+    assert response.status_code == 500
+    assert not response.get("Content-Type", "").startswith("application/json")

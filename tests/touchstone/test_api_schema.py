@@ -80,3 +80,46 @@ def test_the_provenance_response_is_documented_section_by_section(schema):
 def test_errors_are_documented_in_the_one_error_shape(schema):
     error = response_schema(schema, "/api/v1/benchmarks/{slug}/versions/{version}/compare/", "404")
     assert {"detail", "field"} <= set(error["properties"])
+
+
+def test_the_uploaded_model_file_is_typed_as_a_binary_file(schema):
+    body = schema["paths"]["/api/v1/submissions/"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    model_file = resolve(schema, body["schema"])["properties"]["model_file"]
+    assert model_file["type"] == "string"
+    assert model_file["format"] == "binary"
+
+
+def test_every_operation_documents_the_error_statuses_it_can_answer(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "delete"}:
+                continue
+            statuses = set(operation["responses"])
+            assert {"401", "406", "429"} <= statuses, (method, path)
+            if "{" in path:
+                assert "404" in statuses, (method, path)
+            if method != "get":
+                assert {"400", "403"} <= statuses, (method, path)
+            for status in statuses - {"200", "201"}:
+                content = operation["responses"][status].get("content", {})
+                if "application/json" in content:
+                    error = resolve(schema, content["application/json"]["schema"])
+                    assert {"detail", "field"} <= set(error["properties"]), (method, path, status)
+
+
+def test_the_upload_documents_its_size_and_media_type_refusals(schema):
+    assert {"201", "400", "401", "403", "413", "415", "429"} <= set(
+        schema["paths"]["/api/v1/submissions/"]["post"]["responses"]
+    )
+
+
+def test_path_ids_are_documented_as_64_bit_positive_integers(schema):
+    parameters = schema["paths"]["/api/v1/submissions/{id}/"]["get"]["parameters"]
+    (identifier,) = [p for p in parameters if p["name"] == "id"]
+    assert identifier["schema"]["type"] == "integer"
+    assert identifier["schema"]["minimum"] == 1 and identifier["schema"]["maximum"] == 2**63 - 1
+
+
+def test_a_queued_submission_documents_its_place_in_the_queue(schema):
+    submission = response_schema(schema, "/api/v1/submissions/{id}/")
+    assert {"queue_position", "queued_ahead"} <= set(submission["properties"])

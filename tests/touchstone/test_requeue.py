@@ -106,6 +106,6 @@ def test_the_sweep_task_publishes_one_evaluation_message_per_submission_due(
     assert due == [rows["stalled"].pk, rows["lost"].pk]
     # The run lost with its worker goes ahead of the queue; the lost message is published as usual.
     assert [(callback.func, callback.args, callback.keywords) for callback in callbacks] == [
-        (tasks.evaluate_submission.apply_async, ((rows["stalled"].pk,),), {"priority": tasks.RECOVERY_PRIORITY}),
-        (tasks.evaluate_submission.delay, (rows["lost"].pk,), {}),
+        (tasks.publish_evaluation, (rows["stalled"].pk,), {"priority": tasks.RECOVERY_PRIORITY}),
+        (tasks.publish_evaluation, (rows["lost"].pk,), {}),
     ]

@@ -16,13 +16,16 @@ import math
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from touchstone.submissions.services import SubmissionRejected
+from touchstone.uploads import UploadTooLarge
 
 API_PREFIX = "/api/"
 
@@ -56,9 +59,19 @@ def validation_body(detail: Any) -> dict[str, Any]:
 
 
 def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler with every response it builds rewritten into the one error shape."""
+    """DRF's handler with every response it builds rewritten into the one error shape.
+
+    An error is JSON even where the caller asked for CSV (``?format=csv``): the one shape is the
+    same for every endpoint and format, and the schema documents it as JSON.
+    """
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
     if isinstance(error, SubmissionRejected):
         return Response(error_body(error.message, error.field), status=error.status)
+    if isinstance(error, UploadTooLarge):
+        return Response(error_body(str(error.detail), "model_file"), status=error.status_code)
     response = drf_exception_handler(error, context)
     if response is None:
         # Not an API error (a bug): Django answers 500 and reports it as usual.
@@ -91,3 +104,30 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
         body = error_body(f"There is no API resource at {request.path}; the list of resources is at /api/v1/docs/.")
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500: JSON in the one shape under ``/api/``, the page elsewhere (the error is logged as usual)."""
+    if request.path.startswith(API_PREFIX):
+        body = error_body(
+            "The server failed to answer this request; the error was recorded for the maintainers. Try again "
+            "later, and tell them if it keeps happening."
+        )
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 400 (a request it refused before any view, such as a bad host or a malformed body)."""
+    if request.path.startswith(API_PREFIX):
+        detail = str(exception) if exception is not None and str(exception) else "The request is malformed."
+        return JsonResponse(error_body(f"Bad request: {detail}"), status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 403 outside DRF's views, for example a refused cross-site request."""
+    if request.path.startswith(API_PREFIX):
+        detail = str(exception) if exception is not None and str(exception) else "You may not do this."
+        return JsonResponse(error_body(detail), status=403)
+    return defaults.permission_denied(request, exception)

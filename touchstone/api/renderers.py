@@ -37,10 +37,11 @@ class LeaderboardCSVRenderer(BaseRenderer):
             csv.writer(buffer, lineterminator="\n").writerows([["detail"], [spreadsheet_safe(str(detail))]])
             return buffer.getvalue().encode()
         rows = leaderboard_rows(data)
-        if rows:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
+        # A board with no entry yet is still a CSV file: its header row, which also names the columns.
+        columns = list(rows[0]) if rows else list(leaderboard_rows({**data, "entries": [{"metrics": {}}]})[0])
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
         return buffer.getvalue().encode()
 
 

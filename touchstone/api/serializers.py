@@ -11,7 +11,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
 from touchstone.submissions.models import Submission
-from touchstone.submissions.queueing import queue_note
+from touchstone.submissions.queueing import queue_note, queue_place
 
 
 class VersionSummarySerializer(serializers.ModelSerializer):
@@ -130,6 +130,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     progress_message = serializers.SerializerMethodField()
     reevaluation = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField()
+    queued_ahead = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -151,6 +153,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "status",
             "progress",
             "progress_message",
+            "queue_position",
+            "queued_ahead",
             "error",
             "metrics",
             "scores_part",
@@ -172,6 +176,32 @@ class SubmissionSerializer(serializers.ModelSerializer):
     )
     def get_progress_message(self, submission: Submission) -> str:
         return queue_note(submission) or submission.progress_message
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True,
+            help_text="While queued: the submission's place in the queue (1 is next to run); null once it runs.",
+        )
+    )
+    def get_queue_position(self, submission: Submission) -> int | None:
+        place = self._queue_place(submission)
+        return None if place is None else place[0]
+
+    def _queue_place(self, submission: Submission) -> tuple[int, int] | None:
+        # Two fields read it: counted once per submission.
+        places = self.__dict__.setdefault("_queue_places", {})
+        if submission.pk not in places:
+            places[submission.pk] = queue_place(submission)
+        return places[submission.pk]
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True, help_text="While queued: how many queued submissions run before it; null once it runs."
+        )
+    )
+    def get_queued_ahead(self, submission: Submission) -> int | None:
+        place = self._queue_place(submission)
+        return None if place is None else place[1]
 
     @extend_schema_field(ReevaluationSerializer(allow_null=True))
     def get_reevaluation(self, submission: Submission) -> dict | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
 from touchstone.api import views
 
 app_name = "api"
@@ -21,17 +22,17 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/versions/<str:version>/changes/", views.VersionChanges.as_view(), name="changes"),
     path("benchmarks/<slug:slug>/versions/<str:version>/diff/", views.VersionDiff.as_view(), name="version-diff"),
     path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),
-    path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
-    path("submissions/<int:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
+    path("submissions/<id:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("submissions/<id:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
     path(
-        "submissions/<int:pk>/provenance/private/",
+        "submissions/<id:pk>/provenance/private/",
         views.SubmissionPrivateProvenance.as_view(),
         name="private-provenance",
     ),
-    path("submissions/<int:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
-    path("submissions/<int:pk>/report/", views.SubmissionReport.as_view(), name="report"),
-    path("submissions/<int:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
-    path("submissions/<int:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
+    path("submissions/<id:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
+    path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
+    path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -39,6 +39,7 @@ from touchstone.api.serializers import (
 from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.benchmarks.public_diff import public_diff
+from touchstone.converters import MAX_ID, valid_id
 from touchstone.rankings import disclosure
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
@@ -131,7 +132,9 @@ class Croissant(APIView):
 
     renderer_classes = [CroissantRenderer, JSONRenderer]
 
-    @extend_schema(responses={(200, "application/ld+json"): dict, 404: ErrorSerializer})
+    @extend_schema(
+        responses={(200, "application/ld+json"): dict, (200, "application/json"): dict, 404: ErrorSerializer}
+    )
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
         return Response(croissant(found, request.build_absolute_uri))
@@ -144,10 +147,21 @@ class Compare(APIView):
     )
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
-        try:
-            a, b = (int(request.query_params[key]) for key in ("a", "b"))
-        except (KeyError, ValueError):
-            return Response({"detail": "give two submission ids as ?a=ID&b=ID", "field": "a"}, status=400)
+        ids: list[int] = []
+        for key in ("a", "b"):
+            try:
+                ids.append(int(request.query_params[key]))
+            except (KeyError, ValueError):
+                return Response({"detail": "give two submission ids as ?a=ID&b=ID", "field": key}, status=400)
+            if not valid_id(ids[-1]):
+                return Response(
+                    {
+                        "detail": f"{key}={ids[-1]} is not a submission id: ids are whole numbers from 1 to {MAX_ID}",
+                        "field": key,
+                    },
+                    status=400,
+                )
+        a, b = ids
         try:
             first, second = disclosure.comparable_pair(found, a, b)
             comparison = stored_comparison(version=found, a=first, b=second)
@@ -256,6 +270,8 @@ class SubmissionCreate(APIView):
             code_url=data["code_url"],
         )
         queue_evaluation(submission.pk)
+        # The answer shows whether the message went out ("waiting for the queue" if the broker was down).
+        submission.refresh_from_db()
         body = SubmissionSerializer(submission, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 

@@ -111,29 +111,28 @@ def discard(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     return redirect(latest if latest is not None else "front:home")
 
 
-@login_required
-@require_POST
-def freeze(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+def _status_change(request: HttpRequest, slug: str, version: str, action: str, change, done: str) -> HttpResponse:
+    """Check ``action`` for the user, apply ``change`` to the version and say what happened."""
     found = _any_version(slug, version)
-    permissions.require(request.user, "freeze", found.benchmark)
+    permissions.require(request.user, action, found.benchmark)
     try:
-        lifecycle.freeze(version=found, user=request.user)
+        change(version=found, user=request.user)
     except ImmutableVersionError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"{found} is frozen; its final leaderboard is published.")
+        messages.success(request, done.format(version=found))
     return redirect(found)
+
+
+@login_required
+@require_POST
+def freeze(request: HttpRequest, slug: str, version: str) -> HttpResponse:
+    return _status_change(
+        request, slug, version, "freeze", lifecycle.freeze, "{version} is frozen; its final leaderboard is published."
+    )
 
 
 @login_required
 @require_POST
 def deprecate(request: HttpRequest, slug: str, version: str) -> HttpResponse:
-    found = _any_version(slug, version)
-    permissions.require(request.user, "deprecate", found.benchmark)
-    try:
-        lifecycle.deprecate(version=found, user=request.user)
-    except ImmutableVersionError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"{found} is deprecated.")
-    return redirect(found)
+    return _status_change(request, slug, version, "deprecate", lifecycle.deprecate, "{version} is deprecated.")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
 from touchstone.front import lifecycle_views, telemetry, views
 
 app_name = "front"
@@ -20,7 +21,7 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/<str:version>/compare/", views.compare, name="compare"),
     path("benchmarks/<slug:slug>/<str:version>/telemetry/", telemetry.item_telemetry_page, name="telemetry"),
     path("submissions/", views.my_submissions, name="my-submissions"),
-    path("submissions/<int:pk>/", views.submission_detail, name="submission"),
-    path("submissions/<int:pk>/withdraw/", views.withdraw, name="withdraw"),
-    path("submissions/<int:pk>/final/", views.choose_final, name="final"),
+    path("submissions/<id:pk>/", views.submission_detail, name="submission"),
+    path("submissions/<id:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("submissions/<id:pk>/final/", views.choose_final, name="final"),
 ]

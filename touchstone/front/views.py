@@ -25,7 +25,7 @@ from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submi
 from touchstone.rankings.finals import final_choice, final_choices_of
 from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
-from touchstone.submissions.queueing import queue_note
+from touchstone.submissions.queueing import queue_note, queue_place
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
     SubmissionRejected,
@@ -138,6 +138,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "run": run,
         "progress_message": queue_note(submission),
+        "queue_place": queue_place(submission),
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.
         "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,

@@ -6,6 +6,7 @@ from touchstone.benchmarks import permissions
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings import lifecycle
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot
+from touchstone.submissions.admin import ReadOnlyAdmin
 
 
 @admin.register(LeaderboardSnapshot)
@@ -71,18 +72,9 @@ class BenchmarkVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(LadderRelease)
-class LadderReleaseAdmin(admin.ModelAdmin):
+class LadderReleaseAdmin(ReadOnlyAdmin):
     """The log is append-only: maintainers read it here and change nothing."""
 
     list_display = ("version", "sequence", "group", "submission", "released", "improved", "created_at")
     list_filter = ("version", "improved")
     readonly_fields = [field.name for field in LadderRelease._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

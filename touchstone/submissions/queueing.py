@@ -15,6 +15,8 @@ with the workers at once, so uploads always find most workers free.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -100,3 +102,63 @@ def queue_note(submission: Submission) -> str | None:
     if submission.dispatched_at is None:
         return f"{what}, queued behind earlier re-evaluations"
     return f"{what}, next to run"
+
+
+# Uploads: accepted whatever the broker says ------------------------------------------------
+#
+# An upload's row is committed before its message is sent. ``dispatched_at`` on an upload is
+# the time its message reached the broker; a queued upload without it was accepted while the
+# broker was down (or its process stopped between the commit and the send), and the periodic
+# pass (``touchstone.tasks.publish_unsent_evaluations``) sends it.
+
+WAITING_FOR_QUEUE = "waiting for the queue: the upload is stored and will be evaluated once the workers can be reached"
+
+
+def mark_published(submission_id: int) -> None:
+    """Record that an upload's evaluation message reached the broker."""
+    now = timezone.now()
+    uploads = Submission.objects.filter(_uploads(), pk=submission_id)
+    uploads.filter(progress_message=WAITING_FOR_QUEUE, status=Submission.Status.QUEUED).update(progress_message="")
+    # For a queued row ``updated_at`` is when its message was last published (the sweep's
+    # measure of a lost message); a row a worker already claimed keeps its own.
+    uploads.filter(status=Submission.Status.QUEUED).update(dispatched_at=now, updated_at=now)
+    uploads.exclude(status=Submission.Status.QUEUED).update(dispatched_at=now)
+
+
+def mark_unpublished(submission_id: int) -> None:
+    """Record that a queued upload's message could not be sent; it says so until it is."""
+    Submission.objects.filter(_uploads(), pk=submission_id, status=Submission.Status.QUEUED).update(
+        dispatched_at=None, progress_message=WAITING_FOR_QUEUE
+    )
+
+
+def unpublished_uploads(*, older_than_seconds: float) -> list[int]:
+    """Queued uploads whose message was never sent, oldest first.
+
+    Rows younger than ``older_than_seconds`` are left to the request that accepted them, which
+    sends their message right after its commit; a second message would be harmless (only one
+    claims the row) but is not needed.
+    """
+    before = timezone.now() - timedelta(seconds=older_than_seconds)
+    rows = Submission.objects.filter(
+        _uploads(), status=Submission.Status.QUEUED, dispatched_at__isnull=True, created_at__lt=before
+    )
+    return list(rows.order_by("created_at", "pk").values_list("pk", flat=True))
+
+
+def queue_place(submission: Submission) -> tuple[int, int] | None:
+    """(position, submissions ahead) of a queued submission; None once it has left the queue.
+
+    Uploads are taken oldest first, so an upload waits for the queued uploads created before it;
+    a background row also waits for every queued upload and for the background rows before it.
+    Rows already running are not counted: they hold a worker, not a place in the queue.
+    """
+    if submission.status != Submission.Status.QUEUED:
+        return None
+    queued = Submission.objects.filter(status=Submission.Status.QUEUED).exclude(pk=submission.pk)
+    earlier = Q(created_at__lt=submission.created_at) | Q(created_at=submission.created_at, pk__lt=submission.pk)
+    if submission.is_background:
+        ahead = queued.filter(_uploads()).count() + queued.exclude(_uploads()).filter(earlier).count()
+    else:
+        ahead = queued.filter(_uploads()).filter(earlier).count()
+    return ahead + 1, ahead

@@ -310,6 +310,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With Redis, priority 0 is served first: a run taken over from a lost worker is published with 0
+# (touchstone.tasks.RECOVERY_PRIORITY), everything else with 6, so a recovered submission does not
+# wait behind the whole queue again.
+CELERY_TASK_DEFAULT_PRIORITY = 6
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "touchstone.tasks.evaluate_submission": {"queue": "evaluation"},
@@ -319,6 +323,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep publishes again the message of a submission queued this long ago (it may have
 # been lost); a message that was not lost meets a row another message already claimed.
 REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, minimum=1.0)
+# A running evaluation writes a heartbeat this often (database clock); one silent for
+# HEARTBEAT_STALE_SECONDS lost its worker and is taken over. Every worker's watchdog looks for
+# such runs (and for lost messages and stale boards) every WATCHDOG_SECONDS, beat or no beat;
+# 0 turns the watchdog off (touchstone/submissions/runs.py).
+HEARTBEAT_SECONDS = env_float("TOUCHSTONE_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
+HEARTBEAT_STALE_SECONDS = env_float("TOUCHSTONE_HEARTBEAT_STALE_SECONDS", 30.0, minimum=2.0)
+WATCHDOG_SECONDS = env_float("TOUCHSTONE_WATCHDOG_SECONDS", 10.0, minimum=0.0)
 # Re-evaluations and pinned baselines handed to the workers at once; they start only while no
 # upload is queued (touchstone/submissions/queueing.py).
 BACKGROUND_CONCURRENCY = env_int("TOUCHSTONE_BACKGROUND_CONCURRENCY", 1, minimum=1)

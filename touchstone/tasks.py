@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from functools import partial
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django import db
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import KombuError
@@ -34,6 +38,7 @@ from touchstone.submissions.queueing import (
     unpublished_uploads,
     uploads_waiting,
 )
+from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
 
@@ -50,15 +55,19 @@ def queue_evaluation(submission_id: int) -> None:
     transaction.on_commit(partial(publish_evaluation, submission_id))
 
 
-def publish_evaluation(submission_id: int) -> bool:
+def publish_evaluation(submission_id: int, *, priority: int | None = None) -> bool:
     """Send the evaluation message of a queued submission now; False if the broker refused it.
 
     The row is committed before this runs, so a broker that is down costs the researcher
     nothing but time: the row stays queued, says it is waiting for the queue, and the periodic
-    pass sends its message once the broker is back. Nothing is deleted here.
+    pass sends its message once the broker is back. Nothing is deleted here. ``priority``
+    overrides ``CELERY_TASK_DEFAULT_PRIORITY`` (``RECOVERY_PRIORITY`` for a recovered run).
     """
     try:
-        evaluate_submission.delay(submission_id)
+        if priority is None:
+            evaluate_submission.delay(submission_id)
+        else:
+            evaluate_submission.apply_async((submission_id,), priority=priority)
     except (KombuError, OSError) as error:
         logger.warning(
             "the broker did not take the evaluation of submission %s (%s: %s); it stays queued and is "
@@ -71,6 +80,17 @@ def publish_evaluation(submission_id: int) -> bool:
         return False
     mark_published(submission_id)
     return True
+
+
+RECOVERY_PRIORITY = 0
+"""The priority of a run taken over from a lost worker; every other message has
+``CELERY_TASK_DEFAULT_PRIORITY``. Redis serves 0 first, so the submission goes ahead of the
+uploads queued behind it while its worker was dying; the filesystem broker ignores priorities."""
+
+
+def queue_recovered_evaluation(submission_id: int) -> None:
+    """Queue again, ahead of the queue, a submission whose run was lost with its worker."""
+    transaction.on_commit(partial(publish_evaluation, submission_id, priority=RECOVERY_PRIORITY))
 
 
 def queue_background() -> None:
@@ -137,7 +157,7 @@ def evaluate_submission(submission_id: int) -> str:
     submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
     if status == Submission.Status.SCORED:
         queue_recompute(submission.version_id)
-    elif submission.error_code == "sandbox_unavailable":
+    elif status == Submission.Status.FAILED and submission.error_code == "sandbox_unavailable":
         # The sandbox failed before the model was opened: check it with a known-good model,
         # so maintainers and every page learn whether the sandbox itself is broken.
         probe_and_record()
@@ -163,11 +183,15 @@ def recompute_leaderboard(version_id: int) -> bool:
 @shared_task(name="touchstone.tasks.requeue_stalled_submissions")
 def requeue_stalled_submissions() -> list[int]:
     """Publish again the evaluation of every submission whose worker or message was lost."""
-    # A live run updates its row at every progress step; twice the deadline means its worker is
-    # gone. A queued row only waits for the runs ahead of it, but its message can be lost with
-    # a worker that died holding it; a second message is harmless, because only one claims.
+    # A live run writes a heartbeat every few seconds; one silent past the threshold (by the
+    # database's clock) lost its worker and is fenced out. A queued row only waits for the runs
+    # ahead of it, but its message can be lost with a worker that died holding it; a second
+    # message is harmless, because only one run takes the row.
+    recovered = requeue_stale_runs(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    for pk in recovered:
+        queue_recovered_evaluation(pk)
     due = requeue_stalled(
-        running_for_seconds=2 * settings.SANDBOX_WALL_SECONDS + 60,
+        running_for_seconds=settings.HEARTBEAT_STALE_SECONDS,
         queued_for_seconds=settings.REQUEUE_QUEUED_SECONDS,
     )
     for pk in due:
@@ -177,7 +201,7 @@ def requeue_stalled_submissions() -> list[int]:
     for version, previous in versions_missing_reevaluations():
         create_reevaluations(version=version, previous=previous)
     dispatch_background()
-    return due
+    return recovered + due
 
 
 @shared_task(name="touchstone.tasks.refresh_stale_leaderboards")
@@ -192,6 +216,41 @@ def refresh_stale_leaderboards() -> list[int]:
     for pk in stale:
         queue_recompute(pk)
     return stale
+
+
+def watchdog_pass() -> None:
+    """What every worker checks on its own, beat or no beat: runs whose worker stopped answering
+    (and messages lost with it), uploads accepted while the broker was down, and boards left
+    behind by a lost recompute message."""
+    requeue_stalled_submissions()
+    publish_unsent_evaluations()
+    refresh_stale_leaderboards()
+
+
+def _watchdog_loop(every: float) -> None:
+    while True:
+        time.sleep(every)
+        try:
+            watchdog_pass()
+        except Exception:
+            # The database or the broker may be restarting; the next pass tries again.
+            logger.exception("the watchdog's pass failed")
+        finally:
+            db.connection.close()
+
+
+@worker_ready.connect(dispatch_uid="touchstone.tasks.start_watchdog")
+def start_watchdog(sender=None, **kwargs) -> None:
+    """Start the worker's watchdog thread (in the worker's main process, so a pool child that
+    dies does not take it along); ``WATCHDOG_SECONDS`` = 0 leaves it off."""
+    every = settings.WATCHDOG_SECONDS
+    if every > 0:
+        threading.Thread(target=_watchdog_loop, args=(every,), name="touchstone-watchdog", daemon=True).start()
+        logger.info(
+            "watchdog started: every %.0f s, runs silent for %.0f s are taken over",
+            every,
+            settings.HEARTBEAT_STALE_SECONDS,
+        )
 
 
 @shared_task(name="touchstone.tasks.check_sandbox_health")

@@ -76,6 +76,8 @@ def scored(version, owner, digits_folder, probabilities: np.ndarray | None = Non
         status=Submission.Status.RUNNING,
     )
     run = EvaluationRun.objects.create(submission=submission, attempt=1, worker=WORKER)
+    # The run is the submission's current one, as ``start_run`` leaves it.
+    Submission.objects.filter(pk=submission.pk).update(current_run=run)
     session = SandboxReport(
         layers=("bubblewrap", "seccomp", "rlimits", "cgroup-memory"),
         startup_seconds=1.41421356,

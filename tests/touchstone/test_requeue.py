@@ -22,7 +22,9 @@ def submit(version, owner, content: bytes, name: str) -> Submission:
 
 
 def age(submission: Submission, seconds: float) -> None:
-    Submission.objects.filter(pk=submission.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+    """Make the row look untouched for ``seconds``: its message published then, or its last heartbeat."""
+    then = timezone.now() - timedelta(seconds=seconds)
+    Submission.objects.filter(pk=submission.pk).update(updated_at=then, heartbeat_at=then)
 
 
 @pytest.fixture
@@ -97,11 +99,13 @@ def test_two_sweeps_at_once_publish_each_submission_once(rows, interrupted_read)
 def test_the_sweep_task_publishes_one_evaluation_message_per_submission_due(
     rows, settings, django_capture_on_commit_callbacks
 ):
-    settings.SANDBOX_WALL_SECONDS = HOUR / 4  # the running bound is 2 × 900 s + 60 s, under two hours
+    settings.HEARTBEAT_STALE_SECONDS = HOUR  # the stalled row's heartbeat is two hours old
     settings.REQUEUE_QUEUED_SECONDS = HOUR
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         due = tasks.requeue_stalled_submissions()
-    assert sorted(due) == sorted([rows["stalled"].pk, rows["lost"].pk])
-    assert [(callback.func, callback.args) for callback in callbacks] == [
-        (tasks.publish_evaluation, (pk,)) for pk in due
+    assert due == [rows["stalled"].pk, rows["lost"].pk]
+    # The run lost with its worker goes ahead of the queue; the lost message is published as usual.
+    assert [(callback.func, callback.args, callback.keywords) for callback in callbacks] == [
+        (tasks.publish_evaluation, (rows["stalled"].pk,), {"priority": tasks.RECOVERY_PRIORITY}),
+        (tasks.publish_evaluation, (rows["lost"].pk,), {}),
     ]

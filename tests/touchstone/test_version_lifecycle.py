@@ -210,9 +210,10 @@ def test_a_queued_submission_of_a_version_deprecated_meanwhile_is_not_evaluated(
 
     submission = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="m")
     deprecate(version=version)
-    assert score_submission(submission_id=submission.pk) == "failed"
+    # Deprecating an open version freezes it first, and the freeze cancels what was in flight.
+    assert score_submission(submission_id=submission.pk) == "skipped"
     submission.refresh_from_db()
-    assert submission.status == "failed" and submission.error_code == "version_deprecated"
+    assert submission.status == "failed" and submission.error_code == "version_frozen"
     assert not submission.counts_against_quota
     assert not submission.runs.filter(outcome="scored").exists()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from django.db.models import F
 
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.ladder import ladder_group
@@ -148,7 +149,7 @@ def choose_final_entries(
 def team_final_choices(version: BenchmarkVersion, team: str) -> dict[int, FinalChoice]:
     """The team's final candidates on the version right now: submission id → marked or default."""
     public = Submission.objects.filter(version=version, team=team, is_baseline=False).public()
-    submissions = list(public.order_by("scored_at", "pk"))
+    submissions = list(public.order_by(F("scored_sequence").asc(nulls_first=True), "scored_at", "pk"))
     ids = {submission.pk for submission in submissions}
     choices = FinalChoices(
         marked=frozenset(submission.pk for submission in submissions if submission.final_marked_at is not None),

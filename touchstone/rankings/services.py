@@ -25,6 +25,7 @@ from touchstone.rankings.finals import FinalChoices, read_final_choices
 from touchstone.rankings.ladder import ladder_states
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot, PairComparison
 from touchstone.submissions.models import EvaluationRun, Submission
+from touchstone.submissions.runs import cancel_runs
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ def read_board_inputs(*, version_id: int) -> BoardInputs:
         version = BenchmarkVersion.objects.select_related("benchmark").get(pk=version_id)
         log = list(LadderRelease.objects.filter(version_id=version_id).order_by("sequence"))
         public = Submission.objects.filter(version_id=version_id).public()
-        submissions = list(public.order_by("scored_at", "pk"))
+        # In the order the results committed (``scored_sequence``), never the workers' clocks;
+        # rows scored before the sequence existed come first, in their old order.
+        submissions = list(public.order_by(F("scored_sequence").asc(nulls_first=True), "scored_at", "pk"))
         runs = EvaluationRun.objects.filter(submission__in=public, outcome="scored").exclude(outcomes_path="")
         # The latest scored run of each submission holds its outcomes (as Submission.scored_run).
         latest = {run.submission_id: run.outcomes_path for run in runs.order_by("attempt")}
@@ -170,15 +173,22 @@ def freeze_version(*, version: BenchmarkVersion) -> LeaderboardSnapshot:
 
     The open board is first brought up to date, so that the feedback rank each team's frozen
     entry carries is its rank on the open board at the freeze. The freeze then commits, in a
-    short transaction with the version's row locked (an upload, a withdrawal and a change of
-    final submissions check the status under the same lock); the final leaderboard is then
-    computed like any recompute, here and now so that the caller can report it.
+    short transaction with the version's row locked (an upload, a withdrawal, a change of final
+    submissions and the recording of a result check the status under the same lock). The
+    evaluations still queued or running are then cancelled (``runs.cancel_runs``: failed with
+    ``version_frozen``, not counted against the quota), so nothing scored after the freeze
+    enters the final board, which is computed like any recompute, here and now so that the
+    caller can report it.
     """
     refresh_leaderboard(version_id=version.pk)
     with transaction.atomic():
         locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
         locked.freeze()
         BenchmarkVersion.objects.filter(pk=locked.pk).mark_leaderboard_stale()
+    # The freeze does not wait for evaluations in flight: they are cancelled. A run that
+    # finishes between the two transactions finds the version frozen under its lock and
+    # cancels itself; one cancelled here is fenced out, so nothing it writes later counts.
+    cancel_runs(version_id=locked.pk)
     snapshot = recompute_leaderboard(version=locked)
     version.refresh_from_db()
     return snapshot

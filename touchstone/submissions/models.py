@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
@@ -99,6 +100,18 @@ class Submission(models.Model):
     # Background work (re-evaluations, pinned baselines) waits in the database until the
     # dispatcher hands it to the workers (``touchstone.submissions.queueing``); set when it did.
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # The fence: the one evaluation run allowed to write this row's results. Every write of a
+    # run (progress, heartbeat, metrics, outcomes, status) is conditional on still being it, so
+    # a run that lost the row (taken over after its heartbeat went stale, cancelled by a
+    # freeze) changes nothing and learns that it lost (``touchstone.submissions.runs``).
+    current_run = models.ForeignKey("EvaluationRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Written by the running worker every few seconds with the database's clock; a running row
+    # whose heartbeat is older than ``HEARTBEAT_STALE_SECONDS`` by that clock lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The version's generation at the commit that scored the row: commits that score on one
+    # version take turns on the version's row, so this orders results as they committed,
+    # whatever the workers' clocks said. The Ladder replays new results in this order.
+    scored_sequence = models.PositiveBigIntegerField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -141,11 +154,15 @@ class Submission(models.Model):
     def claim(self) -> bool:
         """Move queued → running with a conditional UPDATE; only one worker can win.
 
-        A redelivered message (late acks, a worker that died) finds the row no longer queued
-        and does nothing, so a model is never scored twice.
+        Kept for callers that only need the status; a worker takes a row with
+        ``touchstone.submissions.runs.start_run``, which also opens the fenced run.
         """
         claimed = Submission.objects.filter(pk=self.pk, status=self.Status.QUEUED).update(
-            status=self.Status.RUNNING, progress=0.0, progress_message="starting", updated_at=timezone.now()
+            status=self.Status.RUNNING,
+            progress=0.0,
+            progress_message="starting",
+            heartbeat_at=Now(),
+            updated_at=timezone.now(),
         )
         if claimed:
             self.refresh_from_db()

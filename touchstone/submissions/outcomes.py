@@ -15,9 +15,13 @@ from touchstone.storage import private_path, write_file_atomically
 from touchstone.submissions.models import Submission
 
 
-def save_outcomes(submission: Submission, report: EvaluationReport) -> str:
-    """Write the report's per-item probabilities, run facts and suite record; returns the relative path."""
-    relative = f"outcomes/{submission.pk}/{submission.version.content_hash[:16]}-{report.split}.npz"
+def save_outcomes(submission: Submission, report: EvaluationReport, *, run_id: int) -> str:
+    """Write the report's per-item probabilities, run facts and suite record; returns the relative path.
+
+    Each run writes its own file (the path names the run), so a run that finishes after it lost
+    its submission to another run cannot overwrite the file the scored run's row points to.
+    """
+    relative = f"outcomes/{submission.pk}/run-{run_id}-{submission.version.content_hash[:16]}-{report.split}.npz"
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {"probabilities": report.probabilities, "item_ids": report.item_ids}
     if report.facts is not None:

@@ -6,8 +6,8 @@ This is the only bridge between the database and ``evaluation/``.
 from __future__ import annotations
 
 import logging
-import socket
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -26,31 +26,35 @@ from touchstone.submissions.limits import sandbox_limits
 from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
 from touchstone.submissions.outcomes import save_outcomes
 from touchstone.submissions.provenance import predictions_key
+from touchstone.submissions.runs import (
+    FROZE_MESSAGE,
+    Heartbeat,
+    fenced,
+    report_progress,
+    requeue_stale_runs,
+    start_run,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def score_submission(*, submission_id: int) -> str:
-    """Claim, evaluate and record one submission; returns the final status (or "skipped")."""
-    submission = Submission.objects.select_related("version__benchmark").get(pk=submission_id)
-    if not submission.claim():
-        logger.info("submission %s is %s; nothing to do", submission_id, submission.status)
+    """Take, evaluate and record one submission; returns the final status, or "skipped" when the
+    row was not free to take, or "superseded" when this run lost it while it worked."""
+    run = start_run(submission_id)
+    if run is None:
+        status = Submission.objects.filter(pk=submission_id).values_list("status", flat=True).first()
+        logger.info("submission %s is %s; nothing to do", submission_id, status)
         return "skipped"
-    run = EvaluationRun.objects.create(
-        submission=submission, attempt=submission.runs.count() + 1, worker=socket.gethostname()
-    )
-    if submission.version.is_deprecated:
-        # Queued before its version was deprecated: a deprecated version takes no new scores.
+    submission = Submission.objects.select_related("version__benchmark").get(pk=submission_id)
+    if not submission.version.is_open:
+        # Queued before its version closed: a closed version takes no new scores.
         return _record_failure(
-            submission,
-            run,
-            code="version_deprecated",
-            message=f"{submission.version} was deprecated before this submission was evaluated; submit it to "
-            "the benchmark's latest version (this does not count against your quota)",
-            infrastructure=True,
+            submission, run, code=_closed_code(submission.version), message=_closed_message(submission.version)
         )
     try:
-        report = run_evaluation(submission, progress=submission.report_progress)
+        with Heartbeat(run):
+            report = run_evaluation(submission, progress=partial(report_progress, run))
     except EvaluationError as error:
         if error.private_detail:
             logger.warning("submission %s failed with %s: %s", submission_id, error.code, error.private_detail)
@@ -82,6 +86,19 @@ def score_submission(*, submission_id: int) -> str:
             "against your quota, and the maintainers have the details",
             infrastructure=True,
         )
+
+
+def _closed_code(version: BenchmarkVersion) -> str:
+    return "version_deprecated" if version.is_deprecated else "version_frozen"
+
+
+def _closed_message(version: BenchmarkVersion) -> str:
+    if version.is_deprecated:
+        return (
+            f"{version} was deprecated before this submission was evaluated; submit it to "
+            "the benchmark's latest version (this does not count against your quota)"
+        )
+    return FROZE_MESSAGE
 
 
 def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
@@ -134,48 +151,101 @@ def version_suite(benchmark: BenchmarkFolder, dataset: EvaluationData) -> SuiteP
 
 
 def _record_success(submission: Submission, run: EvaluationRun, report: EvaluationReport) -> str:
-    outcomes_path = save_outcomes(submission, report)
+    """Record a report if ``run`` is still the submission's run; returns the status it left.
+
+    The outcome file is the run's own (its path names the run), written before the fence is
+    checked; a run that lost its row removes it and changes nothing else. The fence is checked
+    with the submission's row locked, then the version's (the order a withdrawal takes them):
+    a version that froze meanwhile cancels the run instead, and the version's generation,
+    counted under its lock, gives the result its place in commit order (``scored_sequence``).
+    """
+    outcomes_path = save_outcomes(submission, report, run_id=run.pk)
     with transaction.atomic():
-        for part, metrics in report.metrics.items():
-            for name, interval in metrics.items():
-                MetricResult.objects.update_or_create(
-                    submission=submission,
-                    part=part,
-                    condition="clean",
-                    metric=name,
-                    defaults=interval.to_dict(),
+        current = Submission.objects.select_for_update().filter(pk=submission.pk, current_run_id=run.pk).first()
+        version = BenchmarkVersion.objects.select_for_update().get(pk=submission.version_id)
+        if current is not None and not version.is_open:
+            # Only this row: the others of the version are cancelled by the freeze itself, and
+            # touching them here, under the version's lock, could wait on their own recorders.
+            _cancel(run, code=_closed_code(version), message=_closed_message(version))
+            current = None
+        if current is None:
+            lost = True
+        else:
+            lost = False
+            for part, metrics in report.metrics.items():
+                for name, interval in metrics.items():
+                    MetricResult.objects.update_or_create(
+                        submission=submission,
+                        part=part,
+                        condition="clean",
+                        metric=name,
+                        defaults=interval.to_dict(),
+                    )
+            EvaluationRun.objects.filter(pk=run.pk).update(
+                finished_at=timezone.now(),
+                outcome="scored",
+                provenance=report.provenance,
+                private_record=report.private_record,
+                outcomes_path=outcomes_path,
+            )
+            # Conditional: a submission withdrawn while it ran stays withdrawn.
+            updated = 0
+            if current.status == Submission.Status.RUNNING:
+                BenchmarkVersion.objects.filter(pk=version.pk).mark_leaderboard_stale()
+                sequence = BenchmarkVersion.objects.filter(pk=version.pk).values_list("generation", flat=True).get()
+                updated = fenced(run).update(
+                    status=Submission.Status.SCORED,
+                    progress=1.0,
+                    progress_message="scored",
+                    scored_at=timezone.now(),
+                    scored_sequence=sequence,
+                    heartbeat_at=None,
+                    updated_at=timezone.now(),
                 )
-        EvaluationRun.objects.filter(pk=run.pk).update(
-            finished_at=timezone.now(),
-            outcome="scored",
-            provenance=report.provenance,
-            private_record=report.private_record,
-            outcomes_path=outcomes_path,
+    if lost:
+        private_path(outcomes_path).unlink(missing_ok=True)
+        logger.warning(
+            "submission %s: run %s finished after it lost the row; its result is discarded", submission.pk, run.pk
         )
-        # Conditional: a submission withdrawn while it ran stays withdrawn.
-        updated = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
-            status=Submission.Status.SCORED,
-            progress=1.0,
-            progress_message="scored",
-            scored_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        if updated:
-            BenchmarkVersion.objects.filter(pk=submission.version_id).mark_leaderboard_stale()
+        return "superseded"
     return Submission.Status.SCORED if updated else "withdrawn"
 
 
+def _cancel(run: EvaluationRun, *, code: str, message: str) -> None:
+    fenced(run).filter(status__in=[Submission.Status.QUEUED, Submission.Status.RUNNING]).update(
+        status=Submission.Status.FAILED,
+        current_run=None,
+        error_code=code,
+        error_message=message,
+        progress_message="cancelled",
+        counts_against_quota=False,
+        heartbeat_at=None,
+        updated_at=timezone.now(),
+    )
+    EvaluationRun.objects.filter(pk=run.pk, outcome="").update(
+        outcome="cancelled", error_code=code, finished_at=timezone.now()
+    )
+
+
 def _record_failure(
-    submission: Submission, run: EvaluationRun, *, code: str, message: str, infrastructure: bool
+    submission: Submission, run: EvaluationRun, *, code: str, message: str, infrastructure: bool = True
 ) -> str:
+    """Record a failure if ``run`` is still the submission's run; one that lost it changes nothing."""
     with transaction.atomic():
+        current = Submission.objects.select_for_update().filter(pk=submission.pk, current_run_id=run.pk).first()
+        if current is None:
+            logger.warning(
+                "submission %s: run %s failed after it lost the row (%s); nothing recorded", submission.pk, run.pk, code
+            )
+            return "superseded"
         EvaluationRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), outcome="failed", error_code=code)
-        Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
+        fenced(run).filter(status=Submission.Status.RUNNING).update(
             status=Submission.Status.FAILED,
             error_code=code,
             error_message=message[:4000],
             progress_message="failed",
             counts_against_quota=not infrastructure,
+            heartbeat_at=None,
             updated_at=timezone.now(),
         )
     return Submission.Status.FAILED
@@ -184,30 +254,23 @@ def _record_failure(
 def requeue_stalled(*, running_for_seconds: float, queued_for_seconds: float) -> list[int]:
     """Find submissions whose evaluation message must be published again; returns their ids.
 
-    A ``running`` row not updated for ``running_for_seconds`` lost its worker: it goes back to
-    ``queued``. A ``queued`` row whose message was published ``queued_for_seconds`` ago may have
-    lost it (a worker that died holding it, a file set aside as unreadable): it is marked as
-    published now. For a queued row ``updated_at`` is the time its message was last published.
-    Each row changes with a conditional UPDATE, so of two sweeps running at once only one
-    returns it; the caller publishes one message per id, and a message for a row that is no
-    longer queued finds nothing to claim.
+    A ``running`` row whose heartbeat is older than ``running_for_seconds`` by the database's
+    clock lost its worker: it goes back to ``queued`` and its run is fenced out
+    (``runs.requeue_stale_runs``). A ``queued`` row whose message was published
+    ``queued_for_seconds`` ago may have lost it (a worker that died holding it, a file set aside
+    as unreadable): it is marked as published now. For a queued row ``updated_at`` is the time
+    its message was last published. Each row changes with a conditional UPDATE, so of two
+    sweeps running at once only one returns it; the caller publishes one message per id, and a
+    message for a row that is no longer queued finds nothing to take.
     """
     now = timezone.now()
-    due: list[int] = []
-    stalled = Submission.objects.filter(
-        status=Submission.Status.RUNNING, updated_at__lt=now - timedelta(seconds=running_for_seconds)
-    )
-    for pk in list(stalled.values_list("pk", flat=True)):
-        if stalled.filter(pk=pk).update(
-            status=Submission.Status.QUEUED, progress_message="requeued after a worker stopped", updated_at=now
-        ):
-            due.append(pk)
+    due = requeue_stale_runs(seconds=running_for_seconds)
     # Background rows still in the database queue have no message to lose: the dispatcher
     # hands them out (``queueing``).
     waiting = Submission.objects.filter(
         status=Submission.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for_seconds)
     ).exclude(dispatched_at__isnull=True, origin__in=[Submission.Origin.REEVALUATION, Submission.Origin.BASELINE])
     for pk in list(waiting.values_list("pk", flat=True)):
-        if waiting.filter(pk=pk).update(updated_at=now):
+        if pk not in due and waiting.filter(pk=pk).update(updated_at=now):
             due.append(pk)
     return due

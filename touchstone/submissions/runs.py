@@ -1,0 +1,197 @@
+"""Fenced evaluation runs: who may write a submission's results, and how a lost worker is noticed.
+
+Each attempt to score a submission is an ``EvaluationRun``, and the submission's row names the
+one it currently belongs to (``Submission.current_run``). Every write a run makes (progress,
+heartbeat, metrics, outcomes, status) is conditional on still being that run, so a run that
+lost the row changes nothing and learns that it lost. A row is lost in two ways:
+
+- **takeover**: a running row whose heartbeat is older than ``HEARTBEAT_STALE_SECONDS`` by the
+  database's clock has lost its worker (killed, or paused by SIGSTOP, a VM pause, a swap
+  storm); a redelivered message or the watchdog (``requeue_stalled``) gives it to a new run;
+- **cancellation**: a freeze cancels the runs of the version still in flight (``cancel_runs``).
+
+Heartbeats and staleness are compared with the database's clock (``Now()``) alone, so workers
+whose clocks disagree never decide for one another.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from touchstone.submissions.models import EvaluationRun, Submission
+
+logger = logging.getLogger(__name__)
+
+FROZE_MESSAGE = (
+    "the version froze before this evaluation finished, so it is not on the final board; it does not count "
+    "against your quota, and you can submit the model to the benchmark's next version"
+)
+
+
+def stale(seconds: float | None = None) -> Q:
+    """Running rows whose last heartbeat is older than ``seconds`` by the database's clock.
+
+    A row written before heartbeats existed has none; its last update stands in for it.
+    """
+    limit = settings.HEARTBEAT_STALE_SECONDS if seconds is None else seconds
+    cutoff = Now() - timedelta(seconds=limit)
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    return Q(status=Submission.Status.RUNNING) & silent
+
+
+def start_run(submission_id: int, *, worker: str | None = None) -> EvaluationRun | None:
+    """Take a queued row, or a running one whose heartbeat is stale, for a new run; None if neither.
+
+    One transaction: a conditional UPDATE takes the row (of two workers, only one matches;
+    on PostgreSQL the second waits for the first and then finds the heartbeat fresh), the new
+    run is created, and the row names it, which fences out the run it replaces.
+    """
+    with transaction.atomic():
+        taken = Submission.objects.filter(Q(status=Submission.Status.QUEUED) | stale(), pk=submission_id).update(
+            status=Submission.Status.RUNNING,
+            progress=0.0,
+            progress_message="starting",
+            heartbeat_at=Now(),
+            updated_at=timezone.now(),
+        )
+        if not taken:
+            return None
+        previous, attempts = (
+            Submission.objects.filter(pk=submission_id).values_list("current_run_id", flat=True).get(),
+            EvaluationRun.objects.filter(submission_id=submission_id).count(),
+        )
+        if previous is not None:
+            EvaluationRun.objects.filter(pk=previous, outcome="").update(outcome="superseded", finished_at=Now())
+            logger.warning("submission %s: run %s stopped answering; a new run takes over", submission_id, previous)
+        run = EvaluationRun.objects.create(
+            submission_id=submission_id, attempt=attempts + 1, worker=worker or socket.gethostname()
+        )
+        Submission.objects.filter(pk=submission_id).update(current_run=run)
+    return run
+
+
+def fenced(run: EvaluationRun) -> QuerySet[Submission]:
+    """The run's submission, as long as the run is still its current run (else nothing)."""
+    return Submission.objects.filter(pk=run.submission_id, current_run_id=run.pk)
+
+
+def beat(run: EvaluationRun) -> bool:
+    """Write the run's heartbeat with the database's clock; False once the run has lost its row."""
+    return bool(fenced(run).filter(status=Submission.Status.RUNNING).update(heartbeat_at=Now()))
+
+
+def report_progress(run: EvaluationRun, fraction: float, message: str) -> bool:
+    """Record the run's progress (a heartbeat too); False, changing nothing, once it lost its row."""
+    return bool(
+        fenced(run)
+        .filter(status=Submission.Status.RUNNING)
+        .update(
+            progress=max(0.0, min(1.0, fraction)),
+            progress_message=message[:200],
+            heartbeat_at=Now(),
+            updated_at=timezone.now(),
+        )
+    )
+
+
+class Heartbeat:
+    """A thread that beats for a run every ``HEARTBEAT_SECONDS`` while the sandbox works.
+
+    Used as a context manager around the evaluation. Progress callbacks beat too, but a long
+    batch or a slow bootstrap can keep them quiet for longer than the staleness threshold.
+    ``lost`` is set once a beat finds the run fenced out.
+    """
+
+    def __init__(self, run: EvaluationRun, *, every: float | None = None) -> None:
+        self.run = run
+        self.every = settings.HEARTBEAT_SECONDS if every is None else every
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run.pk}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.every + 30)
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    if not beat(self.run):
+                        self.lost.set()
+                        return
+                except Exception:
+                    # A database that restarts must not end the heartbeats of a healthy run.
+                    logger.exception("the heartbeat of run %s could not be written", self.run.pk)
+                    close_old_connections()
+        finally:
+            # The thread has its own connection; it ends with the thread.
+            connection.close()
+
+
+def requeue_stale_runs(*, seconds: float | None = None) -> list[int]:
+    """Put every running row whose heartbeat is stale back in the queue; returns their ids.
+
+    Each row moves with a conditional UPDATE that also clears its run, so of two watchdogs
+    only one returns it, and the old run, should it wake up, is fenced out. The caller
+    publishes one message per id.
+    """
+    due: list[int] = []
+    for pk, run_id in list(Submission.objects.filter(stale(seconds)).values_list("pk", "current_run_id")):
+        with transaction.atomic():
+            moved = Submission.objects.filter(stale(seconds), pk=pk, current_run_id=run_id).update(
+                status=Submission.Status.QUEUED,
+                current_run=None,
+                progress_message="requeued after its worker stopped answering",
+                updated_at=timezone.now(),
+            )
+            if moved and run_id is not None:
+                EvaluationRun.objects.filter(pk=run_id, outcome="").update(outcome="superseded", finished_at=Now())
+        if moved:
+            logger.warning("submission %s: run %s stopped answering; queued again", pk, run_id)
+            due.append(pk)
+    return due
+
+
+def cancel_runs(*, version_id: int, message: str = FROZE_MESSAGE) -> list[int]:
+    """Cancel every queued or running evaluation of a version; returns the submissions' ids.
+
+    Called once the version froze: the runs lose their rows (so nothing they write later
+    counts), the rows end ``failed`` with ``error_code`` ``version_frozen`` and do not count
+    against the quota.
+    """
+    in_flight = Submission.objects.filter(
+        version_id=version_id, status__in=[Submission.Status.QUEUED, Submission.Status.RUNNING]
+    )
+    cancelled: list[int] = []
+    for pk, run_id in list(in_flight.values_list("pk", "current_run_id")):
+        with transaction.atomic():
+            moved = in_flight.filter(pk=pk).update(
+                status=Submission.Status.FAILED,
+                current_run=None,
+                error_code="version_frozen",
+                error_message=message,
+                progress_message="cancelled",
+                counts_against_quota=False,
+                updated_at=timezone.now(),
+            )
+            if moved and run_id is not None:
+                EvaluationRun.objects.filter(pk=run_id, outcome="").update(
+                    outcome="cancelled", error_code="version_frozen", finished_at=Now()
+                )
+        if moved:
+            cancelled.append(pk)
+    return cancelled

@@ -35,6 +35,7 @@ from touchstone.submissions.queueing import (
     mark_published,
     mark_unpublished,
     next_background,
+    release_background,
     unpublished_uploads,
     uploads_waiting,
 )
@@ -106,8 +107,19 @@ def queue_background() -> None:
 def dispatch_background() -> list[int]:
     """Publish the evaluation of the background rows that may run now; returns their ids."""
     handed = next_background()
-    for pk in handed:
-        evaluate_submission.delay(pk)
+    for index, pk in enumerate(handed):
+        try:
+            evaluate_submission.delay(pk)
+        except (KombuError, OSError) as error:
+            # The rows not sent go back to the database queue, so the next pass (the watchdog's,
+            # the sweep's, the next upload's) hands them out again once the broker answers.
+            release_background(handed[index:])
+            logger.warning(
+                "the broker did not take background evaluations %s (%s); they wait in the database queue",
+                handed[index:],
+                type(error).__name__,
+            )
+            return handed[:index]
     return handed
 
 
@@ -128,8 +140,24 @@ def connect_signals() -> None:
 
 
 def queue_recompute(version_id: int) -> None:
-    """Queue a recompute of a version's leaderboard once the current transaction commits."""
-    transaction.on_commit(partial(recompute_leaderboard.delay, version_id))
+    """Queue a recompute of a version's leaderboard once the current transaction commits.
+
+    The change that calls for it is committed first, so a broker that is down loses nothing: the
+    version's board is then older than its generation, and the watchdog's and the periodic pass's
+    stale-board check recompute it once the broker answers.
+    """
+    transaction.on_commit(partial(_send_recompute, version_id))
+
+
+def _send_recompute(version_id: int) -> None:
+    try:
+        recompute_leaderboard.delay(version_id)
+    except (KombuError, OSError) as error:
+        logger.warning(
+            "the broker did not take the recompute of version %s (%s); the stale-board pass recomputes it later",
+            version_id,
+            type(error).__name__,
+        )
 
 
 def withdraw(submission: Submission) -> Submission:
@@ -176,7 +204,7 @@ def recompute_leaderboard(version_id: int) -> bool:
         # Results arrived while this one computed. Their own recomputes were queued with them;
         # one more costs a single read if those have caught up already, and keeps the stored
         # board from staying behind if one of their messages was lost.
-        recompute_leaderboard.delay(version_id)
+        _send_recompute(version_id)
     return computed
 
 

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import transaction
 
 from tests.touchstone.conftest import api_client_for, upload
 from touchstone import tasks
+from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import private_path
 from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import WAITING_FOR_QUEUE
+from touchstone.submissions.services import submit_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,3 +110,31 @@ def test_the_upload_page_accepts_an_upload_while_the_broker_is_down(
     assert private_path(submission.model_path).is_file()
     page = client.get(submission.get_absolute_url())
     assert WAITING_FOR_QUEUE in page.content.decode()
+
+
+def test_a_recompute_the_broker_refuses_is_logged_and_left_to_the_stale_board_pass(version, broker_down, caplog):
+    with transaction.atomic():
+        BenchmarkVersion.objects.filter(pk=version.pk).mark_leaderboard_stale()
+        tasks.queue_recompute(version.pk)  # sent on commit: the broker refuses, nothing raises
+    assert "the stale-board pass recomputes it later" in caplog.text
+    broker_down()  # the broker is back
+    assert tasks.refresh_stale_leaderboards() == [version.pk]
+
+
+def test_background_rows_the_broker_refuses_go_back_to_the_database_queue(
+    version, researcher, good_model_bytes, broker_down, settings
+):
+    settings.BACKGROUND_CONCURRENCY = 2
+    rows = []
+    for name in ("Pinned A", "Pinned B"):
+        row = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name=name)
+        rows.append(row.pk)
+    Submission.objects.filter(pk__in=rows).update(origin=Submission.Origin.BASELINE, dispatched_at=None)
+    assert tasks.dispatch_background() == []
+    assert list(Submission.objects.filter(pk__in=rows).values_list("dispatched_at", flat=True)) == [None, None]
+    broker_down()  # the broker is back
+    assert sorted(tasks.dispatch_background()) == rows
+    assert all(len(messages_for(pk)) == 1 for pk in rows)
+    for pk in rows:
+        for path in messages_for(pk):
+            path.unlink()

@@ -72,6 +72,15 @@ def next_background(*, limit: int | None = None) -> list[int]:
         return handed
 
 
+def release_background(submission_ids: list[int]) -> int:
+    """Put handed-out background rows back in the database queue (their message was never sent).
+
+    Only rows still queued move; the dispatcher hands them out again on its next pass.
+    """
+    background = Submission.objects.exclude(_uploads()).filter(pk__in=submission_ids, status=Submission.Status.QUEUED)
+    return background.update(dispatched_at=None, updated_at=timezone.now())
+
+
 def defer_if_uploads_wait(submission_id: int) -> bool:
     """Put a dispatched background row back in the database queue if an upload is queued.
 

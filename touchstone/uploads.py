@@ -64,13 +64,13 @@ def refusal(path: str, *, announced: int | None = None) -> str:
 
 
 def too_large_response(request: HttpRequest, message: str) -> HttpResponse:
-    # The body is not read: the connection is closed after the answer, so the server does not
-    # have to drain the rest of it.
+    # No "Connection: close" here: it is a hop-by-hop header, which a WSGI application may not
+    # set (PEP 3333; waitress refuses the response with a 500). The server decides about the
+    # connection: waitress has buffered the body up to its own cap and refused anything larger.
     if request.path.startswith(API_PREFIX):
         response: HttpResponse = JsonResponse({"detail": message, "field": "model_file"}, status=413)
     else:
         response = HttpResponse(f"Too large: {message}.\n", status=413, content_type="text/plain; charset=utf-8")
-    response["Connection"] = "close"
     return response
 
 

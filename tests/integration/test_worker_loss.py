@@ -206,7 +206,25 @@ def wait_finished(site, ids: list[int], timeout: float) -> None:
         rows = query(site, "select status from submissions_submission where id = any(%s)", [ids])
         return all(status in ("scored", "failed", "withdrawn") for (status,) in rows)
 
-    wait_for(done, timeout=timeout, what="the submissions to finish")
+    try:
+        wait_for(done, timeout=timeout, what="the submissions to finish")
+    except TimeoutError as error:
+        # Say where each submission stands and what the workers last did, so that a failure
+        # here explains itself.
+        rows = query(
+            site,
+            "select id, status, current_run_id, progress_message, dispatched_at, "
+            "extract(epoch from now() - heartbeat_at) from submissions_submission where id = any(%s) order by id",
+            [ids],
+        )
+        logs = "\n".join(
+            f"--- worker {index} ---\n{site.workers.log(index).read_text(errors='replace')[-2500:]}"
+            for index in range(2)
+            if site.workers.log(index).exists()
+        )
+        raise AssertionError(
+            f"{error}\nsubmissions (id, status, run, message, sent, heartbeat age):\n{rows}\n{logs}"
+        ) from error
 
 
 def test_killed_workers_lose_no_submission_and_score_none_twice(lossy_site, distinct_models):

@@ -254,7 +254,9 @@ def test_killed_workers_lose_no_submission_and_score_none_twice(lossy_site, dist
         lost = [run for run in silent_since(site, list(running.values()), killed_at) if run not in earlier]
         kills.append((killed_at, lost))
     assert len(kills) == N_KILLS, f"only {len(kills)} kills: the submissions finished first"
-    wait_finished(site, ids, timeout=RECOVERY_SECONDS * 3)
+    # Finishing may take longer than recovering on a loaded machine; each recovery's own time is
+    # asserted below against RECOVERY_SECONDS.
+    wait_finished(site, ids, timeout=RECOVERY_SECONDS * 5)
 
     rows = query(
         site,

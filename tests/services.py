@@ -212,6 +212,28 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
     return env
 
 
+def worker_command(*extra: str) -> list[str]:
+    """A Celery worker of one process on the site's queues, without gossip, mingle or heartbeats."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "touchstone",
+        "worker",
+        *extra,
+        "-Q",
+        "evaluation,default",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
 @contextmanager
 def running_site(
     folder: Path,
@@ -230,23 +252,7 @@ def running_site(
     for benchmark in benchmarks:
         site.manage("publish_benchmark", str(benchmark))
     commands = {
-        "worker": [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "touchstone",
-            "worker",
-            "-Q",
-            "evaluation,default",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        "worker": worker_command(),
         "web": [sys.executable, "-m", "touchstone.serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "4"],
     }
     try:

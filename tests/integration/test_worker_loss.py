@@ -13,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 from evaluation.client import TouchstoneClient
 from evaluation.spec import load_benchmark
 from tests.models import centroid_model
-from tests.services import ROOT, postgres_server, redis_server, running_site, stop, wait_for
+from tests.services import ROOT, postgres_server, redis_server, running_site, stop, wait_for, worker_command
 
 pytestmark = pytest.mark.services
 
@@ -41,28 +40,6 @@ LOSS_ENV = {
     "TOUCHSTONE_HEARTBEAT_STALE_SECONDS": str(STALE_SECONDS),
     "TOUCHSTONE_WATCHDOG_SECONDS": "2",
 }
-
-
-def worker_command(name: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "touchstone",
-        "worker",
-        "-n",
-        name,
-        "-Q",
-        "evaluation,default",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
 
 
 def descendants(pid: int) -> list[tuple[int, str]]:
@@ -104,7 +81,7 @@ class Workers:
         before = self.log(index).read_bytes().count(b" ready.") if self.log(index).exists() else 0
         with open(self.log(index), "ab") as log:
             self.processes[index] = subprocess.Popen(
-                worker_command(f"w{index}@%h"),
+                worker_command("-n", f"w{index}@%h"),
                 cwd=ROOT,
                 env=self.site.env,
                 stdout=log,

@@ -14,7 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
-from touchstone.api.diff_serializers import VersionDiffSerializer
 from touchstone.api.exports import (
     BoardCSVRenderer,
     ReportCSVRenderer,
@@ -29,13 +28,12 @@ from touchstone.api.serializers import (
     ErrorSerializer,
     LeaderboardSerializer,
     PrivateProvenanceSerializer,
-    ProgressSerializer,
     ProvenanceSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
-    VersionChangesSerializer,
     VersionSerializer,
 )
+from touchstone.api.version_serializers import ProgressSerializer, VersionChangesSerializer, VersionDiffSerializer
 from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.benchmarks.public_diff import public_diff

@@ -147,7 +147,8 @@ def build_parser(prog: str = "touchstone") -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=prog,
-        description=__doc__,
+        description="Fetch a benchmark's public files from a Touchstone site, check and evaluate a model on them "
+        "with the site's own code, and submit it.",
         epilog=f"The server of fetch, submit and check is --server, or the environment variable {SERVER_VARIABLE}.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (Touchstone)")

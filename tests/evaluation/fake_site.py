@@ -6,6 +6,7 @@ connection closed without an answer) the way a restarting site or a proxy does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -46,7 +47,8 @@ class FakeSite:
     routes: dict[str, Route]
     url: str = ""
     seen: list[tuple[str, str]] = field(default_factory=list)
-    bodies: list[bytes] = field(default_factory=list)
+    bodies: list[tuple[int, str, bytes]] = field(default_factory=list)
+    """Each request body's length, sha256 and first 64 KiB (bodies are read in chunks, never whole)."""
 
     def count(self, path: str) -> int:
         return sum(1 for _, seen in self.seen if seen == path)
@@ -62,10 +64,17 @@ def fake_site(routes: dict[str, Route], *, port: int = 0):
         def _answer(self) -> None:
             path = self.path.split("?")[0]
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            digest, head, left = hashlib.sha256(), b"", length
+            while left:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                digest.update(chunk)
+                head = (head + chunk)[: 64 * 1024] if len(head) < 64 * 1024 else head
             with lock:
                 site.seen.append((self.command, path))
-                site.bodies.append(body)
+                site.bodies.append((length - left, digest.hexdigest(), head))
                 route = site.routes.get(path)
                 calls = site.count(path)
             if route is None:

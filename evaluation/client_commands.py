@@ -173,23 +173,13 @@ def _local_versions(root: Path, slug: str) -> list[str]:
     return sorted(entry.name for entry in folder.iterdir() if (entry / "version.json").exists())
 
 
-def _check_folder(arguments: argparse.Namespace, server: str | None) -> tuple[Path, JSONObject]:
-    """The folder to check against, fetched first when a server is known; and the server's ``about``."""
-    about: JSONObject = {}
-    client = None
-    if server is not None:
-        client, about = connect(server)
+def _held_folder(arguments: argparse.Namespace) -> Path:
+    """The folder ``--benchmark`` names on this machine: a benchmark folder, or a version ``fetch`` kept."""
     given = Path(arguments.benchmark)
     if (given / "benchmark.toml").exists():
-        return given, about
+        return given
     slug, version = split_benchmark(arguments.benchmark)
     root = Path(arguments.data)
-    if client is not None:
-        version = version or latest_version(client, slug)
-        fetched = fetch_version(client, slug, version, root)
-        if not fetched.already_there:
-            print(f"fetched {slug} {version} into {fetched.folder}", file=sys.stderr)
-        return fetched.folder, about
     held = _local_versions(root, slug)
     if version is None and len(held) == 1:
         version = held[0]
@@ -199,7 +189,36 @@ def _check_folder(arguments: argparse.Namespace, server: str | None) -> tuple[Pa
             f"{arguments.benchmark}: {where}; name a version as {slug}/VERSION, or give --server "
             f"(or set {SERVER_VARIABLE}) to fetch it"
         )
-    return version_folder(root, slug, version), about
+    return version_folder(root, slug, version)
+
+
+def _check_folder(arguments: argparse.Namespace, server: str | None) -> tuple[Path, JSONObject]:
+    """The folder to check against and the server's ``about`` (empty without one).
+
+    With a server, a version is fetched first, or the copy already fetched is checked against
+    the published one. A server that cannot be reached leaves the copy on this machine, with a
+    warning that the site's default limits stand in for its own.
+    """
+    if server is None:
+        return _held_folder(arguments), {}
+    try:
+        client, about = connect(server)
+    except ClientError as error:
+        try:
+            held = _held_folder(arguments)
+        except ClientError:
+            raise error from None
+        print(f"warning: {error}\nchecking {held} with the site's default limits", file=sys.stderr)
+        return held, {}
+    given = Path(arguments.benchmark)
+    if (given / "benchmark.toml").exists():
+        return given, about
+    slug, version = split_benchmark(arguments.benchmark)
+    version = version or latest_version(client, slug)
+    fetched = fetch_version(client, slug, version, Path(arguments.data))
+    if not fetched.already_there:
+        print(f"fetched {slug} {version} into {fetched.folder}", file=sys.stderr)
+    return fetched.folder, about
 
 
 def check_command(arguments: argparse.Namespace) -> int:
@@ -211,7 +230,7 @@ def check_command(arguments: argparse.Namespace) -> int:
     limits = SiteLimits.from_about(about)
     if arguments.memory_mb is not None:
         limits = SiteLimits(limits.batch_size, limits.max_upload_bytes, arguments.memory_mb * 1024 * 1024)
-    if not about:
+    if server is None:
         print(f"no server given: checking with the site's default limits ({_limits_text(limits)})", file=sys.stderr)
     dataset = load_for_evaluation(folder, "dev")
     info, items = check_model(

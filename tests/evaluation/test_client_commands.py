@@ -131,3 +131,18 @@ def test_check_names_what_is_missing_without_a_server(no_server_variable, centro
     status, _, err = run("check", str(centroid_file), "--benchmark", "digits/2.0.0", "--data", str(tmp_path))
     assert status == 1
     assert "nothing is fetched under" in err and "give --server (or set TOUCHSTONE_SERVER) to fetch it" in err
+
+
+def test_check_falls_back_to_the_fetched_copy_when_the_server_cannot_be_reached(digits_folder, tmp_path):
+    with fake_site(published(digits_folder, "1.0.0")) as site:
+        assert run("fetch", "--server", site.url, "--benchmark", "digits/1.0.0", str(tmp_path))[0] == 0
+    notes = tmp_path / "notes.pt"
+    notes.write_text("not a model")
+    # The fake site has stopped: its port now refuses connections.
+    status, _, err = run(
+        "check", str(notes), "--benchmark", "digits/1.0.0", "--data", str(tmp_path), "--server", site.url
+    )
+    assert status == 1
+    assert "warning:" in err and "Connection refused" in err
+    assert f"checking {tmp_path / 'digits' / '1.0.0'} with the site's default limits" in err
+    assert "error (invalid_model_file)" in err

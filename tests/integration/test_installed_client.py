@@ -87,6 +87,29 @@ def test_the_installed_command_lists_its_commands(installed, tmp_path):
 
 
 @pytest.mark.services
+def test_the_site_in_the_clone_still_runs_its_own_code_beside_the_installed_client(installed):
+    # The site's processes start from the clone's root, whose packages come before the installed copy.
+    completed = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", "import evaluation; print(evaluation.__file__)"],
+        cwd=ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(completed.stdout.strip()) == ROOT / "evaluation" / "__init__.py"
+    checked = subprocess.run(
+        [str(installed / "bin" / "python"), "manage.py", "check"],
+        cwd=ROOT,
+        env={**_environment(), "TOUCHSTONE_DATA_DIR": str(installed.parent / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.services
 def test_the_installed_command_fetches_a_version_from_a_live_site(installed, live_server, version, tmp_path):
     completed = run_installed(
         installed, "fetch", "--server", live_server.url, "--benchmark", "digits/1.0.0", "data", cwd=tmp_path

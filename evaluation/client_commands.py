@@ -34,16 +34,22 @@ def add_server_option(parser: argparse.ArgumentParser, *, required: bool = True)
     )
 
 
-def resolve_server(given: str | None, *, required: bool = True) -> str | None:
+def resolve_server(given: str | None) -> str:
     """The server from ``--server`` or ``TOUCHSTONE_SERVER``; a ``ClientError`` when neither names one."""
-    server = (given or os.environ.get(SERVER_VARIABLE) or "").strip()
-    if not server:
-        if not required:
-            return None
+    server = optional_server(given)
+    if server is None:
         raise ClientError(
             f"no server given: pass --server URL or set {SERVER_VARIABLE}=URL "
             "(a site started with `make run` is http://127.0.0.1:8000)"
         )
+    return server
+
+
+def optional_server(given: str | None) -> str | None:
+    """The server from ``--server`` or ``TOUCHSTONE_SERVER``, or ``None`` when neither names one."""
+    server = (given or os.environ.get(SERVER_VARIABLE) or "").strip()
+    if not server:
+        return None
     parts = urlsplit(server)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         source = "--server" if given else SERVER_VARIABLE
@@ -62,7 +68,8 @@ def connect(
     """A client of ``server`` once it has answered as a Touchstone site; says which one it is."""
     client = TouchstoneClient(server, token, backoff=backoff, say=_say_on_new_line)
     try:
-        about = client.about()
+        # Asked without the token: a wrong token is the upload's to report, not a sign of another site.
+        about = TouchstoneClient(server).about()
     except ClientError as error:
         raise ClientError(
             f"{server} does not answer as a Touchstone site ({error}); check --server or {SERVER_VARIABLE}"
@@ -94,7 +101,6 @@ def split_benchmark(value: str, version: str | None = None) -> tuple[str, str | 
 
 def fetch_command(arguments: argparse.Namespace) -> int:
     server = resolve_server(arguments.server)
-    assert server is not None
     client, _ = connect(server)
     slug, version = split_benchmark(arguments.benchmark, arguments.version)
     version = version or latest_version(client, slug)
@@ -116,7 +122,6 @@ def submit_command(arguments: argparse.Namespace) -> int:
         print(f"error: give --token or set {TOKEN_VARIABLE} (see your API token page)", file=sys.stderr)
         return 2
     server = resolve_server(arguments.server)
-    assert server is not None
     client, about = connect(server, token, backoff=Backoff(give_up_seconds=arguments.give_up_after))
     slug, version = split_benchmark(arguments.benchmark, arguments.version)
     version = version or latest_version(client, slug)
@@ -225,7 +230,7 @@ def check_command(arguments: argparse.Namespace) -> int:
     from evaluation.local_check import SiteLimits, check_model
     from evaluation.public import load_for_evaluation
 
-    server = resolve_server(arguments.server, required=False)
+    server = optional_server(arguments.server)
     folder, about = _check_folder(arguments, server)
     limits = SiteLimits.from_about(about)
     if arguments.memory_mb is not None:

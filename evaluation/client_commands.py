@@ -100,9 +100,9 @@ def split_benchmark(value: str, version: str | None = None) -> tuple[str, str | 
 
 
 def fetch_command(arguments: argparse.Namespace) -> int:
+    slug, version = split_benchmark(arguments.benchmark, arguments.version)
     server = resolve_server(arguments.server)
     client, _ = connect(server)
-    slug, version = split_benchmark(arguments.benchmark, arguments.version)
     version = version or latest_version(client, slug)
     fetched = fetch_version(client, slug, version, arguments.dest)
     dataset = fetched.dataset
@@ -121,9 +121,9 @@ def submit_command(arguments: argparse.Namespace) -> int:
     if not token:
         print(f"error: give --token or set {TOKEN_VARIABLE} (see your API token page)", file=sys.stderr)
         return 2
+    slug, version = split_benchmark(arguments.benchmark, arguments.version)
     server = resolve_server(arguments.server)
     client, about = connect(server, token, backoff=Backoff(give_up_seconds=arguments.give_up_after))
-    slug, version = split_benchmark(arguments.benchmark, arguments.version)
     version = version or latest_version(client, slug)
     # The site's own upload checks, before the file is sent: a refused file costs no upload.
     limit = about.get("max_upload_bytes")

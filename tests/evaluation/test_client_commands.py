@@ -146,3 +146,18 @@ def test_check_falls_back_to_the_fetched_copy_when_the_server_cannot_be_reached(
     assert "warning:" in err and "Connection refused" in err
     assert f"checking {tmp_path / 'digits' / '1.0.0'} with the site's default limits" in err
     assert "error (invalid_model_file)" in err
+
+
+def test_fetch_without_a_version_takes_the_latest_the_site_names(digits_folder, tmp_path):
+    routes = published(digits_folder, "1.1.0")
+    routes["/api/v1/benchmarks/digits/"] = json_route({"slug": "digits", "latest_version": "1.1.0"})
+    with fake_site(routes) as site:
+        status, _, err = run("fetch", "--server", site.url, "--benchmark", "digits", str(tmp_path))
+    assert status == 0, err
+    assert (tmp_path / "digits" / "1.1.0" / "version.json").exists()
+
+
+def test_two_different_versions_named_at_once_are_refused(no_server_variable, tmp_path):
+    status, _, err = run("fetch", "--server", "http://127.0.0.1:9", "--benchmark", "digits/1.0.0", "--version", "2.0.0")
+    assert status == 1
+    assert "--benchmark names version 1.0.0 and --version 2.0.0; give one" in err

@@ -87,6 +87,18 @@ def test_the_installed_command_lists_its_commands(installed, tmp_path):
 
 
 @pytest.mark.services
+def test_the_distribution_ships_the_library_and_nothing_of_the_site(installed, tmp_path):
+    listed = subprocess.run(
+        [str(installed / "bin" / "python"), "-c",
+         "import importlib.metadata as m; print('\\n'.join(str(f) for f in m.files('touchstone-client')))"],
+        cwd=tmp_path, env=_environment(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    top = {Path(name).parts[0] for name in listed.stdout.split()}
+    assert "evaluation" in top and "touchstone" not in top and "catalog" not in top and "tests" not in top
+    assert any(name.endswith("evaluation/sandbox/child.py") for name in listed.stdout.split())
+
+
+@pytest.mark.services
 def test_the_site_in_the_clone_still_runs_its_own_code_beside_the_installed_client(installed):
     # The site's processes start from the clone's root, whose packages come before the installed copy.
     completed = subprocess.run(

@@ -5,7 +5,7 @@ PORT ?= 8000
 RUN_PACKAGES = bubblewrap
 TEST_PACKAGES = bubblewrap redis-server postgresql chromium
 
-.PHONY: run test check install install-test system-packages-run system-packages-test sandbox-account perf
+.PHONY: run test check install install-test system-packages-run system-packages-test sandbox-account perf wheel
 
 install: system-packages-run sandbox-account
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -40,6 +40,11 @@ check:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
 	$(PYTHON) -c 'from importlinter.cli import lint_imports_command; lint_imports_command()'
+
+# The client's wheel (the `touchstone` command and the evaluation library, nothing of the site),
+# built from the clone with the installed setuptools: `pip install dist/touchstone_client-*.whl`.
+wheel:
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation --wheel-dir dist .
 
 perf:
 	$(PYTHON) perf/bootstrap.py

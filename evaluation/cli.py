@@ -1,16 +1,24 @@
-"""``python -m evaluation``: evaluate a model locally, or submit it to a Touchstone server."""
+"""``touchstone`` (or ``python -m evaluation``): check and evaluate a model locally, fetch a benchmark's public
+files from a Touchstone server, or submit a model to one."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.client import ClientError
+from evaluation.client_commands import (
+    SERVER_VARIABLE,
+    TOKEN_VARIABLE,
+    add_server_option,
+    check_command,
+    fetch_command,
+    submit_command,
+)
+from evaluation.client_errors import ClientError
 from evaluation.errors import EvaluationError, SpecError
 from evaluation.summary import format_breakdowns
 
@@ -134,65 +142,16 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(arguments: argparse.Namespace) -> int:
-    from evaluation.client import TouchstoneClient
-    from evaluation.public import load_for_evaluation
+def build_parser(prog: str = "touchstone") -> argparse.ArgumentParser:
+    from evaluation import __version__
 
-    client = TouchstoneClient(arguments.server)
-    client.fetch_public_files(benchmark=arguments.benchmark, version=arguments.version, folder=arguments.folder)
-    dataset = load_for_evaluation(arguments.folder, "dev")
-    print(
-        f"{arguments.folder}: {dataset.spec.slug} {dataset.spec.version}, {len(dataset.data.labels)} dev items, "
-        f"content hash {dataset.content_hash} (verified)"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Fetch a benchmark's public files from a Touchstone site, check and evaluate a model on them "
+        "with the site's own code, and submit it.",
+        epilog=f"The server of fetch, submit and check is --server, or the environment variable {SERVER_VARIABLE}.",
     )
-    return 0
-
-
-def _submit(arguments: argparse.Namespace) -> int:
-    from evaluation.client import TouchstoneClient, progress_bar
-
-    token = arguments.token or os.environ.get("TOUCHSTONE_TOKEN")
-    if not token:
-        print("error: give --token or set TOUCHSTONE_TOKEN (see your API token page)", file=sys.stderr)
-        return 2
-    client = TouchstoneClient(arguments.server, token)
-    created = client.submit(
-        benchmark=arguments.benchmark,
-        version=arguments.version,
-        model_file=arguments.model,
-        model_name=arguments.name,
-        description=arguments.description,
-        paper_url=arguments.paper_url,
-        code_url=arguments.code_url,
-    )
-    print(f"submitted #{created['id']}: {arguments.server.rstrip('/')}/submissions/{created['id']}/", file=sys.stderr)
-    final = client.wait(created["id"], on_update=progress_bar)
-    if final["status"] == "scored":
-        # The Ladder's release follows scoring by a moment (the leaderboard task computes it).
-        final = client.wait_for_release(created["id"])
-    print(file=sys.stderr)
-    if final["status"] != "scored":
-        print(f"{final['status']}: {final.get('error') or ''}", file=sys.stderr)
-        return 1
-    ladder = final.get("ladder")
-    if isinstance(ladder, dict):
-        if ladder.get("improved"):
-            print(
-                f"feedback {ladder['metric']} (Ladder): {ladder['released']:.4f}; this submission beat your "
-                "team's best and was released"
-            )
-        else:
-            print(
-                "this submission did not beat your team's best by more than the noise, so the Ladder did not "
-                "release it; nothing more about it is shown while the version is open"
-            )
-    for name, interval in final["metrics"].items():
-        print(f"{name:>16}: {interval['value']:.4f}  95% CI [{interval['ci_low']:.4f}, {interval['ci_high']:.4f}]")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (Touchstone)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     evaluate = commands.add_parser("evaluate", help="score a model file on a benchmark folder, as the server does")
@@ -221,29 +180,64 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the report and the breakdowns as JSON")
     evaluate.set_defaults(handler=_evaluate)
 
-    fetch = commands.add_parser("fetch", help="download a version's public files (spec, dev split) and verify them")
-    fetch.add_argument("--server", default=os.environ.get("TOUCHSTONE_SERVER", "http://127.0.0.1:8000"))
-    fetch.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits")
-    fetch.add_argument("--version", required=True, help="benchmark version, e.g. 1.0.0")
-    fetch.add_argument("folder", type=Path, help="where to write benchmark.toml, dev.npz and version.json")
-    fetch.set_defaults(handler=_fetch)
+    fetch = commands.add_parser(
+        "fetch", help="download a version's public files (spec, dev split) into DEST/SLUG/VERSION/ and verify them"
+    )
+    add_server_option(fetch)
+    fetch.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits, or slug/version: digits/1.0.0")
+    fetch.add_argument("--version", help="benchmark version, e.g. 1.0.0 (default: the latest published)")
+    fetch.add_argument(
+        "dest",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        help="the folder to keep versions in (default: the current folder); each version goes to DEST/SLUG/VERSION/",
+    )
+    fetch.set_defaults(handler=fetch_command)
+
+    check = commands.add_parser(
+        "check", help="run the site's upload checks and preflight on a model file, here, with every detail"
+    )
+    check.add_argument("model", type=Path, help="a TorchScript or torch.export file")
+    check.add_argument(
+        "--benchmark",
+        required=True,
+        help="SLUG or SLUG/VERSION (fetched under --data, or fetched now from the server), or a benchmark folder",
+    )
+    check.add_argument("--data", default=".", help="where fetch keeps versions (default: the current folder)")
+    add_server_option(check, required=False)
+    check.add_argument("--memory-mb", type=int, help="the sandbox's memory (default: the server's)")
+    check.add_argument("--wall-seconds", type=float, default=600.0)
+    check.add_argument(
+        "--allow-unsandboxed", action="store_true", help="run without bubblewrap (only for your own models)"
+    )
+    check.set_defaults(handler=check_command)
 
     submit = commands.add_parser("submit", help="upload a model and follow it until it is scored")
-    submit.add_argument("--server", default=os.environ.get("TOUCHSTONE_SERVER", "http://127.0.0.1:8000"))
-    submit.add_argument("--token", help="API token (or TOUCHSTONE_TOKEN)")
-    submit.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits")
-    submit.add_argument("--version", required=True, help="benchmark version, e.g. 1.0.0")
+    add_server_option(submit)
+    submit.add_argument("--token", help=f"API token (or {TOKEN_VARIABLE})")
+    submit.add_argument("--benchmark", required=True, help="benchmark slug, e.g. digits, or slug/version: digits/1.0.0")
+    submit.add_argument("--version", help="benchmark version, e.g. 1.0.0 (default: the latest published)")
     submit.add_argument("--model", type=Path, required=True)
     submit.add_argument("--name", required=True, help="model name shown on the leaderboard")
     submit.add_argument("--description", default="")
     submit.add_argument("--paper-url", default="")
     submit.add_argument("--code-url", default="")
-    submit.set_defaults(handler=_submit)
+    submit.add_argument(
+        "--give-up-after",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="while following the submission, how long the server may stay unreachable before the command stops "
+        "(the submission goes on; default 600)",
+    )
+    submit.set_defaults(handler=submit_command)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, *, prog: str = "touchstone") -> int:
+    """Run one command; returns the exit status (0 on success)."""
+    arguments = build_parser(prog).parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = arguments.handler
     try:
         return handler(arguments)

@@ -1,7 +1,7 @@
 """What the runner evaluates: one split of a benchmark with the version's identity.
 
 On the server the folder is complete. A researcher usually holds only the public files
-(``benchmark.toml``, ``dev.npz`` and the ``version.json`` that ``python -m evaluation fetch``
+(``benchmark.toml``, ``dev.npz`` and the ``version.json`` that ``touchstone fetch``
 writes beside them); their hashes are checked against the published version, so a local
 score is computed on exactly the data the site published, with the same seeds.
 """
@@ -67,7 +67,7 @@ def load_for_evaluation(folder: Path, split: str) -> EvaluationData:
     if not identity_path.exists():
         raise SpecError(
             f"{folder}: has neither test.npz nor {VERSION_FILE}; fetch the public files with "
-            f"`python -m evaluation fetch --benchmark {spec.slug} --version {spec.version} {folder}`"
+            f"`touchstone fetch --benchmark {spec.slug}/{spec.version}` (it writes ./{spec.slug}/{spec.version}/)"
         )
     try:
         identity = json.loads(identity_path.read_text(encoding="utf-8"))

@@ -52,7 +52,7 @@ def test_a_throttled_upload_is_not_sent_twice():
     try:
         client = TouchstoneClient(f"http://127.0.0.1:{server.server_port}")
         with pytest.raises(ClientError, match="HTTP 429"):
-            client._request("POST", "submissions/", body=b"{}", content_type="application/json")
+            client._request("POST", "submissions/", body=b"{}", headers={"Content-Type": "application/json"})
     finally:
         server.shutdown()
     assert seen == ["POST"]

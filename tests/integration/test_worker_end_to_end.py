@@ -120,7 +120,7 @@ def test_the_command_line_client_uploads_and_follows_a_model(production_site, mo
 def test_a_researcher_fetches_the_public_files_and_evaluates_locally(
     production_site, model_files, digits_folder, tmp_path
 ):
-    public = tmp_path / "digits"
+    public = tmp_path / "digits" / "1.0.0"
     fetched = subprocess.run(
         [
             sys.executable,
@@ -133,7 +133,7 @@ def test_a_researcher_fetches_the_public_files_and_evaluates_locally(
             "digits",
             "--version",
             "1.0.0",
-            str(public),
+            str(tmp_path),
         ],
         cwd=ROOT,
         capture_output=True,

@@ -4,11 +4,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import views
+from touchstone.api import about, views
 
 app_name = "api"
 
 urlpatterns = [
+    path("about/", about.About.as_view(), name="about"),
     path("benchmarks/", views.BenchmarkList.as_view(), name="benchmarks"),
     path("benchmarks/<slug:slug>/", views.BenchmarkDetail.as_view(), name="benchmark"),
     path("benchmarks/<slug:slug>/progress/", views.BenchmarkProgress.as_view(), name="progress"),

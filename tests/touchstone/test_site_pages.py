@@ -46,6 +46,13 @@ def test_the_500_page_has_the_navigation_and_needs_no_database():
     assert api.status_code == 500 and set(json.loads(api.content)) == {"detail", "field"}
 
 
+def test_the_500_page_still_answers_when_its_own_links_cannot_be_built(settings):
+    # A URL configuration without the site's routes: the styled page cannot link anywhere.
+    settings.ROOT_URLCONF = "tests.touchstone.empty_urls"
+    response = server_error(RequestFactory().get("/benchmarks/digits/"))
+    assert response.status_code == 500 and b"Something went wrong on our side" in response.content
+
+
 def test_a_failing_page_answers_with_the_500_page(version, monkeypatch):
     def broken(request):
         raise RuntimeError("a bug")

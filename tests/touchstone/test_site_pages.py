@@ -95,6 +95,24 @@ def test_the_logout_button_logs_out_and_a_post_without_its_token_is_refused(rese
     assert 'id="logged-out"' in client.get("/accounts/logout/").content.decode()
 
 
+def test_a_form_sent_without_its_token_answers_with_a_page_that_says_to_reload(researcher):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(researcher)
+    response = client.post("/accounts/logout/")
+    page = response.content.decode()
+    assert response.status_code == 403 and NAVIGATION in page and 'id="csrf-failure"' in page
+    assert "reload the page" in page and "Nothing was changed" in page
+
+
+def test_an_action_a_user_may_not_take_is_a_403_page_saying_why(version, researcher):
+    client = Client()
+    client.force_login(researcher)
+    response = client.post(f"/benchmarks/digits/{version.version}/freeze/")
+    page = response.content.decode()
+    assert response.status_code == 403 and NAVIGATION in page and 'id="forbidden"' in page
+    assert "only maintainers of digits" in page
+
+
 def test_pages_link_the_icon_and_favicon_ico_leads_to_it(db):
     page = Client().get("/").content.decode()
     assert '<link rel="icon" href="/static/touchstone/favicon.svg" type="image/svg+xml">' in page

@@ -72,6 +72,11 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(browser, frozen_site):
         "missing page": "/no-such-page/",
     }
     page = browser.new_page(viewport={"width": PHONE[0], "height": PHONE[1]})
+    problems: list[str] = []
+    page.on(
+        "console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
     try:
         for width, height in (PHONE, LAPTOP):
             page.set_viewport_size({"width": width, "height": height})
@@ -89,6 +94,10 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(browser, frozen_site):
                 })"""
             )
             assert lines and set(lines) == {1}, (width, lines)
+        # The 404 page keeps the site's navigation.
+        page.goto(f"{frozen_site['url']}/no-such-page/")
+        assert page.locator(".site-header nav a", has_text="Benchmarks").is_visible()
+        assert problems == []
     finally:
         page.close()
 

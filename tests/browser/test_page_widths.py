@@ -82,6 +82,9 @@ def test_no_page_scrolls_sideways_on_a_phone_or_a_laptop(browser, frozen_site):
             page.set_viewport_size({"width": width, "height": height})
             for name, path in paths.items():
                 page.goto(f"{frozen_site['url']}{path}")
+                if page.locator(".chart").count():
+                    # Measure once plotly has drawn, at the width it chose.
+                    page.wait_for_selector(".chart .main-svg", timeout=20000)
                 found = overflow(page)
                 assert found["scroll"] <= found["inner"] == width, (name, width, found)
             # Each rank on a home card keeps its interval on its own line: "2 (1–3)".

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from touchstone.front.health import healthz
 
@@ -10,6 +12,8 @@ urlpatterns = [
     path("api/v1/", include("touchstone.api.urls")),
     path("accounts/", include("touchstone.accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    # Browsers and feed readers ask for /favicon.ico whatever the page links; the icon is a static SVG.
+    path("favicon.ico", RedirectView.as_view(url=static("touchstone/favicon.svg")), name="favicon"),
     path("", include("touchstone.front.urls")),
 ]
 

@@ -1,4 +1,4 @@
-"""Sign-up, log-in and the API token page, each throttled; logout is Django's own view."""
+"""Sign-up, log-in and the API token page, each throttled; logout by POST, with a page for a GET."""
 
 from __future__ import annotations
 
@@ -85,3 +85,16 @@ def token(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:token")
     api_token, _ = Token.objects.get_or_create(user=request.user)
     return render(request, "accounts/token.html", {"token": api_token.key})
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which only a POST performs, with a page for a GET instead of a bare 405.
+
+    A link followed by a browser, a crawler or an image tag must not log anyone out, so a GET
+    shows a button that sends the POST (with its CSRF token) rather than logging out itself.
+    """
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return render(request, "accounts/logout.html")

@@ -12,10 +12,11 @@ first message and the field it names (``null`` for a problem with the request as
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.views import defaults
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
@@ -28,6 +29,14 @@ from touchstone.submissions.services import SubmissionRejected
 from touchstone.uploads import UploadTooLarge
 
 API_PREFIX = "/api/"
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_SERVER_ERROR_PAGE = (
+    "<!doctype html><title>Server error · Touchstone</title><h1>Something went wrong on our side</h1>"
+    "<p>The server failed to answer this request; the error was recorded for the maintainers. Try again in a "
+    'few minutes. <a href="/">Touchstone</a></p>'
+)
 
 
 def error_body(detail: str, field: str | None = None) -> dict[str, Any]:
@@ -114,7 +123,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
             "later, and tell them if it keeps happening."
         )
         return JsonResponse(body, status=500)
-    return defaults.server_error(request)
+    try:
+        return defaults.server_error(request)
+    except Exception:
+        # The page's own links failed too (a URL configuration that does not load, say): a bare
+        # page still tells the visitor what happened rather than leaving the connection to drop.
+        logger.exception("The 500 page could not be rendered")
+        return HttpResponseServerError(FALLBACK_SERVER_ERROR_PAGE)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

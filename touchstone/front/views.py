@@ -203,6 +203,9 @@ def _comparison_refused(request: HttpRequest, context: dict, wait: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     found = _version(slug, version)
+    if not found.is_open:
+        # No form to fill in: the page says why and where to submit instead.
+        return render(request, "front/upload.html", {"version": found, "benchmark": found.benchmark})
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

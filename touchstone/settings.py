@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -202,6 +203,7 @@ PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "pr
 # runs, the hidden splits) in its own cache folder (touchstone/storage.py).
 STORAGE_KIND = env_str("TOUCHSTONE_STORAGE", "local")
 STORAGE_CACHE_DIR = Path(env_str("TOUCHSTONE_STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache")))
+PRIVATE_STORAGE: dict[str, Any]
 if STORAGE_KIND == "local":
     PRIVATE_STORAGE = {"BACKEND": "touchstone.storage_backends.PrivateFileSystemStorage"}
 elif STORAGE_KIND == "s3":

@@ -200,7 +200,7 @@ def fetch_folder(relative: str, file_hashes: Mapping[str, str], *, verify: bool 
     if not is_remote():
         return destination
     complete = destination.with_name(destination.name + ".complete")
-    if complete.exists() and (not verify or _folder_matches(destination, file_hashes)):
+    if complete.exists() and destination.is_dir() and (not verify or _folder_matches(destination, file_hashes)):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=destination.parent))

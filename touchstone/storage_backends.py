@@ -30,11 +30,11 @@ class PrivateFileSystemStorage(FileSystemStorage):
     a management command) that points ``PRIVATE_STORAGE_ROOT`` elsewhere is obeyed at once.
     """
 
-    @property  # type: ignore[override]
+    @property
     def base_location(self) -> str:
         return str(Path(settings.PRIVATE_STORAGE_ROOT))
 
-    @property  # type: ignore[override]
+    @property
     def location(self) -> str:
         return str(Path(settings.PRIVATE_STORAGE_ROOT).resolve())
 

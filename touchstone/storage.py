@@ -27,6 +27,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
 CHUNK_BYTES = 1024 * 1024
+COMPLETE_NOTE = "fetched whole and checked against the file hashes the database records\n"
 
 
 class StorageIntegrityError(Exception):
@@ -119,13 +120,18 @@ def store_file(relative: str) -> None:
 
 
 def store_folder(relative: str) -> None:
-    """Send every file under the local folder ``relative`` to the bucket, subfolders included."""
+    """Send every file under the local folder ``relative`` to the bucket, subfolders included.
+
+    The caller has checked the local copy (a version's content hash), so it is marked complete
+    in this machine's cache, as ``fetch_folder`` would mark a fetched one.
+    """
     if not is_remote():
         return
     root = private_path(relative)
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.name.startswith(".staging-"):
             store_file(f"{relative}/{path.relative_to(root).as_posix()}")
+    _completion_mark(root).write_text(COMPLETE_NOTE)
 
 
 def sha256_of(path: Path) -> str:
@@ -172,6 +178,11 @@ def fetch_file(relative: str, *, sha256: str | None = None) -> Path:
     return path
 
 
+def _completion_mark(folder: Path) -> Path:
+    """The file beside a cached folder that says it was fetched whole and checked."""
+    return folder.with_name(folder.name + ".complete")
+
+
 def _remote_files(relative: str) -> list[str]:
     """Every object under the folder ``relative`` of the bucket, as paths relative to private storage."""
     found: list[str] = []
@@ -199,7 +210,7 @@ def fetch_folder(relative: str, file_hashes: Mapping[str, str], *, verify: bool 
     destination = private_path(relative)
     if not is_remote():
         return destination
-    complete = destination.with_name(destination.name + ".complete")
+    complete = _completion_mark(destination)
     if complete.exists() and destination.is_dir() and (not verify or _folder_matches(destination, file_hashes)):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +231,7 @@ def fetch_folder(relative: str, file_hashes: Mapping[str, str], *, verify: bool 
         except OSError:
             # Another process of this machine put a copy in place meanwhile; it was checked too.
             shutil.rmtree(staging, ignore_errors=True)
-        complete.write_text("checked against the database's file hashes\n")
+        complete.write_text(COMPLETE_NOTE)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -246,7 +257,7 @@ def delete_folder(relative: str) -> None:
     if is_remote():
         for name in _remote_files(relative):
             private_storage().delete(_name(name))
-        local.with_name(local.name + ".complete").unlink(missing_ok=True)
+        _completion_mark(local).unlink(missing_ok=True)
     shutil.rmtree(local, ignore_errors=True)
 
 

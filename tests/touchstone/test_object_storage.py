@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -17,9 +18,12 @@ from touchstone.storage import (
     is_remote,
     private_path,
     private_storage,
+    store_folder,
     write_file_atomically,
 )
 from touchstone.storage_backends import PrivateFilesHaveNoURL
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -93,19 +97,28 @@ def test_private_objects_have_no_url_and_grant_nobody_but_the_owner(emulator, bu
     assert all(grant["Grantee"].get("Type") == "CanonicalUser" for grant in grants)
 
 
-def test_a_published_version_is_fetched_whole_by_another_machine_and_refetched_when_damaged(
-    settings, emulator, bucket, tmp_path, version, digits_folder
+def test_a_stored_folder_is_fetched_whole_by_another_machine_and_refetched_when_damaged(
+    settings, emulator, bucket, tmp_path
 ):
-    assert "benchmark.toml" in {key.rsplit("/", 1)[1] for key in stored_keys(emulator, bucket)}
+    files = {"benchmark.toml": b"slug = 'x'", "test.npz": b"hidden labels", "perturbed/test/blur-1.npy": b"blurred"}
+    for name, content in files.items():
+        write_file_atomically(f"benchmarks/x/1.0.0/{name}", [content])
+    store_folder("benchmarks/x/1.0.0")
+    hashes = {name: hashlib.sha256(content).hexdigest() for name, content in files.items() if "/" not in name}
     become_another_machine(settings, tmp_path)
-    folder = version.folder
+    folder = fetch_folder("benchmarks/x/1.0.0", hashes)
     assert folder.is_relative_to(tmp_path / "machine-b")
-    assert (folder / "test.npz").read_bytes() == (digits_folder / "test.npz").read_bytes()
+    assert {
+        path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()
+    } == files
     (folder / "test.npz").write_bytes(b"damaged")
     # Readers trust a complete copy; the workers check it before a model sees it.
-    assert fetch_folder(version.storage_path, version.file_hashes).joinpath("test.npz").read_bytes() == b"damaged"
-    fetched = fetch_folder(version.storage_path, version.file_hashes, verify=True)
-    assert (fetched / "test.npz").read_bytes() == (digits_folder / "test.npz").read_bytes()
+    assert fetch_folder("benchmarks/x/1.0.0", hashes).joinpath("test.npz").read_bytes() == b"damaged"
+    assert fetch_folder("benchmarks/x/1.0.0", hashes, verify=True).joinpath("test.npz").read_bytes() == b"hidden labels"
+    s3_client(emulator).put_object(Bucket=bucket, Key="benchmarks/x/1.0.0/test.npz", Body=b"replaced")
+    (folder / "test.npz").write_bytes(b"damaged again")
+    with pytest.raises(StorageIntegrityError, match=r"benchmarks/x/1\.0\.0"):
+        fetch_folder("benchmarks/x/1.0.0", hashes, verify=True)
 
 
 def test_a_deleted_folder_leaves_the_bucket_and_the_cache(emulator, bucket):
@@ -134,3 +147,39 @@ def test_an_anonymous_request_cannot_read_a_private_object(emulator, bucket):
 def test_a_missing_object_is_reported_as_missing(bucket):
     with pytest.raises(FileNotFoundError):
         fetch_file("outcomes/404/run-1.npz")
+
+
+def load_settings(monkeypatch, tmp_path, **environment: str):
+    """A fresh copy of ``touchstone/settings.py`` evaluated under ``environment``."""
+    import importlib.util
+
+    from tests.object_storage import storage_environment
+
+    for name in storage_environment("", ""):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TOUCHSTONE_DATA_DIR", str(tmp_path / "data"))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("settings_under_test", ROOT / "touchstone" / "settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_settings_refuse_a_bucket_storage_without_a_bucket_and_an_unknown_kind(monkeypatch, tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="TOUCHSTONE_S3_BUCKET"):
+        load_settings(monkeypatch, tmp_path, TOUCHSTONE_STORAGE="s3")
+    with pytest.raises(ImproperlyConfigured, match=r"local .* or s3"):
+        load_settings(monkeypatch, tmp_path, TOUCHSTONE_STORAGE="nfs")
+    local = load_settings(monkeypatch, tmp_path)
+    assert local.STORAGES["private"]["BACKEND"] == "touchstone.storage_backends.PrivateFileSystemStorage"
+
+
+def test_local_private_files_have_no_url_either(settings, tmp_path):
+    assert not is_remote()
+    write_file_atomically("outcomes/1/run-1.npz", [b"outcomes"])
+    assert (tmp_path / "private" / "outcomes/1/run-1.npz").read_bytes() == b"outcomes"
+    with pytest.raises(PrivateFilesHaveNoURL):
+        private_storage().url("outcomes/1/run-1.npz")

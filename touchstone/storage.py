@@ -14,6 +14,7 @@ crash never leaves half a file visible.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -108,15 +109,22 @@ def write_file_atomically(relative: str, chunks: Iterable[bytes]) -> Path:
     return destination
 
 
-def store_file(relative: str) -> None:
+def store_file(relative: str, *, keep_local: bool = True) -> None:
     """Send the local file at ``relative`` to the bucket (nothing to do when storage is local).
 
     One upload: the object is replaced whole, and readers see the old object or the new one.
+    ``keep_local=False`` then removes this machine's copy (and its folder, once empty): a web
+    server keeps no copy of the models it receives, which only the workers run.
     """
     if not is_remote():
         return
-    with open(private_path(relative), "rb") as source:
+    path = private_path(relative)
+    with open(path, "rb") as source:
         private_storage().save(_name(relative), File(source))
+    if not keep_local:
+        path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
 
 
 def store_folder(relative: str) -> None:

@@ -115,6 +115,9 @@ def test_an_upload_to_one_machine_is_scored_by_a_worker_on_another(service_folde
         cache_b = worker.folder / "data" / "storage-cache"
         assert list(cache_b.glob("submissions/*/*/*/model.pt")), "the worker never fetched the model"
         assert list(cache_b.glob("benchmarks/digits/*/test.npz")), "the worker never fetched the hidden split"
+        assert not list((web.folder / "data" / "storage-cache").glob("submissions/**/*.pt")), (
+            "the web server kept the model"
+        )
         for machine in (web, worker):
             private = machine.folder / "data" / "private"
             assert not private.exists() or not any(private.rglob("*.np[yz]"))

@@ -72,7 +72,7 @@ def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
             raise SubmissionRejected(str(error), field="model_file") from None
         relative = f"{folder}/model{MODEL_SUFFIXES.get(info.format, '.bin')}"
         staging.rename(private_path(relative))
-        store_file(relative)
+        store_file(relative, keep_local=False)
     except BaseException:
         delete_folder(folder)
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -191,16 +192,46 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "touchstone.front.finders.PlotlyFinder",
 ]
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
 # With DEBUG off and no collectstatic run, whitenoise still serves from the finders.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = DATA_DIR / "media"
 # Hidden splits, model files and per-item outcomes live here; nothing under it is ever served.
 PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "private")))
+# Private storage is this folder by default; TOUCHSTONE_STORAGE=s3 puts it in an S3-compatible
+# bucket shared by every machine, and each machine keeps the copies it works on (the models it
+# runs, the hidden splits) in its own cache folder (touchstone/storage.py).
+STORAGE_KIND = env_str("TOUCHSTONE_STORAGE", "local")
+STORAGE_CACHE_DIR = Path(env_str("TOUCHSTONE_STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache")))
+PRIVATE_STORAGE: dict[str, Any]
+if STORAGE_KIND == "local":
+    PRIVATE_STORAGE = {"BACKEND": "touchstone.storage_backends.PrivateFileSystemStorage"}
+elif STORAGE_KIND == "s3":
+    if not env_str("TOUCHSTONE_S3_BUCKET", ""):
+        raise ImproperlyConfigured(
+            "TOUCHSTONE_STORAGE=s3 needs TOUCHSTONE_S3_BUCKET, the bucket that holds private files "
+            "(and TOUCHSTONE_S3_ENDPOINT_URL for storage other than Amazon S3); see the README."
+        )
+    PRIVATE_STORAGE = {
+        "BACKEND": "touchstone.storage_backends.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("TOUCHSTONE_S3_BUCKET", ""),
+            "endpoint_url": env_str("TOUCHSTONE_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("TOUCHSTONE_S3_REGION", "") or None,
+            # Unset, boto3 finds credentials its usual way (AWS_* variables, an instance role).
+            "access_key": env_str("TOUCHSTONE_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("TOUCHSTONE_S3_SECRET_ACCESS_KEY", "") or None,
+            "location": env_str("TOUCHSTONE_S3_PREFIX", ""),
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"TOUCHSTONE_STORAGE is {STORAGE_KIND!r}; it must be local (the default) or s3.")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Hidden splits, model files, per-item outcomes: never given a URL (touchstone/storage_backends.py).
+    "private": PRIVATE_STORAGE,
+}
 
 MAX_UPLOAD_BYTES = env_int("TOUCHSTONE_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

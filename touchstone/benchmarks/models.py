@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from touchstone.benchmarks.signals import version_published
-from touchstone.storage import private_path
+from touchstone.storage import fetch_folder
 
 
 class Benchmark(models.Model):
@@ -190,7 +190,8 @@ class BenchmarkVersion(models.Model):
 
     @property
     def folder(self) -> Path:
-        return private_path(self.storage_path)
+        """The version's stored folder on this machine (with a bucket, a cached copy fetched once)."""
+        return fetch_folder(self.storage_path, self.file_hashes)
 
     @property
     def classes(self) -> list[str]:

@@ -13,7 +13,6 @@ without ``--user``), for whom no permission is checked.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import tomllib
 from pathlib import Path
@@ -27,7 +26,7 @@ from evaluation.spec import load_benchmark
 from touchstone.benchmarks import permissions
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion, ImmutableVersionError
 from touchstone.benchmarks.review import Review, review_draft, review_folder
-from touchstone.storage import copy_folder_atomically, private_path
+from touchstone.storage import copy_folder_atomically, delete_folder, private_path, store_folder
 
 
 class ReviewFailed(SpecError):
@@ -81,6 +80,8 @@ def create_draft(
             # The corrupted copies of the hidden split are made once, here, from seeds derived from
             # the content hash, and every evaluation reads them back against their checksums.
             PerturbedSuite.ensure(suite_root(private_path(relative)), stored, "test")
+        # With a bucket, every machine reads the folder from there: it is sent before the row exists.
+        store_folder(relative)
         with transaction.atomic():
             benchmark, _ = Benchmark.objects.get_or_create(
                 slug=spec.slug, defaults={"title": spec.title, "description": spec.description}
@@ -101,7 +102,7 @@ def create_draft(
                 review=review.as_dict(),
             )
     except BaseException:
-        shutil.rmtree(private_path(relative), ignore_errors=True)
+        delete_folder(relative)
         raise
 
 
@@ -151,9 +152,9 @@ def discard_draft(*, version: BenchmarkVersion, user=None) -> None:
         locked = BenchmarkVersion.objects.select_for_update().get(pk=version.pk)
         if not locked.is_draft:
             raise ImmutableVersionError(f"{locked} is {locked.status}; only a draft can be discarded")
-        folder = locked.folder
+        relative = locked.storage_path
         locked.delete()
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+        transaction.on_commit(lambda: delete_folder(relative))
 
 
 def publish_benchmark(*, folder: Path, keep_exposed_hidden: bool = False) -> BenchmarkVersion:

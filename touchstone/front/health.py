@@ -6,14 +6,14 @@ its oldest row (for monitoring; a long queue is not a failure). The checks are:
 
 - ``database``: a query answers;
 - ``broker``: the workers' queue takes connections (``touchstone.tasks.broker_problem``);
-- ``storage``: private storage (model files, hidden splits, outcomes) can be written;
+- ``storage``: private storage (model files, hidden splits, outcomes; a folder or a bucket) can
+  be written, read back and deleted (a small probe object);
 - ``sandbox``: the last health probe the workers recorded passed (none recorded yet passes,
   with a note: a fresh site has not probed yet).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from touchstone.storage import private_path
+from touchstone.storage import probe
 from touchstone.submissions.health import latest_health
 from touchstone.submissions.models import Submission
 from touchstone.tasks import broker_problem
@@ -49,14 +49,13 @@ def _broker() -> dict[str, Any]:
 
 
 def _storage() -> dict[str, Any]:
-    probe = private_path(f"health/.write-check-{secrets.token_hex(8)}")
     try:
-        probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as error:
-        return _check(False, f"private storage cannot be written ({type(error).__name__})")
-    return _check(True, "private storage can be written")
+        probe()
+    except Exception as error:
+        # Any failure counts (an unreachable bucket raises botocore's errors, not OSError); the
+        # error's type is shown, its text may name hosts and paths.
+        return _check(False, f"private storage cannot be written and read back ({type(error).__name__})")
+    return _check(True, "private storage can be written and read back")
 
 
 def _sandbox() -> dict[str, Any]:

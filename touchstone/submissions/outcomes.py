@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.runner import EvaluationReport
-from touchstone.storage import private_path, write_file_atomically
+from touchstone.storage import fetch_file, write_file_atomically
 from touchstone.submissions.models import Submission
 
 
@@ -36,7 +36,7 @@ def save_outcomes(submission: Submission, report: EvaluationReport, *, run_id: i
 def load_outcomes(relative: str) -> dict[str, np.ndarray]:
     """The arrays stored at ``relative`` (``probabilities``, ``item_ids``, and the ``facts_*`` and
     ``suite_*`` arrays of ``evaluation.suite`` when the run kept them); never unpickles."""
-    with np.load(private_path(relative), allow_pickle=False) as archive:
+    with np.load(fetch_file(relative), allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
 
 

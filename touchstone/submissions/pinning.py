@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from evaluation.archive import inspect_model_file
 from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
-from touchstone.storage import private_path
+from touchstone.storage import fetch_file, private_path, store_file
 from touchstone.submissions.models import BaselinePin, Submission
 from touchstone.submissions.services import MODEL_SUFFIXES
 
@@ -62,6 +62,7 @@ def pin_baseline(
         staging = target.with_name(f".{secrets.token_hex(8)}.partial")
         shutil.copyfile(path, staging)
         staging.rename(target)
+        store_file(relative)
     try:
         with transaction.atomic():
             return BaselinePin.objects.create(
@@ -81,7 +82,11 @@ def pin_baseline(
 
 def verify_pin(pin: BaselinePin, offered: Path | None = None) -> None:
     """Raise ``PinMismatch`` unless the stored file (and ``offered``, if given) has the pinned hash."""
-    stored = private_path(pin.model_path)
+    try:
+        # Fetched without a hash to check: the hash is compared below, with a message for the operator.
+        stored = fetch_file(pin.model_path)
+    except FileNotFoundError:
+        stored = private_path(pin.model_path)
     if not stored.is_file():
         raise PinMismatch(
             f"the file of pinned baseline {pin.name!r} is missing from private storage ({pin.model_path})"

@@ -37,7 +37,7 @@ from evaluation.reproduction import (
 from evaluation.runner import evaluate_model, preflight_slice
 from evaluation.spec import load_benchmark
 from evaluation.suite import SuiteRecord
-from touchstone.storage import private_path
+from touchstone.storage import fetch_file
 from touchstone.submissions.limits import sandbox_limits
 from touchstone.submissions.models import EvaluationRun
 from touchstone.submissions.outcomes import load_outcomes
@@ -90,8 +90,12 @@ def reproduce_run(run_id: int, *, progress: Progress = _quiet) -> Reproduction:
         raise CannotReproduce(f"{name}: its stored outcomes {run.outcomes_path} cannot be read ({error})") from None
     if "probabilities" not in stored or "item_ids" not in stored:
         raise CannotReproduce(f"{name}: its stored outcomes {run.outcomes_path} hold no probabilities or item ids")
-    model_path = private_path(submission.model_path)
-    if not model_path.is_file():
+    try:
+        # Fetched without a hash to check: the hash is compared with the record below.
+        model_path = fetch_file(submission.model_path)
+    except FileNotFoundError:
+        model_path = None
+    if model_path is None or not model_path.is_file():
         raise CannotReproduce(f"{name}: the model file {submission.model_path} is missing from private storage")
     try:
         benchmark = load_benchmark(submission.version.folder)

@@ -21,7 +21,7 @@ from evaluation.runner import EvaluationReport, evaluate_model, preflight_slice
 from evaluation.spec import BenchmarkFolder, load_benchmark
 from evaluation.suite import SuitePlan, plan_suite
 from touchstone.benchmarks.models import BenchmarkVersion
-from touchstone.storage import private_path
+from touchstone.storage import delete_file, fetch_file, fetch_folder
 from touchstone.submissions.limits import sandbox_limits
 from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
 from touchstone.submissions.outcomes import save_outcomes
@@ -106,7 +106,10 @@ def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
 
     Raises ``EvaluationError``; writes nothing (the caller records the report).
     """
-    benchmark = load_benchmark(submission.version.folder)
+    # The worker checks its copies against the hashes the database records before a model sees them:
+    # with a bucket, a stale or damaged cached copy is fetched again.
+    version = submission.version
+    benchmark = load_benchmark(fetch_folder(version.storage_path, version.file_hashes, verify=True))
     dataset = EvaluationData.from_folder(benchmark, "test")
     preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
     parts = hidden_parts(
@@ -116,7 +119,7 @@ def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
         clusters=dataset.data.metadata.get("cluster"),
     )
     return evaluate_model(
-        private_path(submission.model_path),
+        fetch_file(submission.model_path, sha256=submission.sha256),
         dataset,
         limits=sandbox_limits(),
         allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,
@@ -203,7 +206,7 @@ def _record_success(submission: Submission, run: EvaluationRun, report: Evaluati
                     updated_at=timezone.now(),
                 )
     if lost:
-        private_path(outcomes_path).unlink(missing_ok=True)
+        delete_file(outcomes_path)
         logger.warning(
             "submission %s: run %s finished after it lost the row; its result is discarded", submission.pk, run.pk
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.utils import timezone
 from evaluation.archive import ModelFileInfo, inspect_model_file
 from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
-from touchstone.storage import private_path
+from touchstone.storage import delete_folder, private_path, store_file
 from touchstone.submissions.models import Submission
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
@@ -73,8 +72,9 @@ def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
             raise SubmissionRejected(str(error), field="model_file") from None
         relative = f"{folder}/model{MODEL_SUFFIXES.get(info.format, '.bin')}"
         staging.rename(private_path(relative))
+        store_file(relative, keep_local=False)
     except BaseException:
-        shutil.rmtree(staging.parent, ignore_errors=True)
+        delete_folder(folder)
         raise
     return relative, info
 
@@ -131,7 +131,7 @@ def submit_model(
                 size_bytes=info.size_bytes,
             )
     except BaseException:
-        shutil.rmtree(private_path(relative).parent, ignore_errors=True)
+        delete_folder(relative.rsplit("/", 1)[0])
         raise
     return submission
 

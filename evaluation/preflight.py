@@ -59,6 +59,12 @@ def preflight_slice(dev_inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.ascontiguousarray(dev_inputs[: batch_size + 1], dtype=np.float32)
 
 
+def preflight_batches(n_items: int, batch_size: int) -> int:
+    """How many batches the preflight sends a model that passes it, for ``n_items`` public items."""
+    probes = len(PROBE_BATCHES) if n_items >= max(PROBE_BATCHES) else 0
+    return probes + -(-n_items // batch_size)
+
+
 def run_preflight(
     model: SandboxedModel,
     inputs: np.ndarray,

@@ -81,8 +81,13 @@ def run_preflight(
     ``refuse_probabilities`` outputs that are already probabilities are a ``malformed_output``.
     """
     try:
-        _probe_batch_sizes(model, inputs, n_classes=n_classes, reopen=reopen)
-        logits = model.predict(inputs, n_classes=n_classes)
+        probed = _probe_batch_sizes(model, inputs, n_classes=n_classes, reopen=reopen)
+        try:
+            logits = model.predict(inputs, n_classes=n_classes)
+        except _BATCH_DEPENDENT as error:
+            if not probed:
+                raise
+            raise _too_large(error, min(len(inputs), model.batch_size)) from error
         if refuse_probabilities and outputs_are_probabilities(logits):
             raise MalformedOutputError(
                 f"every row of the model's outputs is non-negative and sums to 1 (over {len(inputs)} "
@@ -101,11 +106,14 @@ def run_preflight(
 
 def _probe_batch_sizes(
     model: SandboxedModel, inputs: np.ndarray, *, n_classes: int, reopen: Callable[[], SandboxedModel] | None
-) -> None:
-    """Run the probe batches; raise a batch-size error when one passes and another fails."""
+) -> bool:
+    """Run the probe batches; raise a batch-size error when one passes and another fails.
+
+    Returns whether the probes ran (``inputs`` may be too few for them).
+    """
     small, other = PROBE_BATCHES
     if len(inputs) < other:
-        return
+        return False
     try:
         model.predict(inputs[:small], n_classes=n_classes)
     except _BATCH_DEPENDENT as error:
@@ -116,6 +124,7 @@ def _probe_batch_sizes(
         model.predict(inputs[:other], n_classes=n_classes)
     except _BATCH_DEPENDENT as error:
         raise _fixed_batch(error, works=small, fails=other) from error
+    return True
 
 
 def _runs_on(reopen: Callable[[], SandboxedModel], inputs: np.ndarray, n_classes: int) -> bool:
@@ -133,6 +142,15 @@ def _fixed_batch(error: EvaluationError, *, works: int, fails: int) -> Evaluatio
         f"the model has a fixed batch size: it ran on a batch of {items[works]} but failed on a batch "
         f"of {items[fails]}, and the site sends batches of up to its batch size and a smaller last one. "
         f"{DYNAMIC_BATCH_FIX} The failure on {items[fails]}: {error.message}",
+        private_detail=error.private_detail,
+    )
+
+
+def _too_large(error: EvaluationError, batch: int) -> EvaluationError:
+    return type(error)(
+        f"the model ran on batches of 1 and 3 items but failed on a batch of {batch}, the size of the "
+        f"site's batches: if it declares a largest batch size (torch.export.Dim('batch', max=...)), "
+        f"raise it to at least {batch} or leave it out. The failure: {error.message}",
         private_detail=error.private_detail,
     )
 

@@ -68,6 +68,19 @@ def test_the_torch_export_recipe_without_its_dynamic_batch_is_refused_with_the_f
     assert "dynamic_shapes={'input': {0: torch.export.Dim('batch')}}" in message
 
 
+def test_the_torch_export_recipe_with_a_largest_batch_below_the_sites_fails_saying_so(
+    bubblewrap, workdir, digits_folder
+):
+    code = recipes()["torch.export"].replace('Dim("batch")', 'Dim("batch", max=64)')
+    run_recipe(code, workdir)
+    with pytest.raises(ModelRaisedError) as failed:
+        preflight(workdir / "model.pt2", digits_folder)
+    message = str(failed.value)
+    assert "ran on batches of 1 and 3 items but failed on a batch of 256" in message
+    assert "raise it to at least 256" in message
+    assert "<= 64" in message
+
+
 class FixedBatch(torch.nn.Module):
     """Reshapes to a constant batch size, as a trace of ``x.view(x.shape[0], -1)`` can."""
 

@@ -7,8 +7,10 @@ that otherwise surface as a puzzling failure or a silently wrong score:
 - **a fixed batch size**: the model runs first on one item, then on three, then on a full batch
   and a batch of one. A model that works on one of the small batches but not the other depends
   on the batch size (a ``torch.export`` program without a dynamic batch dimension, a traced
-  reshape to a constant), and the error says what to change. ``torch.export`` archives that fix
-  the batch size are refused even earlier, at upload, from their program (``archive_batch``);
+  reshape to a constant), and the error says what to change; one that takes both small batches
+  but not the full one is told about a largest batch size below the site's. ``torch.export``
+  archives that fix the batch size are refused even earlier, at upload, from their program
+  (``archive_batch``);
 - **probabilities instead of logits**: outputs whose rows are all non-negative and sum to 1 would
   be put through softmax a second time. For uploads (``refuse_probabilities``) this is a
   ``malformed_output`` failure saying to return logits.

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for baseline in train_baselines(arguments.folder, arguments.out_dir):
                 accuracy = dev_accuracy(baseline.path, arguments.folder)
-                print(f"{baseline.name}\t{baseline.path}\tdev accuracy {accuracy:.4f}")
+                print(f"{baseline.name}\t{baseline.path}\tvalidation accuracy {accuracy:.4f}")
     except (SpecError, SiteSecretError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,8 +6,9 @@ two-hidden-layer MLP for tabular inputs ``[F]``. Each is exported as a TorchScri
 maps float32 ``[B, *input.shape]`` to logits ``[B, len(classes)]``, the same contract a
 researcher's upload meets.
 
-Training reads only ``dev.npz``; the hidden split never reaches this module. It is
-reproducible: the seed is ``derive_seed(slug, model name)`` (sha256), torch runs one thread
+Training reads only ``dev.npz``, and of it only the training part: the version's validation
+part (``evaluation.parts.dev_parts``) is held out, so the baselines' local scores on it are
+honest estimates. The hidden split never reaches this module. It is reproducible: the seed is ``derive_seed(slug, model name)`` (sha256), torch runs one thread
 with deterministic algorithms, and the number of epochs is fixed.
 """
 
@@ -23,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evaluation.parts import dev_parts
+from evaluation.public import load_for_evaluation
 from evaluation.seeds import derive_seed
-from evaluation.spec import BenchmarkSpec, load_dev_split
+from evaluation.spec import BenchmarkSpec, Split
 
 BATCH_SIZE = 64
 
@@ -151,16 +154,34 @@ def recipes_for(spec: BenchmarkSpec) -> list[Recipe]:
     return [LOGISTIC, CNN if len(spec.input_shape) == 3 else MLP_RECIPE]
 
 
-def train_baselines(folder: Path, out_dir: Path) -> list[Baseline]:
-    """Train every baseline of the benchmark in ``folder`` on its dev split into ``out_dir``.
+def dev_validation_part(folder: Path) -> tuple[BenchmarkSpec, Split, np.ndarray]:
+    """The spec, the dev split and the mask of its validation part, for a complete version folder
+    or the public files ``fetch`` writes (``benchmark.toml``, ``dev.npz``, ``version.json``)."""
+    # The content hash keys the validation part; a complete folder computes it, public files
+    # carry it in version.json. Either way only the dev split's arrays are read.
+    dataset = load_for_evaluation(Path(folder), "dev")
+    dev = dataset.data
+    parts = dev_parts(
+        dev.item_ids,
+        content_hash=dataset.content_hash,
+        fraction=dataset.spec.validation_fraction,
+        clusters=dev.metadata.get("cluster"),
+    )
+    return dataset.spec, dev, parts["validation"]
 
-    Needs only ``benchmark.toml`` and ``dev.npz`` in ``folder``; returns one ``Baseline`` per
-    model, in a fixed order (logistic regression first).
+
+def train_baselines(folder: Path, out_dir: Path) -> list[Baseline]:
+    """Train every baseline of the benchmark in ``folder`` on the training part of its dev split into ``out_dir``.
+
+    Needs a complete version folder or its public files (``benchmark.toml``, ``dev.npz`` and
+    ``version.json``); returns one ``Baseline`` per model, in a fixed order (logistic regression
+    first).
     """
-    # Only benchmark.toml and dev.npz are read: the hidden split plays no part in training.
-    spec, dev = load_dev_split(Path(folder))
-    inputs = torch.from_numpy(np.ascontiguousarray(dev.inputs, dtype=np.float32))
-    labels = torch.from_numpy(np.ascontiguousarray(dev.labels, dtype=np.int64))
+    # The hidden split plays no part in training, and neither does the dev split's validation part.
+    spec, dev, validation = dev_validation_part(Path(folder))
+    train = ~validation
+    inputs = torch.from_numpy(np.ascontiguousarray(dev.inputs[train], dtype=np.float32))
+    labels = torch.from_numpy(np.ascontiguousarray(dev.labels[train], dtype=np.int64))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     baselines = []
@@ -172,7 +193,7 @@ def train_baselines(folder: Path, out_dir: Path) -> list[Baseline]:
             scripted = torch.jit.script(model.eval())
         path = out_dir / recipe.filename
         torch.jit.save(scripted, str(path))
-        description = f"{recipe.summary} {training_summary(recipe, spec, len(labels), seed)}"
+        description = f"{recipe.summary} {training_summary(recipe, spec, len(labels), int(validation.sum()), seed)}"
         baselines.append(
             Baseline(name=recipe.name, path=path, description=description, recipe=recipe_record(recipe, spec, seed))
         )
@@ -194,7 +215,7 @@ def recipe_record(recipe: Recipe, spec: BenchmarkSpec, seed: int) -> dict[str, o
         "weight_decay": recipe.weight_decay,
         "batch_size": BATCH_SIZE,
         "seed": seed,
-        "trained_on": f"{spec.slug} {spec.version} dev split",
+        "trained_on": f"{spec.slug} {spec.version} dev split, training part (validation part held out)",
         "torch": torch.__version__,
     }
 
@@ -238,7 +259,7 @@ def fit(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, recipe: Re
     model.eval()
 
 
-def training_summary(recipe: Recipe, spec: BenchmarkSpec, n_items: int, seed: int) -> str:
+def training_summary(recipe: Recipe, spec: BenchmarkSpec, n_items: int, n_held_out: int, seed: int) -> str:
     """One sentence on how a baseline was trained, for its description."""
     if recipe.optimizer == "lbfgs":
         how = f"full-batch L-BFGS ({recipe.epochs} iterations at most, L2 penalty {recipe.weight_decay})"
@@ -248,19 +269,20 @@ def training_summary(recipe: Recipe, spec: BenchmarkSpec, n_items: int, seed: in
             f"batches of {BATCH_SIZE}) for {recipe.epochs} epochs"
         )
     return (
-        f"Trained with {how} on the {n_items}-item public dev split of {spec.slug} "
-        f"{spec.version} to minimise cross-entropy; seed {seed}, deterministic single-thread torch."
+        f"Trained with {how} on the {n_items}-item training part of the public dev split of {spec.slug} "
+        f"{spec.version} (its {n_held_out}-item validation part held out) to minimise cross-entropy; "
+        f"seed {seed}, deterministic single-thread torch."
     )
 
 
 def dev_accuracy(model_path: Path, folder: Path) -> float:
-    """Accuracy of a baseline file on the dev split (a sanity check of our own models only:
-    submitted models are never loaded in a trusted process)."""
-    _, dev = load_dev_split(Path(folder))
+    """Accuracy of a baseline file on the validation part of the dev split, which it never trained
+    on (a sanity check of our own models only: submitted models are never loaded in a trusted process)."""
+    _, dev, validation = dev_validation_part(Path(folder))
     model = torch.jit.load(str(model_path))
     with torch.no_grad():
-        logits = model(torch.from_numpy(np.ascontiguousarray(dev.inputs)))
-    return float((logits.argmax(dim=1).numpy() == dev.labels).mean())
+        logits = model(torch.from_numpy(np.ascontiguousarray(dev.inputs[validation])))
+    return float((logits.argmax(dim=1).numpy() == dev.labels[validation]).mean())
 
 
 @contextmanager

@@ -14,6 +14,9 @@
 - ``models/<model>.json`` holds strings that are evaluated as Python (see
   ``archive_program``).
 
+A program whose batch dimension is fixed is refused too (``archive_batch``): it could never
+run on the site's batches.
+
 So every member torch would unpickle must be a torch.save archive whose pickles load only
 tensors (``archive_pickles``), members in the native-code and object folders are refused, and
 every program is checked. A member that is not declared a raw tensor and yet starts like a
@@ -29,6 +32,7 @@ import re
 import zipfile
 from typing import Any, BinaryIO
 
+from .archive_batch import check_batch_dimension
 from .archive_pickles import check_pickle
 from .archive_program import check_program
 from .archive_zip import ParseBudget, open_checked_zip, stored_member_span
@@ -192,6 +196,8 @@ def check_export_archive(
         elif _PROGRAM.fullmatch(inner):
             program = _read_json(archive, info, budget, allowance)
             check_program(program, where=repr(info.filename), budget=budget)
+            # Checked only once the program is known to be safe to read further.
+            check_batch_dimension(program, where=repr(info.filename))
     for index, info in enumerate(infos):
         if index % 64 == 0:
             budget.check()

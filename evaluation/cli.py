@@ -61,24 +61,53 @@ def _suite_plan(folder: Path, dataset: EvaluationData) -> SuitePlan | None:
     return plan_suite(spec, stored.conditions, stored.load, content_hash=dataset.content_hash, split=dataset.split)
 
 
-def _part_masks(dataset: EvaluationData, part: str) -> dict[str, np.ndarray]:
+def _part_masks(dataset: EvaluationData, part: str | None) -> dict[str, np.ndarray]:
     import numpy as np
 
-    from evaluation.parts import hidden_parts
+    from evaluation.parts import dev_parts, hidden_parts
 
+    spec = dataset.spec
+    if part is None:
+        part = "validation" if dataset.split == "dev" else "all"
     if part == "all":
         return {"all": np.ones(len(dataset.data.labels), dtype=bool)}
-    if dataset.split != "test":
-        raise SpecError(f"--part {part} divides the hidden test split; the dev split is scored whole (--part all)")
-    spec = dataset.spec
-    return {
-        part: hidden_parts(
+    clusters = dataset.data.metadata.get("cluster")
+    if part in ("validation", "train"):
+        if dataset.split != "dev":
+            raise SpecError(f"--part {part} divides the public dev split; score the test split with --part all")
+        masks = dev_parts(
             dataset.data.item_ids,
             content_hash=dataset.content_hash,
-            fraction=spec.feedback_fraction,
-            clusters=dataset.data.metadata.get("cluster"),
+            fraction=spec.validation_fraction,
+            clusters=clusters,
+        )
+        return {part: masks[part]}
+    if dataset.split != "test":
+        raise SpecError(f"--part {part} divides the hidden test split; the dev split has --part validation or train")
+    return {
+        part: hidden_parts(
+            dataset.data.item_ids, content_hash=dataset.content_hash, fraction=spec.feedback_fraction, clusters=clusters
         )[part]
     }
+
+
+def _part_notice(dataset: EvaluationData, part: str, mask: np.ndarray) -> tuple[str, str | None]:
+    """What the scored part is, for the report's header, and a warning when its numbers flatter the model."""
+    n_part, n_split = int(mask.sum()), len(mask)
+    if part == "validation":
+        return (
+            f"part: validation ({n_part} of the {n_split} dev items, held out by the version: "
+            f"[dev] validation_fraction = {dataset.spec.validation_fraction:g}; train on the rest)",
+            None,
+        )
+    if dataset.split == "dev" and part in ("train", "all"):
+        held = "the training part" if part == "train" else "the whole dev split, training part included"
+        return (
+            f"part: {part} ({n_part} of the {n_split} dev items)",
+            f"warning: these numbers are on {held}, which a model is normally trained on, so they are "
+            "optimistic; the validation part (the default, --part validation) estimates the hidden score",
+        )
+    return f"part: {part} ({n_part} items)", None
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
@@ -106,6 +135,9 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
     report = run(arguments.model, "")
     ((part, mask),) = masks.items()
+    header, warning = _part_notice(dataset, part, mask)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     reference = None
     if arguments.reference is not None:
         base = run(arguments.reference, "reference ")
@@ -131,12 +163,15 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         payload = {
             "split": report.split,
             "part": part,
+            "part_items": int(mask.sum()),
+            "warning": warning,
             "metrics": {name: vars(interval) for name, interval in report.metrics[part].items()},
             "breakdowns": found,
             "provenance": report.provenance,
         }
         print(json.dumps(payload, indent=2, default=str))
     else:
+        print(header)
         print(_format_report(report))
         print(format_breakdowns(found))
     return 0
@@ -167,9 +202,11 @@ def build_parser(prog: str = "touchstone") -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--part",
-        choices=["all", "feedback", "final"],
-        default="all",
-        help="with --split test on a complete folder: score one part of the hidden split, as the site does",
+        choices=["validation", "train", "all", "feedback", "final"],
+        default=None,
+        help="the dev split's validation part (its default: the items the baselines never trained on) or "
+        "training part; with --split test on a complete folder, one part of the hidden split as the site "
+        "does (all by default)",
     )
     evaluate.add_argument(
         "--no-suite", action="store_true", help="skip the corruptions, attacks and saliency (clean scores only)"

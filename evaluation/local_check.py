@@ -62,8 +62,14 @@ def check_model(
     info = inspect_model_file(Path(model_path), max_bytes=limits.max_upload_bytes)
     inputs = preflight_slice(dataset.data.inputs, limits.batch_size)
     sandbox = SandboxLimits(memory_bytes=limits.memory_bytes, wall_seconds=wall_seconds)
-    with SandboxedModel(
-        Path(model_path), limits=sandbox, allow_unsandboxed=allow_unsandboxed, batch_size=limits.batch_size
-    ) as model:
-        run_preflight(model, inputs, n_classes=len(dataset.spec.classes))
+
+    def session() -> SandboxedModel:
+        return SandboxedModel(
+            Path(model_path), limits=sandbox, allow_unsandboxed=allow_unsandboxed, batch_size=limits.batch_size
+        )
+
+    # As on an upload: a fresh session retries the probes when the first fails, and outputs that
+    # are already probabilities are refused.
+    with session() as model:
+        run_preflight(model, inputs, n_classes=len(dataset.spec.classes), reopen=session, refuse_probabilities=True)
     return info, len(inputs)

@@ -1,8 +1,13 @@
-"""The hidden split's feedback and final parts, and the per-item losses the Ladder runs on.
+"""The parts of each split: the dev split's validation and training parts, the hidden split's
+feedback and final parts, and the per-item losses the Ladder runs on.
 
 While a version is open, researchers see only Ladder-released scores on the feedback part
 (``docs/methods.md``, "Live feedback: the Ladder"); the final part is scored
 in secret and revealed when the version is frozen.
+
+The public dev split is the only labelled data a researcher has, so it is also what they train
+on. Its validation part is fixed per version, from public facts alone, so that everyone holds out
+the same items: the baselines train on the rest, and local evaluation scores the validation part.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from evaluation.seeds import derive_seed
 from evaluation.statistics import feedback_mask
 
 PARTS = ("feedback", "final")
+DEV_PARTS = ("validation", "train")
 
 # Per-item losses whose mean is the metric (or one minus it): the Ladder needs such a loss.
 # A primary metric without one (macro-F1, ECE) is laddered on accuracy.
@@ -39,6 +45,23 @@ def hidden_parts(
     seed = derive_seed(content_hash, "feedback-split")
     feedback = feedback_mask(np.asarray(item_ids), fraction, seed=seed, clusters=clusters)
     return {"feedback": feedback, "final": ~feedback}
+
+
+def dev_parts(
+    item_ids: np.ndarray, *, content_hash: str, fraction: float, clusters: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Boolean masks of the validation and training parts of a version's public dev split.
+
+    The same rule as ``hidden_parts`` under another step name: with ``seed =
+    derive_seed(content_hash, "validation-split")``, the ``round(fraction * n)`` items with the
+    smallest keys ``derive_seed(str(seed), item_id)`` form the validation part (or, with a
+    ``cluster`` column, whole clusters in key order until it holds at least that many). Item ids,
+    clusters, the content hash (in ``version.json``) and ``[dev] validation_fraction`` are all
+    public, so anyone can recompute it; a new version (a new content hash) draws a new part.
+    """
+    seed = derive_seed(content_hash, "validation-split")
+    validation = feedback_mask(np.asarray(item_ids), fraction, seed=seed, clusters=clusters)
+    return {"validation": validation, "train": ~validation}
 
 
 def ladder_metric(primary: str) -> str:

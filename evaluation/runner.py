@@ -13,8 +13,9 @@ import numpy as np
 
 from evaluation.archive import inspect_model_file
 from evaluation.calibration import outputs_are_probabilities
-from evaluation.errors import EvaluationError
 from evaluation.metrics import softmax
+from evaluation.preflight import preflight_slice as preflight_slice
+from evaluation.preflight import run_preflight
 from evaluation.provenance import build_provenance
 from evaluation.public import EvaluationData
 from evaluation.sandbox import SandboxedModel, SandboxLimits
@@ -98,28 +99,6 @@ def score_parts(
     return scored
 
 
-def preflight_slice(dev_inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """The public items every submission runs on first: a full batch and a batch of one.
-
-    The first ``batch_size + 1`` items of the dev split (all of them if it is smaller), so a
-    model that cannot take the batch sizes of the hidden run (a fixed batch dimension, a last
-    batch of one) fails here, where its traceback can be shown.
-    """
-    return np.ascontiguousarray(dev_inputs[: batch_size + 1], dtype=np.float32)
-
-
-def run_preflight(model: SandboxedModel, inputs: np.ndarray, *, n_classes: int) -> None:
-    """Predict public ``inputs``; a failure is re-raised saying it happened on the preflight."""
-    try:
-        model.predict(inputs, n_classes=n_classes)
-    except EvaluationError as error:
-        raise type(error)(
-            f"Preflight on the first {len(inputs)} items of the public dev split (every detail "
-            f"is shown here; the hidden test split was not used): {error.message}",
-            private_detail=error.private_detail,
-        ) from error
-
-
 def evaluate_model(
     model_path: Path,
     dataset: EvaluationData,
@@ -135,6 +114,7 @@ def evaluate_model(
     preflight_inputs: np.ndarray | None = None,
     secret_inputs: bool = False,
     suite: SuitePlan | None = None,
+    refuse_probabilities: bool = False,
 ) -> EvaluationReport:
     """Run ``model_path`` in the sandbox on the dataset's split and score it.
 
@@ -145,7 +125,8 @@ def evaluate_model(
     a researcher can act on.
 
     ``preflight_inputs`` (public items) run first, in the same sandboxed session, and a failure
-    on them is reported in full. With ``secret_inputs`` a failure on the dataset's own inputs
+    on them is reported in full (``evaluation.preflight``: a fixed batch size is named as such,
+    and with ``refuse_probabilities`` outputs that are already probabilities fail). With ``secret_inputs`` a failure on the dataset's own inputs
     says only its code, in the evaluator's words: nothing the model wrote leaves the sandbox.
 
     With a ``suite`` the same session then runs every stored corrupted copy, the attacks and the
@@ -155,12 +136,25 @@ def evaluate_model(
     info = inspect_model_file(Path(model_path), max_bytes=max_upload_bytes)
     data, spec, split = dataset.data, dataset.spec, dataset.split
     progress(0.05, "starting the sandbox")
-    with SandboxedModel(
-        Path(model_path), limits=limits or SandboxLimits(), allow_unsandboxed=allow_unsandboxed, batch_size=batch_size
-    ) as model:
+
+    def open_session() -> SandboxedModel:
+        return SandboxedModel(
+            Path(model_path),
+            limits=limits or SandboxLimits(),
+            allow_unsandboxed=allow_unsandboxed,
+            batch_size=batch_size,
+        )
+
+    with open_session() as model:
         if preflight_inputs is not None and len(preflight_inputs):
             progress(0.1, f"preflight on {len(preflight_inputs)} public dev items")
-            run_preflight(model, preflight_inputs, n_classes=len(spec.classes))
+            run_preflight(
+                model,
+                preflight_inputs,
+                n_classes=len(spec.classes),
+                reopen=open_session,
+                refuse_probabilities=refuse_probabilities,
+            )
         if secret_inputs:
             model.begin_hidden_inputs()
         steps = suite.steps if suite is not None else 1

@@ -89,10 +89,11 @@ SEMVER_PATTERN = re.compile(
 COLUMN_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 COLUMN_RULE = "(lowercase letters, digits and underscores from a letter on; not inputs, labels or item_ids)"
 DEFAULT_FEEDBACK_FRACTION = 0.3
+DEFAULT_VALIDATION_FRACTION = 0.2
 
 _TOP_KEYS = (
     "slug", "version", "title", "description", "license", "source", "task", "classes",
-    "changelog", "input", "metrics", "slices", "perturbations", "drift", "hidden", "datasheet",
+    "changelog", "input", "metrics", "slices", "perturbations", "drift", "hidden", "datasheet", "dev",
 )  # fmt: skip
 #: The keys of the optional ``[datasheet]`` table, all optional themselves.
 DATASHEET_KEYS = ("citation", "source_url", "collection", "known_issues")
@@ -182,6 +183,9 @@ class BenchmarkSpec:
     anyone could rebuild it and its scores cannot show that a model never saw its items."""
     datasheet: Datasheet | None = None
     """The ``[datasheet]`` table, or ``None`` when the spec has none."""
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
+    """Share of the public dev split held out as its validation part (``[dev] validation_fraction``):
+    baselines never train on it and local evaluation scores it (``evaluation.parts.dev_parts``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON types, with one key per field (tuples become lists)."""
@@ -196,6 +200,10 @@ class BenchmarkSpec:
         # Likewise public_source is left out unless set, so older folders keep their hash.
         if not plain["public_source"]:
             del plain["public_source"]
+        # So is the validation fraction at its default: every folder published before the key
+        # existed holds its default part and keeps its hash.
+        if plain["validation_fraction"] == DEFAULT_VALIDATION_FRACTION:
+            del plain["validation_fraction"]
         # The datasheet too, and within it every key the spec does not set.
         if plain["datasheet"] is None:
             del plain["datasheet"]
@@ -281,13 +289,19 @@ def parse_spec(text: str) -> BenchmarkSpec:
 
     datasheet = _parse_datasheet(top.optional_table("datasheet", DATASHEET_KEYS))
 
+    dev = top.optional_table("dev", ("validation_fraction",)) or _Table({}, "[dev]", ())
+    validation_fraction = dev.get(
+        "validation_fraction", "a number strictly between 0 and 1 (the share of the dev split held out for validation)",
+        lambda v: _is_number(v) and 0 < v < 1, default=DEFAULT_VALIDATION_FRACTION,
+    )  # fmt: skip
+
     return BenchmarkSpec(
         slug=slug, version=version, title=title, description=description, license=license_,
         source=source, task=task, classes=tuple(classes), input_shape=tuple(shape), input_dtype=dtype,
         input_range=(float(low), float(high)), primary_metric=primary, report_metrics=tuple(report),
         slice_columns=tuple(slice_columns), perturbations=perturbations, era_column=era_column,
         era_order=tuple(era_order), feedback_fraction=float(feedback_fraction), changelog=changelog,
-        public_source=public_source, datasheet=datasheet,
+        public_source=public_source, datasheet=datasheet, validation_fraction=float(validation_fraction),
     )  # fmt: skip
 
 

@@ -118,6 +118,7 @@ def test_it_defaults_optional_tables(tmp_path):
     assert spec.slice_columns == ()
     assert spec.era_column is None and spec.era_order == ()
     assert spec.feedback_fraction == 0.3
+    assert spec.validation_fraction == 0.2
     arrays = {key: value for key, value in split_arrays("dev").items() if key in ("inputs", "labels", "item_ids")}
     test = {key: value for key, value in split_arrays("test").items() if key in ("inputs", "labels", "item_ids")}
     assert load_benchmark(make_folder(tmp_path / "plain", toml, arrays, test)).spec == spec
@@ -126,13 +127,21 @@ def test_it_defaults_optional_tables(tmp_path):
 def test_as_dict_is_canonical_json_with_one_key_per_field():
     spec = parse_spec(
         VALID_TOML.replace("feedback_fraction = 0.25", "feedback_fraction = 0.25\npublic_source = true")
-        + '\n[datasheet]\ncollection = "By hand."\n'
+        + '\n[datasheet]\ncollection = "By hand."\n\n[dev]\nvalidation_fraction = 0.25\n'
     )
     document = spec.as_dict()
+    assert document["validation_fraction"] == 0.25
     assert set(document) == set(BenchmarkSpec.__dataclass_fields__)
     assert json.loads(json.dumps(document)) == document
     assert document["input_shape"] == [1, 2, 2]
     assert document["perturbations"][1] == {"name": "fgsm", "severities": [], "eps": [0.03, 0.1], "adversarial": True}
+
+
+def test_the_default_validation_fraction_leaves_the_canonical_json_of_older_specs_alone():
+    written = parse_spec(VALID_TOML + "\n[dev]\nvalidation_fraction = 0.2\n")
+    assert written == parse_spec(VALID_TOML)
+    assert "validation_fraction" not in parse_spec(VALID_TOML).as_dict()
+    assert canonical_spec_json(written) == canonical_spec_json(parse_spec(VALID_TOML))
 
 
 def test_known_perturbations_cover_the_methods_suite():
@@ -282,6 +291,16 @@ SPEC_CASES = {
         "feedback_fraction = 0.25",
         "feedback_fraction = 0.25\nfinal = 0.7",
         ["unknown key 'final'", "[hidden]"],
+    ),
+    "validation fraction of one": (
+        "feedback_fraction = 0.25",
+        "feedback_fraction = 0.25\n\n[dev]\nvalidation_fraction = 1",
+        ["[dev].validation_fraction", "strictly between 0 and 1"],
+    ),
+    "unknown dev key": (
+        "feedback_fraction = 0.25",
+        "feedback_fraction = 0.25\n\n[dev]\ntrain_fraction = 0.8",
+        ["unknown key 'train_fraction'", "[dev]"],
     ),
     "invalid toml": ('title = "Tiny images"', "title = Tiny images", ["not valid TOML"]),
 }

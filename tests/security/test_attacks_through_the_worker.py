@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from evaluation.client import ClientError, TouchstoneClient
+from evaluation.preflight import preflight_batches
 from evaluation.spec import load_benchmark
 from tests.security import archives, exfiltration, models
 from tests.security.support import require_bubblewrap
@@ -219,10 +220,10 @@ def test_a_malicious_upload_is_refused_before_anything_is_stored(site, tmp_path,
 
 @pytest.mark.parametrize("channel", ["error", "shape"])
 def test_a_model_that_writes_hidden_inputs_into_its_failure_gets_none_of_them_back(site, tmp_path, channel):
-    # The preflight runs 257 dev items in batches of 256 and 1: the model behaves on those two
-    # batches and leaks from the first hidden batch on.
+    # The preflight runs probe batches of 1 and 3 dev items, then 257 in batches of 256 and 1:
+    # the model behaves on those batches and leaks from the first hidden batch on.
     client = TouchstoneClient(site.url, site.create_researcher(f"leaker-{channel}"))
-    model = exfiltration.build_leaking_model(tmp_path, channel, honest_calls=2)
+    model = exfiltration.build_leaking_model(tmp_path, channel, honest_calls=preflight_batches(257, 256))
     submission = client.submit(benchmark="digits", version="1.0.0", model_file=model, model_name=f"leaks {channel}")[
         "id"
     ]

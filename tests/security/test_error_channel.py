@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from evaluation.errors import EvaluationError
+from evaluation.preflight import preflight_batches
 from evaluation.runner import run_preflight
 from evaluation.sandbox import SandboxedModel
 from tests.security.exfiltration import build_leaking_model, leaked_digits
@@ -48,7 +49,7 @@ def _failure(model_path: Path, *, hide: bool) -> EvaluationError:
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
 def test_the_leaking_models_really_leak_when_details_are_shown(bubblewrap, tmp_path: Path, channel: str):
-    model = build_leaking_model(tmp_path, channel, honest_calls=1)
+    model = build_leaking_model(tmp_path, channel, honest_calls=preflight_batches(3, 64))
 
     error = _failure(model, hide=False)
 
@@ -58,7 +59,7 @@ def test_the_leaking_models_really_leak_when_details_are_shown(bubblewrap, tmp_p
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
 def test_a_failure_on_hidden_inputs_says_only_its_code_in_the_sites_words(bubblewrap, tmp_path: Path, channel: str):
-    model = build_leaking_model(tmp_path, channel, honest_calls=1)
+    model = build_leaking_model(tmp_path, channel, honest_calls=preflight_batches(3, 64))
 
     error = _failure(model, hide=True)
 

@@ -31,6 +31,9 @@ class VersionSerializer(serializers.ModelSerializer):
     classes = serializers.ListField(child=serializers.CharField(), read_only=True)
     primary_metric = serializers.CharField(read_only=True)
     report_metrics = serializers.ListField(child=serializers.CharField(), read_only=True)
+    validation_fraction = serializers.FloatField(
+        read_only=True, help_text="share of the dev split held out as its validation part ([dev] validation_fraction)"
+    )
     dev_split_url = serializers.SerializerMethodField()
     leaderboard_url = serializers.SerializerMethodField()
 
@@ -50,6 +53,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "deprecated_at",
             "n_dev_items",
             "n_test_items",
+            "validation_fraction",
             "classes",
             "primary_metric",
             "report_metrics",

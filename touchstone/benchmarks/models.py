@@ -10,6 +10,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from evaluation.spec import DEFAULT_VALIDATION_FRACTION
 from touchstone.benchmarks.signals import version_published
 from touchstone.storage import fetch_folder
 
@@ -177,6 +178,11 @@ class BenchmarkVersion(models.Model):
     @property
     def feedback_fraction(self) -> float:
         return float(self.spec.get("hidden", {}).get("feedback_fraction", 0.3))
+
+    @property
+    def validation_fraction(self) -> float:
+        """Share of the public dev split held out as its validation part (``[dev] validation_fraction``)."""
+        return float(self.spec.get("dev", {}).get("validation_fraction", DEFAULT_VALIDATION_FRACTION))
 
     @property
     def public_source(self) -> bool:

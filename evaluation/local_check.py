@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
 from evaluation.public import EvaluationData
-from evaluation.runner import preflight_slice, run_preflight
+from evaluation.preflight import preflight_slice, run_preflight
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 
 MIB = 1024 * 1024

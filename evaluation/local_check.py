@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
-from evaluation.public import EvaluationData
 from evaluation.preflight import preflight_slice, run_preflight
+from evaluation.public import EvaluationData
 from evaluation.sandbox import SandboxedModel, SandboxLimits
 
 MIB = 1024 * 1024

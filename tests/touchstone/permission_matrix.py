@@ -110,6 +110,19 @@ def _site_cases() -> list[Case]:
         Case(v + "submit/", "GET", lambda w: f"/benchmarks/{w.slug}/{w.open}/submit/", SIGNED_IN),
         Case(v + "submit/", "POST", lambda w: f"/benchmarks/{w.slug}/{w.open}/submit/", roles(200, anonymous=302)),
         Case("submissions/", "GET", lambda w: "/submissions/", SIGNED_IN),
+        # The status page: maintainers of any benchmark (each sees their own rows) and staff.
+        Case(
+            "status/",
+            "GET",
+            lambda w: "/status/",
+            roles(403, anonymous=302, other_maintainer=200, maintainer=200, staff=200),
+        ),
+        Case(
+            "api/v1/status/",
+            "GET",
+            lambda w: "/api/v1/status/",
+            roles(403, anonymous=401, other_maintainer=200, maintainer=200, staff=200),
+        ),
         Case(s, "GET", page("owner_queued"), owner_page()),
         Case(s, "GET", page("owner_failed"), owner_page()),
         Case(s, "GET", page("owner_withdrawn"), owner_page()),

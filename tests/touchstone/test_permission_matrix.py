@@ -203,3 +203,12 @@ def test_api_tokens_are_shown_to_their_account_only(answers):
         if key.encode() in a.body and a.role != role and not (a.role == "staff" and "/admin/" in a.label)
     ]
     assert not leaks, "\n".join(leaks)
+
+
+def test_the_status_page_shows_a_maintainer_of_another_benchmark_none_of_this_ones_rows(answers):
+    world, recorded = answers
+    queued = world.pk("owner_queued")
+    for a in recorded:
+        if a.label.endswith("/status/") and a.status == 200:
+            shown = f"#{queued}" in a.body.decode() or f'"submission":{queued},' in a.body.decode()
+            assert shown == (a.role in {"maintainer", "staff"}), f"{a.label} as {a.role}"

@@ -213,6 +213,29 @@ def _site_cases() -> list[Case]:
     cases.append(Case(a + "final/", "DELETE", api("owner_released", "final/"), roles(403, anonymous=401, owner=SKIP)))
     cases.append(Case("api/v1/submissions/", "POST", lambda w: "/api/v1/submissions/", roles(400, anonymous=401)))
     cases.append(Case("healthz", "GET", lambda w: "/healthz", roles(SAME)))
+    # Methods no view takes: refused alike for everyone (the views that need an account first
+    # ask visitors for one), and nothing changes.
+    not_allowed = roles(405)
+    account_first = roles(405, anonymous=401)
+    for route, path, methods, expect in (
+        (a, api("owner_released"), ("PUT", "PATCH", "DELETE"), not_allowed),
+        (a, api("owner_queued"), ("PUT", "PATCH", "DELETE"), not_allowed),
+        (a + "final/", api("owner_released", "final/"), ("PUT", "PATCH"), account_first),
+        (a + "withdraw/", api("owner_released", "withdraw/"), ("PUT", "PATCH", "DELETE"), account_first),
+        (a + "provenance/", api("owner_released", "provenance/"), ("PUT", "DELETE"), not_allowed),
+        ("api/v1/submissions/", lambda w: "/api/v1/submissions/", ("PUT", "PATCH", "DELETE"), account_first),
+        (av, api_version("open"), ("PUT", "PATCH", "DELETE"), not_allowed),
+        (av + "leaderboard/", api_version("open", "leaderboard/"), ("POST", "DELETE"), not_allowed),
+        ("api/v1/benchmarks/<slug:slug>/", lambda w: f"/api/v1/benchmarks/{w.slug}/", ("PUT", "DELETE"), not_allowed),
+        ("api/v1/status/", lambda w: "/api/v1/status/", ("POST", "DELETE"), not_allowed),
+        (
+            v + "publish/",
+            lambda w: f"/benchmarks/{w.slug}/{w.draft}/publish/",
+            ("PUT", "DELETE"),
+            roles(405, anonymous=302),
+        ),
+    ):
+        cases += [Case(route, method, path, expect) for method in methods]
     return cases
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models.functions import Now
+from django.db.models.sql import Query
 
 from touchstone.submissions.models import Submission, WorkerRecord
 
@@ -20,14 +21,18 @@ FORGET_AFTER_SECONDS = 3600.0
 
 
 def database_now() -> datetime:
-    """The database's current time (aware, UTC), the clock every heartbeat is written with."""
+    """The database's current time (aware, UTC), read exactly as ``Now()`` writes heartbeats.
+
+    Django's ``Now()`` is compiled for the database in use (on PostgreSQL the statement's time,
+    not the transaction's, which a long transaction would leave behind).
+    """
+    sql, params = Query(WorkerRecord).get_compiler(connection=connection).compile(Now())
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            # What Django's ``Now()`` writes on SQLite: UTC with milliseconds.
-            cursor.execute("SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')")
-            return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
-        cursor.execute("SELECT CURRENT_TIMESTAMP")
+        cursor.execute(f"SELECT {sql}", list(params))
         value = cursor.fetchone()[0]
+    if isinstance(value, str):
+        # SQLite answers with text: UTC with milliseconds.
+        value = datetime.fromisoformat(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 

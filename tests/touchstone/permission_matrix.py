@@ -151,11 +151,14 @@ def _site_cases() -> list[Case]:
             EVERYONE,
         ),
         Case("api/v1/schema/", "GET", lambda w: "/api/v1/schema/", EVERYONE),
+        Case("api/v1/about/", "GET", lambda w: "/api/v1/about/", EVERYONE),
+        # A redirect to the static icon, for everyone.
+        Case("favicon.ico", "GET", lambda w: "/favicon.ico", roles(302)),
         Case("api/v1/docs/", "GET", lambda w: "/api/v1/docs/", EVERYONE),
         Case("accounts/signup/", "GET", lambda w: "/accounts/signup/", EVERYONE),
         Case("accounts/login/", "GET", lambda w: "/accounts/login/", EVERYONE),
-        # Django logs out on POST only; a GET changes nothing.
-        Case("accounts/logout/", "GET", lambda w: "/accounts/logout/", roles(405)),
+        # A GET asks to confirm; only a POST logs out (the matrix's clients stay signed in after it).
+        Case("accounts/logout/", "GET", lambda w: "/accounts/logout/", EVERYONE),
         Case("accounts/token/", "GET", lambda w: "/accounts/token/", SIGNED_IN),
         Case("accounts/token/", "POST", lambda w: "/accounts/token/", roles(SKIP, anonymous=302)),
     ]

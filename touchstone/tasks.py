@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from functools import partial
 
 from celery import shared_task
 from celery.signals import worker_ready
+from celery.worker import state as worker_state
 from django import db
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +29,7 @@ from touchstone.benchmarks.signals import version_published
 from touchstone.rankings.reevaluation import create_reevaluations, versions_missing_reevaluations
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard, stale_version_ids
 from touchstone.submissions.baseline_checks import baselines_due, check_baseline
-from touchstone.submissions.health import probe_and_record
+from touchstone.submissions.health import latest_health, probe_and_record
 from touchstone.submissions.janitor import clean_orphan_uploads
 from touchstone.submissions.models import Submission
 from touchstone.submissions.queueing import (
@@ -42,6 +44,7 @@ from touchstone.submissions.queueing import (
 from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
 from touchstone.submissions.services import withdraw_submission
+from touchstone.submissions.workers import forget_workers, record_worker
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +258,44 @@ def watchdog_pass() -> None:
     refresh_stale_leaderboards()
 
 
-def _watchdog_loop(every: float) -> None:
+def running_submission_ids() -> list[int]:
+    """The submissions whose evaluation this worker process is executing now (Celery's own count)."""
+    ids = []
+    for request in list(worker_state.active_requests):
+        if request.task_name == evaluate_submission.name and request.args:
+            ids.append(int(request.args[0]))
+    return ids
+
+
+def record_this_worker(*, name: str, concurrency: int) -> None:
+    """Write this worker's record for the status page, and forget workers silent for long."""
+    record_worker(
+        name=name,
+        hostname=socket.gethostname(),
+        pid=os.getpid(),
+        concurrency=concurrency,
+        submission_ids=running_submission_ids(),
+    )
+    forget_workers()
+
+
+def first_sandbox_probe() -> None:
+    """Probe the sandbox once when no probe is recorded yet, so ``/healthz`` need not wait for beat."""
+    try:
+        if latest_health() is None:
+            probe_and_record()
+    except Exception:
+        logger.exception("the first sandbox probe could not run")
+
+
+def _watchdog_loop(every: float, identity: dict | None = None) -> None:
+    first_sandbox_probe()
     while True:
+        if identity is not None:
+            try:
+                record_this_worker(**identity)
+            except Exception:
+                logger.exception("the worker's record could not be written")
         time.sleep(every)
         try:
             watchdog_pass()
@@ -273,7 +312,14 @@ def start_watchdog(sender=None, **kwargs) -> None:
     dies does not take it along); ``WATCHDOG_SECONDS`` = 0 leaves it off."""
     every = settings.WATCHDOG_SECONDS
     if every > 0:
-        threading.Thread(target=_watchdog_loop, args=(every,), name="touchstone-watchdog", daemon=True).start()
+        # Several workers may share a host and a node name: the process id tells them apart.
+        node = getattr(sender, "hostname", None) or f"celery@{socket.gethostname()}"
+        controller = getattr(sender, "controller", None)
+        identity = {
+            "name": f"{node} (pid {os.getpid()})",
+            "concurrency": int(getattr(controller, "concurrency", None) or 1),
+        }
+        threading.Thread(target=_watchdog_loop, args=(every, identity), name="touchstone-watchdog", daemon=True).start()
         logger.info(
             "watchdog started: every %.0f s, runs silent for %.0f s are taken over",
             every,

@@ -43,6 +43,7 @@ def test_the_queue_length_and_the_age_of_its_oldest_row_are_reported(client, ver
 
 
 def test_a_broker_that_is_down_fails_the_broker_check_only(client, db, broker_down):
+    record_sandbox(True)
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
@@ -54,9 +55,10 @@ def test_storage_that_cannot_be_written_fails_the_storage_check(client, db, sett
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     settings.PRIVATE_STORAGE_ROOT = blocker / "private"
+    # The sandbox's record lives in private storage too, so it cannot be read either.
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["failing"] == ["storage"]
+    assert response.json()["failing"] == ["storage", "sandbox"]
 
 
 @pytest.mark.parametrize(("ok", "status"), [(True, 200), (False, 503)])
@@ -66,3 +68,10 @@ def test_the_sandbox_check_follows_the_last_recorded_probe(client, db, ok, statu
     assert response.status_code == status
     assert response.json()["failing"] == ([] if ok else ["sandbox"])
     assert "/x" not in response.json()["checks"]["sandbox"]["detail"]
+
+
+def test_a_site_whose_sandbox_was_never_probed_is_not_healthy(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["sandbox"]
+    assert "check_sandbox" in response.json()["checks"]["sandbox"]["detail"]

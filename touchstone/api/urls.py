@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, views
+from touchstone.api import about, status_views, views
 
 app_name = "api"
 
@@ -34,6 +34,7 @@ urlpatterns = [
     path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
     path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
     path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
+    path("status/", status_views.Status.as_view(), name="status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

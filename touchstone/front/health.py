@@ -8,8 +8,9 @@ its oldest row (for monitoring; a long queue is not a failure). The checks are:
 - ``broker``: the workers' queue takes connections (``touchstone.tasks.broker_problem``);
 - ``storage``: private storage (model files, hidden splits, outcomes; a folder or a bucket) can
   be written, read back and deleted (a small probe object);
-- ``sandbox``: the last health probe the workers recorded passed (none recorded yet passes,
-  with a note: a fresh site has not probed yet).
+- ``sandbox``: the last health probe the workers recorded passed. None recorded yet fails: a
+  site whose sandbox was never tried cannot say it evaluates uploads (a worker probes once when
+  it starts, and ``manage.py check_sandbox`` probes at once).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def _storage() -> dict[str, Any]:
 def _sandbox() -> dict[str, Any]:
     health = latest_health()
     if health is None:
-        return _check(True, "no sandbox probe recorded yet (the workers run one every few minutes)")
+        return _check(
+            False,
+            "no sandbox probe recorded yet: a worker runs one when it starts, `manage.py check_sandbox` runs one now",
+        )
     if not health.ok:
         # The probe's own words may name host paths: they are in the workers' log and the admin.
         return _check(False, "the last sandbox probe failed; `manage.py check_sandbox` shows why")

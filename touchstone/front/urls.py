@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.front import lifecycle_views, telemetry, views
+from touchstone.front import lifecycle_views, status, telemetry, views
 
 app_name = "front"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/<str:version>/submit/", views.upload, name="upload"),
     path("benchmarks/<slug:slug>/<str:version>/compare/", views.compare, name="compare"),
     path("benchmarks/<slug:slug>/<str:version>/telemetry/", telemetry.item_telemetry_page, name="telemetry"),
+    path("status/", status.status_page, name="status"),
     path("submissions/", views.my_submissions, name="my-submissions"),
     path("submissions/<id:pk>/", views.submission_detail, name="submission"),
     path("submissions/<id:pk>/withdraw/", views.withdraw, name="withdraw"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.test import Client
 
-from tests.touchstone.conftest import upload
+from tests.touchstone.conftest import api_client_for, upload
 from tests.touchstone.ledger import record_result
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry
 from touchstone.rankings.services import recompute_leaderboard
@@ -156,3 +160,84 @@ def test_a_team_marks_at_most_two_finals_whoever_submitted_them(version, researc
     mark_final(submission=rows[1])
     with pytest.raises(SubmissionRejected, match="team Owls has already marked 2"):
         mark_final(submission=rows[2])
+
+
+def test_a_teammate_sees_the_teams_unscored_submissions_and_another_team_does_not(
+    version, researcher, other_researcher, good_model_bytes
+):
+    team_of_two(version, researcher, other_researcher)
+    queued = submit_model(owner=researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="a")
+    url = f"/api/v1/submissions/{queued.pk}/"
+    seen = api_client_for(other_researcher).get(url)
+    assert seen.status_code == 200 and seen.json()["status"] == "queued"
+    assert Client().get(f"/submissions/{queued.pk}/").status_code == 404
+    stranger = Client()
+    stranger.force_login(researcher_called("linus"))
+    assert stranger.get(f"/submissions/{queued.pk}/").status_code == 404
+    assert api_client_for(researcher_called("mallory")).get(url).status_code == 404
+    teammate = Client()
+    teammate.force_login(other_researcher)
+    page = teammate.get(f"/benchmarks/{version.benchmark.slug}/teams/owls/")
+    assert page.status_code == 200 and f"/submissions/{queued.pk}/" in page.content.decode()
+
+
+def test_a_teammate_marks_a_final_submission_through_the_api(version, researcher, other_researcher):
+    team = team_of_two(version, researcher, other_researcher)
+    submission = for_team(record_result(version, researcher, accuracy=0.8, seed=1), team)
+    recompute_leaderboard(version=version)
+    marked = api_client_for(other_researcher).post(f"/api/v1/submissions/{submission.pk}/final/")
+    assert marked.status_code == 200 and marked.json()["final"] == "marked", marked.content
+    outsider = api_client_for(researcher_called("linus")).post(f"/api/v1/submissions/{submission.pk}/final/")
+    assert outsider.status_code == 403
+
+
+def test_the_board_shows_each_team_with_its_members(version, researcher, other_researcher):
+    team = team_of_two(version, researcher, other_researcher)
+    for_team(record_result(version, other_researcher, accuracy=0.8, seed=1), team)
+    record_result(version, researcher_called("linus"), accuracy=0.7, seed=2)
+    recompute_leaderboard(version=version)
+    base = f"/api/v1/benchmarks/{version.benchmark.slug}/versions/{version.version}"
+    body = Client().get(f"{base}/leaderboard/").json()
+    assert {e["team"]: e["team_members"] for e in body["entries"]} == {"Owls": ["ada", "grace"], "linus": ["linus"]}
+    rows = list(csv.DictReader(io.StringIO(Client().get(f"{base}/export/?format=csv").content.decode())))
+    assert {row["team"]: row["team_members"] for row in rows} == {"Owls": "ada, grace", "linus": "linus"}
+    page = Client().get(f"/benchmarks/{version.benchmark.slug}/{version.version}/").content.decode()
+    assert 'Owls <span class="team-members muted">(ada, grace)</span>' in page
+
+
+def test_invitations_through_the_api_are_answered_only_by_their_invitee(version, researcher, other_researcher):
+    owner = api_client_for(researcher)
+    created = owner.post("/api/v1/teams/", {"benchmark": version.benchmark.slug, "name": "Owls"})
+    assert created.status_code == 201 and created.json()["members"] == ["ada"], created.content
+    invited = owner.post(f"/api/v1/benchmarks/{version.benchmark.slug}/teams/owls/invitations/", {"username": "grace"})
+    assert invited.status_code == 201, invited.content
+    pk = invited.json()["id"]
+    assert (
+        api_client_for(researcher_called("mallory")).post(f"/api/v1/teams/invitations/{pk}/accept/").status_code == 404
+    )
+    mine = api_client_for(other_researcher)
+    assert [i["id"] for i in mine.get("/api/v1/teams/").json()["invitations"]] == [pk]
+    accepted = mine.post(f"/api/v1/teams/invitations/{pk}/accept/")
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    assert mine.get("/api/v1/teams/").json()["teams"][0]["members"] == ["ada", "grace"]
+    again = mine.post(f"/api/v1/teams/invitations/{pk}/decline/")
+    assert again.status_code == 409 and "already accepted" in again.json()["detail"]
+    left = mine.delete(f"/api/v1/benchmarks/{version.benchmark.slug}/teams/owls/members/grace/")
+    assert left.status_code == 204 and Team.objects.get(name="Owls").member_names() == ["ada"]
+
+
+def test_the_teams_pages_invite_and_accept(version, researcher, other_researcher):
+    owner = Client()
+    owner.force_login(researcher)
+    created = owner.post("/teams/", {"benchmark": version.benchmark.slug, "name": "Owls"})
+    assert created.status_code == 302 and created["Location"] == f"/benchmarks/{version.benchmark.slug}/teams/owls/"
+    owner.post(f"/benchmarks/{version.benchmark.slug}/teams/owls/invite/", {"username": "grace"})
+    invitation = TeamInvitation.objects.get(invitee=other_researcher)
+    stranger = Client()
+    stranger.force_login(researcher_called("mallory"))
+    assert stranger.post(f"/teams/invitations/{invitation.pk}/accept/").status_code == 404
+    guest = Client()
+    guest.force_login(other_researcher)
+    assert f"/teams/invitations/{invitation.pk}/accept/" in guest.get("/teams/").content.decode()
+    guest.post(f"/teams/invitations/{invitation.pk}/accept/")
+    assert Team.objects.get(name="Owls").member_names() == ["ada", "grace"]

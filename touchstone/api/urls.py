@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, views
+from touchstone.api import about, team_views, views
 
 app_name = "api"
 
@@ -34,6 +34,16 @@ urlpatterns = [
     path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
     path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
     path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
+    path("teams/", team_views.MyTeams.as_view(), name="teams"),
+    path("teams/invitations/<id:pk>/accept/", team_views.InvitationAnswer.as_view(answer="accept"), name="accept"),
+    path("teams/invitations/<id:pk>/decline/", team_views.InvitationAnswer.as_view(answer="decline"), name="decline"),
+    path("benchmarks/<slug:slug>/teams/<slug:team>/", team_views.TeamDetail.as_view(), name="team"),
+    path("benchmarks/<slug:slug>/teams/<slug:team>/invitations/", team_views.TeamInvite.as_view(), name="invite"),
+    path(
+        "benchmarks/<slug:slug>/teams/<slug:team>/members/<str:username>/",
+        team_views.TeamMember.as_view(),
+        name="team-member",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 
 import pytest
@@ -241,3 +242,17 @@ def test_the_teams_pages_invite_and_accept(version, researcher, other_researcher
     assert f"/teams/invitations/{invitation.pk}/accept/" in guest.get("/teams/").content.decode()
     guest.post(f"/teams/invitations/{invitation.pk}/accept/")
     assert Team.objects.get(name="Owls").member_names() == ["ada", "grace"]
+
+
+def test_the_migration_puts_a_team_row_behind_each_team_name_already_used(version, researcher, other_researcher):
+    from django.apps import apps
+
+    migration = importlib.import_module("touchstone.submissions.migrations.0007_teams")
+    record_result(version, researcher, accuracy=0.8, seed=1)
+    record_result(version, researcher, accuracy=0.7, seed=2)
+    shared = record_result(version, other_researcher, accuracy=0.6, seed=3)
+    Submission.objects.filter(pk=shared.pk).update(team="ada")
+    record_result(version, researcher_called("linus"), accuracy=0.5, seed=4)
+    migration.teams_for_existing_submissions(apps, None)
+    teams = {team.name: team.member_names() for team in Team.objects.filter(benchmark=version.benchmark)}
+    assert teams == {"ada": ["ada", "grace"], "linus": ["linus"]}

@@ -79,7 +79,9 @@ class MyTeams(APIView):
         }
         return Response(MyTeamsSerializer(body).data)
 
-    @extend_schema(request=TeamCreateSerializer, responses={201: TeamSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        request=TeamCreateSerializer, responses={201: TeamSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+    )
     def post(self, request: Request) -> Response:
         serializer = TeamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -101,7 +103,9 @@ class TeamDetail(APIView):
 class TeamInvite(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=InviteSerializer, responses={201: InvitationSerializer, 403: ErrorSerializer})
+    @extend_schema(
+        request=InviteSerializer, responses={201: InvitationSerializer, 403: ErrorSerializer, 409: ErrorSerializer}
+    )
     def post(self, request: Request, slug: str, team: str) -> Response:
         """Invite a researcher by username; only the team's members may."""
         serializer = InviteSerializer(data=request.data)

@@ -213,8 +213,11 @@ def remove_member(*, team: Team, member, by) -> None:
     Refused once the team has uploaded since the member joined (see the module's rules). A team
     left with no members and no submissions is deleted, which frees its name.
     """
-    if by.pk != member.pk and by.pk != team.created_by_id:
-        raise TeamRefused(f"only the creator of team {team.name} can remove its members", status=403)
+    removing_another = by.pk != member.pk
+    if removing_another and (
+        by.pk != team.created_by_id or not TeamMembership.objects.filter(team=team, user=by).exists()
+    ):
+        raise TeamRefused(f"only the creator of team {team.name}, while a member, can remove its members", status=403)
     with transaction.atomic():
         _lock_user(member)
         Team.objects.select_for_update().filter(pk=team.pk).first()

@@ -17,7 +17,7 @@ from evaluation.archive import ModelFileInfo, inspect_model_file
 from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import private_path
-from touchstone.submissions.models import Submission, Team
+from touchstone.submissions.models import Submission
 from touchstone.submissions.teams import team_name_for, uploading_team
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
@@ -121,9 +121,8 @@ def submit_model(
                 )
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             if not is_baseline:
-                # The team's row too: its members share one quota, so their uploads take turns.
+                # Teammates share the quota; the version's row, locked above, makes their uploads take turns.
                 own_team = uploading_team(owner, version.benchmark)
-                Team.objects.select_for_update().filter(pk=own_team.pk).first()
                 used = submissions_today(owner=owner, version=version)
                 if used >= settings.SUBMISSIONS_PER_DAY:
                     raise SubmissionRejected(

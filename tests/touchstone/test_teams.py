@@ -24,6 +24,8 @@ from touchstone.submissions.teams import (
     decline_invitation,
     invite,
     remove_member,
+    team_name_for,
+    uploading_team,
 )
 
 
@@ -256,3 +258,12 @@ def test_the_migration_puts_a_team_row_behind_each_team_name_already_used(versio
     migration.teams_for_existing_submissions(apps, None)
     teams = {team.name: team.member_names() for team in Team.objects.filter(benchmark=version.benchmark)}
     assert teams == {"ada": ["ada", "grace"], "linus": ["linus"]}
+
+
+def test_a_researcher_whose_username_a_team_took_first_submits_under_a_name_of_their_own(version, researcher):
+    taken = create_team(user=researcher, benchmark=version.benchmark, name="Linus")
+    linus = researcher_called("linus")
+    assert team_name_for(linus, version.benchmark) == "linus-2"
+    with transaction.atomic():
+        own = uploading_team(linus, version.benchmark)
+    assert own.name == "linus-2" and own.member_names() == ["linus"] and taken.member_names() == ["ada"]

@@ -51,9 +51,8 @@ def team_name_for(user, benchmark: Benchmark) -> str:
 def _own_team_name(user, benchmark: Benchmark) -> str:
     """The user's name, or, if a team of the benchmark already took it, the first free ``name-2``, ``name-3``…"""
     base = user.get_username()
-    taken = {name.lower() for name in Team.objects.filter(benchmark=benchmark).values_list("name", flat=True)}
     name, number = base, 1
-    while name.lower() in taken:
+    while Team.objects.filter(benchmark=benchmark, name__iexact=name).exists():
         number += 1
         name = f"{base}-{number}"
     return name

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.test import Client
+from rest_framework.test import APIClient
 
 from tests.touchstone.conftest import api_client_for, upload
 from tests.touchstone.ledger import record_result
@@ -225,6 +226,8 @@ def test_invitations_through_the_api_are_answered_only_by_their_invitee(version,
     assert mine.get("/api/v1/teams/").json()["teams"][0]["members"] == ["ada", "grace"]
     again = mine.post(f"/api/v1/teams/invitations/{pk}/decline/")
     assert again.status_code == 409 and "already accepted" in again.json()["detail"]
+    listed = APIClient().get(f"/api/v1/benchmarks/{version.benchmark.slug}/teams/").json()
+    assert [(team["name"], team["members"]) for team in listed] == [("Owls", ["ada", "grace"])]
     left = mine.delete(f"/api/v1/benchmarks/{version.benchmark.slug}/teams/owls/members/grace/")
     assert left.status_code == 204 and Team.objects.get(name="Owls").member_names() == ["ada"]
 

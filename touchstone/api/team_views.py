@@ -93,6 +93,15 @@ class MyTeams(APIView):
         return Response(TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
+class TeamList(APIView):
+    @extend_schema(responses={200: TeamSerializer(many=True), 404: ErrorSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        """The benchmark's teams and their members (public, as on the leaderboard)."""
+        benchmark = get_object_or_404(Benchmark, slug=slug)
+        teams = benchmark.teams.select_related("benchmark", "created_by").prefetch_related("memberships__user")
+        return Response(TeamSerializer(teams, many=True).data)
+
+
 class TeamDetail(APIView):
     @extend_schema(responses={200: TeamSerializer, 404: ErrorSerializer})
     def get(self, request: Request, slug: str, team: str) -> Response:

@@ -37,6 +37,7 @@ urlpatterns = [
     path("teams/", team_views.MyTeams.as_view(), name="teams"),
     path("teams/invitations/<id:pk>/accept/", team_views.InvitationAnswer.as_view(answer="accept"), name="accept"),
     path("teams/invitations/<id:pk>/decline/", team_views.InvitationAnswer.as_view(answer="decline"), name="decline"),
+    path("benchmarks/<slug:slug>/teams/", team_views.TeamList.as_view(), name="team-list"),
     path("benchmarks/<slug:slug>/teams/<slug:team>/", team_views.TeamDetail.as_view(), name="team"),
     path("benchmarks/<slug:slug>/teams/<slug:team>/invitations/", team_views.TeamInvite.as_view(), name="invite"),
     path(

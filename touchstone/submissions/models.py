@@ -52,7 +52,8 @@ class Team(models.Model):
         return reverse("front:team", args=[self.benchmark.slug, self.slug])
 
     def member_names(self) -> list[str]:
-        return sorted(m.user.get_username() for m in self.memberships.select_related("user"))
+        # ``memberships.all()`` reads a ``prefetch_related("memberships__user")`` when there is one.
+        return sorted(membership.user.get_username() for membership in self.memberships.all())
 
 
 class TeamMembership(models.Model):

@@ -5,9 +5,9 @@ made to it and the status each role gets. A pattern added to the site without an
 fails ``test_every_url_pattern_has_an_entry_in_the_matrix``. Unsafe requests are made only as
 roles that may not make them, and must change nothing.
 
-``team`` is an account whose submissions carry ``owner``'s team name: a team is a name on a
-submission today, not a group of accounts, so it grants nothing and the role sees exactly what
-``other`` sees (every expectation below gives both the same status).
+``team`` is a member of ``owner``'s team: it sees the team's private submissions as ``owner`` does
+and may choose the team's final submissions, but may not withdraw ``owner``'s; on everything else it
+gets what ``other`` gets.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ STAFF_ADMIN = roles(302, staff=200)
 
 
 def owner_page(ok: int = 200) -> Expectation:
-    return roles(404, owner=ok)
+    """A private submission of ``owner``'s: shown to the owner and the owner's teammates."""
+    return roles(404, owner=ok, team=ok)
 
 
 # The site's own URLs, by the route the resolver spells.
@@ -201,19 +202,86 @@ def _site_cases() -> list[Case]:
             ),
         ]
     # The owner's buttons: anyone else is refused (404 on the pages: the row is looked up by owner).
-    for action in ("withdraw", "final"):
+    # A teammate may choose the team's final submissions, not withdraw the owner's.
+    for action, teammate in (("withdraw", {}), ("final", {"team": SKIP})):
         cases += [
-            Case(s + f"{action}/", "POST", page("owner_released", f"{action}/"), roles(404, anonymous=302, owner=SKIP)),
+            Case(
+                s + f"{action}/",
+                "POST",
+                page("owner_released", f"{action}/"),
+                roles(404, anonymous=302, owner=SKIP, **teammate),
+            ),
             Case(s + f"{action}/", "GET", page("owner_released", f"{action}/"), roles(405, anonymous=302)),
             Case(
                 a + f"{action}/",
                 "POST",
                 api("owner_released", f"{action}/"),
-                roles(403, anonymous=401, owner=SKIP),
+                roles(403, anonymous=401, owner=SKIP, **teammate),
             ),
-            Case(a + f"{action}/", "POST", api("owner_queued", f"{action}/"), roles(404, anonymous=401, owner=SKIP)),
+            Case(
+                a + f"{action}/",
+                "POST",
+                api("owner_queued", f"{action}/"),
+                roles(404, anonymous=401, owner=SKIP, **(teammate or {"team": 403})),
+            ),
         ]
-    cases.append(Case(a + "final/", "DELETE", api("owner_released", "final/"), roles(403, anonymous=401, owner=SKIP)))
+    cases.append(
+        Case(a + "final/", "DELETE", api("owner_released", "final/"), roles(403, anonymous=401, owner=SKIP, team=SKIP))
+    )
+    # Teams: a researcher's own list and invitations, every team's public page, and the members'
+    # buttons (refused to everyone else, who may not learn or change who is in the team).
+    t = "benchmarks/<slug:slug>/teams/<slug:team>/"
+    team_page = lambda w: f"/benchmarks/{w.slug}/teams/ada/"  # noqa: E731
+    team_api = lambda w: f"/api/v1/benchmarks/{w.slug}/teams/ada/"  # noqa: E731
+    members_only = roles(302, owner=SKIP, team=SKIP)
+    cases += [
+        Case("teams/", "GET", lambda w: "/teams/", SIGNED_IN),
+        Case("teams/", "POST", lambda w: "/teams/", SIGNED_IN),
+        Case(
+            "teams/invitations/<id:pk>/<str:answer>/",
+            "POST",
+            lambda w: "/teams/invitations/999999/accept/",
+            roles(404, anonymous=302),
+        ),
+        Case(
+            "teams/invitations/<id:pk>/<str:answer>/",
+            "GET",
+            lambda w: "/teams/invitations/999999/accept/",
+            roles(405, anonymous=302),
+        ),
+        Case(t, "GET", team_page, EVERYONE),
+        Case(t + "invite/", "POST", lambda w: team_page(w) + "invite/", members_only, data={"username": "tess"}),
+        Case(t + "remove/", "POST", lambda w: team_page(w) + "remove/", members_only, data={"username": "tess"}),
+        Case("api/v1/teams/", "GET", lambda w: "/api/v1/teams/", roles(200, anonymous=401)),
+        Case("api/v1/teams/", "POST", lambda w: "/api/v1/teams/", roles(400, anonymous=401)),
+        Case(
+            "api/v1/teams/invitations/<id:pk>/accept/",
+            "POST",
+            lambda w: "/api/v1/teams/invitations/999999/accept/",
+            roles(404, anonymous=401),
+        ),
+        Case(
+            "api/v1/teams/invitations/<id:pk>/decline/",
+            "POST",
+            lambda w: "/api/v1/teams/invitations/999999/decline/",
+            roles(404, anonymous=401),
+        ),
+        Case("api/v1/benchmarks/<slug:slug>/teams/", "GET", lambda w: f"/api/v1/benchmarks/{w.slug}/teams/", EVERYONE),
+        Case("api/v1/" + t, "GET", team_api, EVERYONE),
+        Case(
+            "api/v1/" + t + "invitations/",
+            "POST",
+            lambda w: team_api(w) + "invitations/",
+            roles(403, anonymous=401, owner=SKIP, team=SKIP),
+            data={"username": "grace"},
+        ),
+        Case(
+            "api/v1/" + t + "members/<str:username>/",
+            "DELETE",
+            lambda w: team_api(w) + "members/tess/",
+            roles(403, anonymous=401, owner=SKIP, team=SKIP),
+        ),
+    ]
     cases.append(Case("api/v1/submissions/", "POST", lambda w: "/api/v1/submissions/", roles(400, anonymous=401)))
     cases.append(Case("healthz", "GET", lambda w: "/healthz", roles(SAME)))
     # Methods no view takes: refused alike for everyone (the views that need an account first
@@ -260,6 +328,7 @@ ADMIN_MODELS: dict[str, dict[str, int]] = {
     "submissions/evaluationrun": {"add": 403},
     "submissions/baselinepin": NO_ADD_NOR_DELETE,
     "submissions/baselinecheck": NO_ADD_NOR_DELETE,
+    "submissions/team": NO_ADD_NOR_DELETE,
     "rankings/leaderboardsnapshot": {},
     "rankings/leaderboardentry": {},
     "rankings/ladderrelease": NO_ADD_NOR_DELETE,

@@ -2,8 +2,8 @@
 
 The digits benchmark has a frozen version (1.0.0), an open one (1.1.0) and a draft (1.2.0).
 Two researchers (``ada`` and ``grace``) have released, scored, queued, failed and withdrawn
-submissions; ``tess`` shares ``ada``'s team name (the only way accounts share a team today is
-that string, which gives no rights); ``otto`` maintains another benchmark, ``mia`` maintains
+submissions; ``tess`` is a member of ``ada``'s team (a team of digits, with its membership rows)
+and ``grace`` has a team of her own; ``otto`` maintains another benchmark, ``mia`` maintains
 digits and ``sam`` is staff. Every secret a response must not carry is recorded beside: model
 file bytes, outcome bytes, hidden inputs and item ids, private model names, error text, the
 private provenance record and each account's API token.
@@ -26,7 +26,14 @@ from touchstone.benchmarks.services import create_draft, publish_benchmark
 from touchstone.rankings.lifecycle import freeze
 from touchstone.rankings.services import refresh_leaderboard
 from touchstone.storage import private_path, private_root, write_file_atomically
-from touchstone.submissions.models import BaselineCheck, BaselinePin, EvaluationRun, Submission
+from touchstone.submissions.models import (
+    BaselineCheck,
+    BaselinePin,
+    EvaluationRun,
+    Submission,
+    Team,
+    TeamMembership,
+)
 
 from .ledger import record_result
 from .lifecycle_fixture import next_folder
@@ -97,6 +104,10 @@ def build_world(digits_folder: Path, workdir: Path) -> World:
     frozen.benchmark.maintainers.add(users["maintainer"])
     Benchmark.objects.create(slug="other", title="Other").maintainers.add(users["other_maintainer"])
     owner, other, team = users["owner"], users["other"], users["team"]
+    # Only a membership row makes a teammate: ``tess`` joins ``ada``'s team of digits.
+    ada_team = Team.objects.create(benchmark=frozen.benchmark, name="ada", slug="ada", created_by=owner)
+    for member in (owner, team):
+        TeamMembership.objects.create(team=ada_team, user=member, benchmark=frozen.benchmark)
 
     made: dict[str, Submission] = {
         "owner_frozen": record_result(frozen, owner, accuracy=0.9, seed=1, name="ada frozen entry"),

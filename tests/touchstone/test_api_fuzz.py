@@ -13,6 +13,7 @@ import os
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core import signals
 from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from tests.touchstone.ledger import record_result
+from touchstone.submissions.teams import create_team
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("TOUCHSTONE_FUZZ_EXAMPLES", "25"))
 CHECKS = [
@@ -38,6 +40,8 @@ def site(version, researcher):
     scored = [
         record_result(version, researcher, accuracy=accuracy, seed=seed) for seed, accuracy in ((1, 0.9), (2, 0.7))
     ]
+    founder = get_user_model().objects.create_user("grace", "grace@example.org", "a-long-password-2")
+    create_team(user=founder, benchmark=version.benchmark, name="Owls")
     # The WSGI handler closes the database connection after every request, which would close
     # the test's transaction under it; Django's test client keeps it open the same way.
     signals.request_started.disconnect(close_old_connections)
@@ -60,6 +64,8 @@ def _aim(case, real: dict, site: dict) -> None:
             case.path_parameters[name] = "digits"
         elif name == "version":
             case.path_parameters[name] = site["version"]
+        elif name == "team":
+            case.path_parameters[name] = "owls"
         elif name in {"id", "pk"}:
             case.path_parameters[name] = site["ids"][0]
     if case.query is not None and real.get("query"):
@@ -74,7 +80,7 @@ def test_no_operation_answers_a_server_error_or_anything_undocumented(site):
     calls = {"made": 0}
     answered: set[tuple[str, str]] = set()
     for operation in operations:
-        aim = st.fixed_dictionaries({name: st.booleans() for name in ("slug", "version", "id", "query")})
+        aim = st.fixed_dictionaries({name: st.booleans() for name in ("slug", "version", "team", "id", "query")})
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,

@@ -57,7 +57,7 @@ def test_only_the_owner_can_choose_final_submissions(version, researcher, other_
     submission = record_result(version, researcher, accuracy=0.8, seed=1)
     assert APIClient().post(final_url(submission)).status_code == 401
     refused = api_client_for(other_researcher).post(final_url(submission))
-    assert refused.status_code == 403 and "only the researcher who submitted it" in refused.json()["detail"]
+    assert refused.status_code == 403 and "only the team that submitted it" in refused.json()["detail"]
     assert api_client_for(other_researcher).delete(final_url(submission)).status_code == 403
     assert Submission.objects.get(pk=submission.pk).final_marked_at is None
 

@@ -167,17 +167,19 @@ def test_model_files_and_per_item_outcomes_are_served_to_nobody(answers):
     assert not leaks, "\n".join(leaks)
 
 
-def test_private_submissions_are_shown_to_their_owner_and_to_staff_in_the_admin_only(answers):
+def test_private_submissions_are_shown_to_their_team_and_to_staff_in_the_admin_only(answers):
     world, recorded = answers
     leaks = []
     for a in recorded:
         for name, owner in world.private_names.items():
             if name.encode() not in a.body:
                 continue
-            if a.role == owner or (a.role == "staff" and a.label.split()[1].startswith("/admin/")):
+            # The owner's teammate sees the team's private submissions as the owner does.
+            teammate = owner == "owner" and a.role == "team"
+            if a.role == owner or teammate or (a.role == "staff" and a.label.split()[1].startswith("/admin/")):
                 continue
             leaks.append(f"{name!r} in {a.label} as {a.role}")
-        if world.error_marker.encode() in a.body and a.role not in {"owner", "staff"}:
+        if world.error_marker.encode() in a.body and a.role not in {"owner", "team", "staff"}:
             leaks.append(f"the failure's text in {a.label} as {a.role}")
     assert not leaks, "\n".join(leaks)
 

@@ -328,6 +328,9 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     submission = serializers.IntegerField(help_text="The submission's id.")
     model_name = serializers.CharField()
     team = serializers.CharField()
+    team_members = serializers.ListField(
+        child=serializers.CharField(), help_text="Usernames of the team's members (empty for a baseline)."
+    )
     is_baseline = serializers.BooleanField()
     team_submissions = serializers.IntegerField(help_text="Every submission the team made to the version.")
     sha256 = serializers.CharField(help_text="SHA-256 of the uploaded model file.")

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, status_views, views
+from touchstone.api import about, status_views, team_views, views
 
 app_name = "api"
 
@@ -35,6 +35,17 @@ urlpatterns = [
     path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
     path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
     path("status/", status_views.Status.as_view(), name="status"),
+    path("teams/", team_views.MyTeams.as_view(), name="teams"),
+    path("teams/invitations/<id:pk>/accept/", team_views.InvitationAnswer.as_view(answer="accept"), name="accept"),
+    path("teams/invitations/<id:pk>/decline/", team_views.InvitationAnswer.as_view(answer="decline"), name="decline"),
+    path("benchmarks/<slug:slug>/teams/", team_views.TeamList.as_view(), name="team-list"),
+    path("benchmarks/<slug:slug>/teams/<slug:team>/", team_views.TeamDetail.as_view(), name="team"),
+    path("benchmarks/<slug:slug>/teams/<slug:team>/invitations/", team_views.TeamInvite.as_view(), name="invite"),
+    path(
+        "benchmarks/<slug:slug>/teams/<slug:team>/members/<str:username>/",
+        team_views.TeamMember.as_view(),
+        name="team-member",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

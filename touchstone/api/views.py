@@ -42,7 +42,7 @@ from touchstone.rankings import disclosure
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.progress import benchmark_progress
-from touchstone.submissions.models import Submission
+from touchstone.submissions.models import Submission, is_teammate
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
 from touchstone.tasks import queue_evaluation, withdraw
 from touchstone.throttles import UPLOAD_THROTTLES, comparison_wait
@@ -384,9 +384,9 @@ class SubmissionFinal(APIView):
 
     def _owned(self, request: Request, pk: int) -> Submission | Response:
         submission = _visible_submission(request, pk)
-        if submission.owner_id != request.user.pk:
+        if not is_teammate(request.user, submission):
             return Response(
-                {"detail": "only the researcher who submitted it can choose it as a final submission", "field": None},
+                {"detail": "only the team that submitted it can choose it as a final submission", "field": None},
                 status=status.HTTP_403_FORBIDDEN,
             )
         return submission

@@ -24,7 +24,7 @@ from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
 from touchstone.rankings.progress import benchmark_progress
-from touchstone.submissions.models import Submission
+from touchstone.submissions.models import Submission, is_teammate
 from touchstone.submissions.queueing import queue_note, queue_place
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
@@ -121,6 +121,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     run = submission.scored_run()
     is_owner = request.user.is_authenticated and request.user.pk == submission.owner_id
+    in_team = is_teammate(request.user, submission)
     is_open = submission.version.is_open
     breakdowns = disclosure.submission_breakdowns(submission)
     context = {
@@ -143,7 +144,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Nothing is withdrawn once the version is frozen: its final board is published.
         "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,
         "final": final_choice(submission, request.user),
-        "can_choose_final": is_owner
+        "can_choose_final": in_team
         and is_open
         and not submission.is_baseline
         and submission.status == Submission.Status.SCORED,
@@ -256,8 +257,10 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def choose_final(request: HttpRequest, pk: int) -> HttpResponse:
-    """Mark or unmark (``action``) one of the team's final submissions."""
-    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    """Mark or unmark (``action``) one of the team's final submissions; any member of the team may."""
+    submission = get_object_or_404(Submission.objects.select_related("version"), pk=pk)
+    if not is_teammate(request.user, submission):
+        raise Http404
     marking = request.POST.get("action") != "unmark"
     try:
         if marking:

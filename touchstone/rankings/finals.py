@@ -27,7 +27,7 @@ from django.db.models import F
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.ladder import ladder_group
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry, LeaderboardSnapshot
-from touchstone.submissions.models import Submission
+from touchstone.submissions.models import Submission, is_teammate
 
 FinalChoice = Literal["marked", "default"]
 """Why a submission is among its team's final candidates: the team marked it, or marked none."""
@@ -165,7 +165,7 @@ def team_final_choices(version: BenchmarkVersion, team: str) -> dict[int, FinalC
 def final_choice(submission: Submission, viewer) -> FinalChoice | None:
     """Whether the submission is among its team's final candidates, as ``viewer`` may see it.
 
-    While the version is open only the submission's owner sees it (which submissions a team
+    While the version is open only the submission's team sees it (which submissions a team
     stakes its final rank on is the team's own business until the freeze); once frozen, anyone.
     Baselines, and submissions that are not scored, are never candidates.
     """
@@ -178,7 +178,7 @@ def final_choices_of(submissions: Sequence[Submission], viewer) -> dict[int, Fin
     shown: dict[int, FinalChoice] = {}
     for submission in submissions:
         version = submission.version
-        may_see = version.reveals_final_scores or (viewer.is_authenticated and viewer.pk == submission.owner_id)
+        may_see = version.reveals_final_scores or is_teammate(viewer, submission)
         if not may_see or submission.is_baseline or submission.status != Submission.Status.SCORED:
             continue
         key = (version.pk, submission.team)

@@ -12,6 +12,7 @@ from evaluation.parts import ladder_metric
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LeaderboardEntry
 from touchstone.submissions.models import Submission
+from touchstone.submissions.teams import team_members
 
 #: The summary columns of each entry, in the order the board shows them (``breakdowns.entry_summary``).
 SUMMARY_COLUMNS = ("corrupted_accuracy", "mce", "adversarial_accuracy", "ece", "worst_slice", "latency_ms")
@@ -40,8 +41,10 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
     # the feedback board is served as what it is rather than under the final part's labels.
     part = snapshot.part if snapshot else ("final" if version.reveals_final_scores else "feedback")
     shown_metrics = version.report_metrics if part == "final" else [ladder_metric(version.primary_metric)]
+    stored = list(leaderboard_entries(version))
+    members = team_members(version.benchmark_id, {e.submission.team for e in stored if not e.submission.is_baseline})
     entries = []
-    for entry in leaderboard_entries(version):
+    for entry in stored:
         submission = entry.submission
         entries.append(
             {
@@ -58,6 +61,7 @@ def leaderboard_payload(version: BenchmarkVersion) -> dict:
                 "submission": submission.pk,
                 "model_name": submission.model_name,
                 "team": submission.team,
+                "team_members": [] if submission.is_baseline else members.get(submission.team, []),
                 "is_baseline": submission.is_baseline,
                 "team_submissions": counts.get(submission.team, 0),
                 "sha256": submission.sha256,
@@ -104,6 +108,7 @@ def leaderboard_rows(payload: dict) -> list[dict]:
                 "sha256",
             )
         }
+        row["team_members"] = ", ".join(entry.get("team_members") or [])
         for name in payload["metrics"]:
             interval = entry["metrics"].get(name, {})
             for bound in ("value", "ci_low", "ci_high"):

@@ -3,7 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import models
 
-from touchstone.submissions.models import BaselineCheck, BaselinePin, EvaluationRun, MetricResult, Submission
+from touchstone.submissions.models import (
+    BaselineCheck,
+    BaselinePin,
+    EvaluationRun,
+    MetricResult,
+    Submission,
+    Team,
+    TeamMembership,
+)
 
 # Only what the owner describes may be corrected in the admin; the status, owner, team, version
 # and everything the evaluation and the Ladder recorded change only through their own paths.
@@ -100,3 +108,31 @@ class BaselineCheckAdmin(ReadOnlyAdmin):
 
     list_display = ("submission", "recorded_evaluator_version", "evaluator_version", "flagged", "detail", "created_at")
     list_filter = ("flagged", "evaluator_version")
+
+
+class MembershipInline(admin.TabularInline):
+    model = TeamMembership
+    fields = ("user", "joined_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Read-only: who is in which team changes only through the rules of ``teams``."""
+
+    list_display = ("name", "benchmark", "created_by", "created")
+    list_filter = ("benchmark",)
+    search_fields = ("name", "memberships__user__username")
+    readonly_fields = ("benchmark", "name", "slug", "created_by", "created")
+    inlines = [MembershipInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
@@ -17,6 +17,7 @@ from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import delete_folder, private_path, store_file
 from touchstone.submissions.models import Submission
+from touchstone.submissions.teams import team_name_for, uploading_team
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
 
@@ -38,8 +39,17 @@ def submissions_today(*, owner, version: BenchmarkVersion) -> int:
     """Submissions in the last 24 hours that count against the quota (infrastructure failures don't)."""
     since = timezone.now() - timedelta(days=1)
     return Submission.objects.filter(
-        owner=owner, version=version, created_at__gte=since, counts_against_quota=True, is_baseline=False
+        quota_holders(owner, version),
+        version=version,
+        created_at__gte=since,
+        counts_against_quota=True,
+        is_baseline=False,
     ).count()
+
+
+def quota_holders(owner, version: BenchmarkVersion) -> Q:
+    """Whose uploads share the owner's quota: the whole team's, and the owner's own under any team."""
+    return Q(owner=owner) | Q(team=team_name_for(owner, version.benchmark))
 
 
 def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
@@ -94,6 +104,8 @@ def submit_model(
     """Check and store an uploaded model and create its queued row.
 
     The caller queues the evaluation (``touchstone.tasks.submit``), once the row is committed.
+    A researcher's upload is made for their team on the benchmark, a team of their own if they
+    are in none (``touchstone.submissions.teams``); the team's members share its daily quota.
     """
     if not version.is_open:
         raise SubmissionRejected(f"{version} is {version.status} and no longer accepts submissions", field="version")
@@ -109,6 +121,8 @@ def submit_model(
                 )
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             if not is_baseline:
+                # Teammates share the quota; the version's row, locked above, makes their uploads take turns.
+                own_team = uploading_team(owner, version.benchmark)
                 used = submissions_today(owner=owner, version=version)
                 if used >= settings.SUBMISSIONS_PER_DAY:
                     raise SubmissionRejected(
@@ -120,7 +134,8 @@ def submit_model(
                 owner=owner,
                 version=version,
                 model_name=model_name,
-                team=team or owner.get_username(),
+                # Researchers' uploads go to their team (``team`` names another only for scripts).
+                team=team or (owner.get_username() if is_baseline else own_team.name),
                 description=description,
                 paper_url=paper_url,
                 code_url=code_url,

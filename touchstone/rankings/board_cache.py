@@ -1,0 +1,83 @@
+"""The public leaderboard of a version, kept in Django's cache until what it is read from changes.
+
+``disclosure.leaderboard`` is the same for every viewer: it holds only what the open-version
+rule lets anyone see, and nothing that depends on who asks. Building it costs a handful of
+queries and a pass over every entry, and the leaderboard page and API are read far more often
+than the board changes, so pages and the API take it from here.
+
+A cached board is found by a fingerprint of everything it is read from, taken with one cheap
+query before the board is built: the version itself, the stored snapshot (rewritten, with its entries and Ladder
+releases, in the transaction that stores a recompute), the version's status and generation
+(counted up by every scoring, withdrawal and freeze), and its submissions (their number, for the
+teams' submission counts; how many are scored, since a withdrawn entry leaves the board at once;
+the newest change to a scored one, for a model name corrected in the admin). Nothing has to be
+invalidated: a change gives a new fingerprint, and the old entry expires unread. The board is
+built after the fingerprint is read, so an entry can only be newer than its key, never older.
+"""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings import disclosure
+from touchstone.rankings.models import LeaderboardSnapshot
+from touchstone.submissions.models import Submission
+
+# Part of every key: bump it when the board's shape changes, so that a shared cache never hands
+# one release of the site a board built by another.
+FORMAT = 1
+SECONDS = 600
+
+
+def board_fingerprint(version: BenchmarkVersion) -> str:
+    """A string that changes whenever the public board of ``version`` may change."""
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(version=version).values_list("pk", "computed_at", "computed_generation")
+    ).first()
+    scored = Q(status=Submission.Status.SCORED)
+    counts = Submission.objects.filter(version=version).aggregate(
+        uploads=Count("pk", filter=Q(is_baseline=False)),
+        newest=Max("pk"),
+        scored=Count("pk", filter=scored),
+        touched=Max("updated_at", filter=scored),
+    )
+    stamp = snapshot[1].timestamp() if snapshot else None
+    touched = counts["touched"].timestamp() if counts["touched"] else None
+    published = version.published_at.timestamp() if version.published_at else None
+    parts = (
+        FORMAT,
+        # The version's identity in full, not only its id: a database restored or rebuilt (as a
+        # test database is) may give another version the same id.
+        version.pk,
+        version.benchmark_id,
+        version.version,
+        version.content_hash,
+        published,
+        version.status,
+        version.generation,
+        snapshot and snapshot[0],
+        stamp,
+        snapshot and snapshot[2],
+        counts["uploads"],
+        counts["newest"],
+        counts["scored"],
+        touched,
+    )
+    return ":".join(str(part) for part in parts)
+
+
+def cached_leaderboard(version: BenchmarkVersion, fingerprint: str | None = None) -> tuple[dict, str]:
+    """``disclosure.leaderboard(version)`` and its fingerprint, from the cache when it is current.
+
+    Callers that derive something public from the board (a chart, rendered cells) may cache it
+    under the fingerprint too, and pass the fingerprint they read first back here.
+    """
+    fingerprint = fingerprint or board_fingerprint(version)
+    key = f"board:{fingerprint}"
+    board = cache.get(key)
+    if board is None:
+        board = disclosure.leaderboard(version)
+        cache.set(key, board, SECONDS)
+    return board, fingerprint

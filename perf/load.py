@@ -331,25 +331,26 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, help="uploads in the drain phase (200; 12 with --quick)")
     parser.add_argument("--readers", type=int, help="concurrent readers (20; 4 with --quick)")
     parser.add_argument("--workers", type=int, default=2, help="Celery workers, one process each (2)")
-    parser.add_argument("--teams", type=int, help="teams, each scored once before the idle phase (20; 3 with --quick)")
+    parser.add_argument("--teams", type=int, help="teams, each scored once before the idle phase (20; 2 with --quick)")
     parser.add_argument("--idle-seconds", type=float, help="length of the idle phase (30; 5 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a short run: 12 submissions, 4 readers, 5 s idle")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout, the report on stderr")
     arguments = parser.parse_args()
-    defaults = (12, 4, 3, 5.0) if arguments.quick else (200, 20, 20, 30.0)
+    defaults = (12, 4, 2, 5.0) if arguments.quick else (200, 20, 20, 30.0)
     for name, default in zip(("submissions", "readers", "teams", "idle_seconds"), defaults, strict=True):
         if getattr(arguments, name) is None:
             setattr(arguments, name, default)
     if arguments.workers < 1 or arguments.readers < 1 or arguments.submissions < 1 or arguments.teams < 1:
         parser.error("--workers, --readers, --submissions and --teams must each be at least 1")
     stream = sys.stderr if arguments.json else sys.stdout
+    began = time.monotonic()
 
     def report(line: str) -> None:
-        print(line, file=stream, flush=True)
+        print(f"[{time.monotonic() - began:5.0f} s] {line}", file=stream, flush=True)
 
     result = run(arguments, report)
     for line in describe(result):
-        report(line)
+        print(line, file=stream, flush=True)
     if arguments.json:
         print(json.dumps(result, indent=2))
     failed = result["idle"]["errors"] or result["drain"]["errors"] or result["scoring"]["problems"]

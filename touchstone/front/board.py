@@ -8,24 +8,17 @@ the viewer (maintainer links, the lifecycle panel, a team's own note) is never p
 
 from __future__ import annotations
 
-from django.core.cache import cache
-
 from evaluation.metrics import METRICS
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.summary import summary_columns, with_summary_cells
-from touchstone.rankings.board_cache import SECONDS, board_fingerprint, cached_leaderboard
+from touchstone.rankings.board_cache import SECONDS, board_fingerprint, cached_leaderboard, derived
 
 
 def public_board(version: BenchmarkVersion) -> dict:
     """The context of the leaderboard page that every viewer shares."""
     fingerprint = board_fingerprint(version)
-    key = f"board-page:{fingerprint}"
-    context = cache.get(key)
-    if context is None:
-        payload, _ = cached_leaderboard(version, fingerprint)
-        context = board_context(payload)
-        cache.set(key, context, SECONDS)
+    context = derived(fingerprint, "page", lambda: board_context(cached_leaderboard(version, fingerprint)[0]))
     # The page's template caches its rendered table and chart under the same fingerprint.
     return {**context, "board_fingerprint": fingerprint, "board_seconds": SECONDS}
 

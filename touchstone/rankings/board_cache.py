@@ -17,6 +17,9 @@ built after the fingerprint is read, so an entry can only be newer than its key,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
 
@@ -29,6 +32,8 @@ from touchstone.submissions.models import Submission
 # one release of the site a board built by another.
 FORMAT = 1
 SECONDS = 600
+
+T = TypeVar("T")
 
 
 def board_fingerprint(version: BenchmarkVersion) -> str:
@@ -66,6 +71,16 @@ def board_fingerprint(version: BenchmarkVersion) -> str:
         touched,
     )
     return ":".join(str(part) for part in parts)
+
+
+def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:
+    """What ``build`` makes from the public board, cached under the board's fingerprint as ``name``."""
+    key = f"board-{name}:{fingerprint}"
+    found = cache.get(key)
+    if found is None:
+        found = build()
+        cache.set(key, found, SECONDS)
+    return found
 
 
 def cached_leaderboard(version: BenchmarkVersion, fingerprint: str | None = None) -> tuple[dict, str]:

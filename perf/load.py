@@ -110,10 +110,20 @@ class Readers:
         self.failures.extend(failures)
 
 
-class CpuMeter:
-    """The machine's CPU use between two moments, from /proc/stat, and its load averages."""
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+
+class CpuMeter:
+    """The machine's CPU use between two moments, from /proc/stat, its load averages, and the
+    CPU the web server used: per request, the one figure the other work on the machine hardly
+    changes."""
+
+    def __init__(self, web_pid: int) -> None:
+        self.web_pid = web_pid
+        self.web_before = process_cpu_seconds(web_pid)
         self.loadavg_before = os.getloadavg()
         self.before = self._times()
 
@@ -127,6 +137,7 @@ class CpuMeter:
         total, idle = self._times()
         spent = max(total - self.before[0], 1)
         return {
+            "web_cpu_seconds": process_cpu_seconds(self.web_pid) - self.web_before,
             "cpu_busy": round(1 - (idle - self.before[1]) / spent, 3),
             "loadavg_before": [round(value, 2) for value in self.loadavg_before],
             "loadavg_after": [round(value, 2) for value in os.getloadavg()],
@@ -143,6 +154,7 @@ def phase_figures(readers: Readers, seconds: float, meter: CpuMeter) -> dict:
     result = {kind: figures([s for k, s, _ in readers.samples if k == kind], seconds) for kind in readers.paths}
     result["all"] = figures([s for _, s, _ in readers.samples], seconds)
     result.update(seconds=seconds, errors=len(readers.failures), error_examples=readers.failures[:5], **meter.read())
+    result["web_cpu_ms_per_request"] = 1000 * result["web_cpu_seconds"] / max(1, result["all"]["requests"])
     return result
 
 
@@ -232,6 +244,7 @@ def run(arguments: argparse.Namespace, report) -> dict:
         stack.callback(lambda: [stop(process) for process in workers])
         client = TouchstoneClient(site.url, site.create_researcher("ada"), timeout=120)
         port = int(site.url.rsplit(":", 1)[1])
+        web_pid = site.processes[1].pid
         paths = {"page": "/benchmarks/digits/1.0.0/", "api": "/api/v1/benchmarks/digits/versions/1.0.0/leaderboard/"}
 
         def submit(n: int) -> int:
@@ -247,13 +260,13 @@ def run(arguments: argparse.Namespace, report) -> dict:
         wait_for(lambda: not query(database_url, busy_sql()), timeout=60 + 30 * teams, what="the queue to empty")
 
         report(f"idle: {arguments.readers} readers for {arguments.idle_seconds:.0f} s, nothing queued")
-        meter, readers = CpuMeter(), Readers(port, paths, arguments.readers)
+        meter, readers = CpuMeter(web_pid), Readers(port, paths, arguments.readers)
         readers.start()
         time.sleep(arguments.idle_seconds)
         idle = phase_figures(readers, readers.stop(), meter)
 
         report(f"drain: {arguments.readers} readers while {arguments.submissions} uploads drain")
-        meter, readers = CpuMeter(), Readers(port, paths, arguments.readers)
+        meter, readers = CpuMeter(web_pid), Readers(port, paths, arguments.readers)
         readers.start()
         began = time.perf_counter()
         ids = [submit(teams + n) for n in range(arguments.submissions)]
@@ -299,7 +312,8 @@ def describe(result: dict) -> list[str]:
         phase = result[name]
         lines.append(
             f"{name}: {phase['seconds']:.1f} s, {phase['errors']} reader errors, CPU busy {phase['cpu_busy']:.0%}, "
-            f"load average {phase['loadavg_before'][0]:.2f} → {phase['loadavg_after'][0]:.2f}"
+            f"load average {phase['loadavg_before'][0]:.2f} → {phase['loadavg_after'][0]:.2f}, "
+            f"web server CPU {phase['web_cpu_ms_per_request']:.1f} ms per request"
         )
         for kind in ("page", "api", "all"):
             f = phase[kind]

@@ -3,9 +3,11 @@ their own never reaches another, and a change to the board shows at once."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.touchstone.conftest import upload
@@ -98,3 +100,13 @@ def test_a_model_name_corrected_in_the_admin_shows_at_once(version, researcher, 
     submission.save()
     assert "Corrected name" in page(version) and "Rude name" not in page(version)
     assert api_names(version) == ["Corrected name"]
+
+
+def test_the_page_is_served_when_the_cache_cannot_be_reached(version, researcher, good_model_bytes):
+    scored(version, researcher, good_model_bytes, "Centroid classifier", "alpha")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    with override_settings(CACHES={"default": unreachable}):
+        assert "Centroid classifier" in page(version)

@@ -12,7 +12,7 @@ from evaluation.metrics import METRICS
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.summary import summary_columns, with_summary_cells
-from touchstone.rankings.board_cache import SECONDS, board_fingerprint, cached_leaderboard, derived
+from touchstone.rankings.board_cache import board_fingerprint, cached_leaderboard, derived
 
 
 def public_board(version: BenchmarkVersion) -> dict:
@@ -20,7 +20,7 @@ def public_board(version: BenchmarkVersion) -> dict:
     fingerprint = board_fingerprint(version)
     context = derived(fingerprint, "page", lambda: board_context(cached_leaderboard(version, fingerprint)[0]))
     # The page's template caches its rendered table and chart under the same fingerprint.
-    return {**context, "board_fingerprint": fingerprint, "board_seconds": SECONDS}
+    return {**context, "board_fingerprint": fingerprint}
 
 
 def board_context(payload: dict) -> dict:

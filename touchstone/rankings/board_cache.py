@@ -17,8 +17,9 @@ built after the fingerprint is read, so an entry can only be newer than its key,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
@@ -34,6 +35,7 @@ FORMAT = 1
 SECONDS = 600
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def board_fingerprint(version: BenchmarkVersion) -> str:
@@ -76,11 +78,29 @@ def board_fingerprint(version: BenchmarkVersion) -> str:
 def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:
     """What ``build`` makes from the public board, cached under the board's fingerprint as ``name``."""
     key = f"board-{name}:{fingerprint}"
-    found = cache.get(key)
+    found = _read(key)
     if found is None:
         found = build()
-        cache.set(key, found, SECONDS)
+        _write(key, found)
     return found
+
+
+# The cache only saves work: a cache that fails (Redis restarting, say) must not fail the page,
+# which is then built as if nothing were cached. Whatever the backend raises is caught, as each
+# raises its own exceptions.
+def _read(key: str) -> Any:
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("the cache could not be read; the board is built without it", exc_info=True)
+        return None
+
+
+def _write(key: str, value: object) -> None:
+    try:
+        cache.set(key, value, SECONDS)
+    except Exception:
+        logger.warning("the cache could not be written; the board will be built again", exc_info=True)
 
 
 def cached_leaderboard(version: BenchmarkVersion, fingerprint: str | None = None) -> tuple[dict, str]:
@@ -90,9 +110,4 @@ def cached_leaderboard(version: BenchmarkVersion, fingerprint: str | None = None
     under the fingerprint too, and pass the fingerprint they read first back here.
     """
     fingerprint = fingerprint or board_fingerprint(version)
-    key = f"board:{fingerprint}"
-    board = cache.get(key)
-    if board is None:
-        board = disclosure.leaderboard(version)
-        cache.set(key, board, SECONDS)
-    return board, fingerprint
+    return derived(fingerprint, "payload", lambda: disclosure.leaderboard(version)), fingerprint

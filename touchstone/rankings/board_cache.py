@@ -5,14 +5,15 @@ rule lets anyone see, and nothing that depends on who asks. Building it costs a 
 queries and a pass over every entry, and the leaderboard page and API are read far more often
 than the board changes, so pages and the API take it from here.
 
-A cached board is found by a fingerprint of everything it is read from, taken with one cheap
-query before the board is built: the version itself, the stored snapshot (rewritten, with its entries and Ladder
-releases, in the transaction that stores a recompute), the version's status and generation
-(counted up by every scoring, withdrawal and freeze), and its submissions (their number, for the
-teams' submission counts; how many are scored, since a withdrawn entry leaves the board at once;
-the newest change to a scored one, for a model name corrected in the admin). Nothing has to be
-invalidated: a change gives a new fingerprint, and the old entry expires unread. The board is
-built after the fingerprint is read, so an entry can only be newer than its key, never older.
+A cached board is found by a fingerprint of everything it is read from, taken with two cheap
+queries before the board is built: the version itself, its stored snapshot (rewritten, with its
+entries and Ladder releases, in the transaction that stores a recompute), the version's status
+and generation (counted up by every scoring, withdrawal and freeze), and its submissions (their
+number, for the teams' submission counts; how many are scored, since a withdrawn entry leaves
+the board at once; the newest change to a scored one, for a model name corrected in the admin).
+Nothing has to be invalidated: a change gives a new fingerprint, and the old entry expires
+unread. The board is built after the fingerprint is read, so an entry can only be newer than
+its key, never older. A cache that fails only means building the board.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from touchstone.rankings import disclosure
 from touchstone.rankings.models import LeaderboardSnapshot
 from touchstone.submissions.models import Submission
 
-# Part of every key: bump it when the board's shape changes, so that a shared cache never hands
-# one release of the site a board built by another.
+# Part of every key: bump it when the board's shape, the API's fields or the page's table change,
+# so that a cache shared across a deployment never hands the new release what the old one built
+# (it would otherwise expire within SECONDS).
 FORMAT = 1
 SECONDS = 600
 

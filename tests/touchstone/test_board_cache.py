@@ -11,6 +11,8 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.touchstone.conftest import upload
+from tests.touchstone.test_benchmark_page import next_version_folder
+from touchstone.benchmarks.services import publish_benchmark
 from touchstone.rankings import board_cache
 from touchstone.rankings.services import recompute_leaderboard
 from touchstone.submissions.models import Submission
@@ -110,3 +112,10 @@ def test_the_page_is_served_when_the_cache_cannot_be_reached(version, researcher
     unreachable = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0"}
     with override_settings(CACHES={"default": unreachable}):
         assert "Centroid classifier" in page(version)
+
+
+def test_a_version_published_later_shows_on_the_cached_page_of_the_one_it_supersedes(version, digits_folder, tmp_path):
+    assert 'id="superseded"' not in page(version)
+    newer = publish_benchmark(folder=next_version_folder(digits_folder, tmp_path))
+    old_page = page(version)
+    assert 'id="superseded"' in old_page and f'href="{newer.get_absolute_url()}"' in old_page

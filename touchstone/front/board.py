@@ -8,8 +8,13 @@ the viewer (maintainer links, the lifecycle panel, a team's own note) is never p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from evaluation.metrics import METRICS
+from touchstone.benchmarks.croissant import as_script, croissant, datasheet
+from touchstone.benchmarks.history import superseded_by
 from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.benchmarks.public_diff import public_diff
 from touchstone.front.charts import leaderboard_chart
 from touchstone.front.summary import summary_columns, with_summary_cells
 from touchstone.rankings.board_cache import board_fingerprint, cached_leaderboard, derived
@@ -21,6 +26,29 @@ def public_board(version: BenchmarkVersion) -> dict:
     context = derived(fingerprint, "page", lambda: board_context(cached_leaderboard(version, fingerprint)[0]))
     # The page's template caches its rendered table and chart under the same fingerprint.
     return {**context, "board_fingerprint": fingerprint}
+
+
+def version_parts(version: BenchmarkVersion, absolute: Callable[[str], str]) -> dict:
+    """The parts of the page that depend on the benchmark's visible versions alone: the list of
+    versions, the one that supersedes this one, the diff from the one before, the datasheet and
+    the Croissant record.
+
+    Published versions are immutable, so these change only when a version is published, frozen
+    or deprecated, or (for the Croissant record's absolute links) with the site's address; they
+    are cached under exactly that.
+    """
+    versions = list(version.benchmark.versions.visible().order_by("-published_at"))
+    state = [absolute("/"), version.pk, *(f"{found.pk}.{found.status}.{found.content_hash}" for found in versions)]
+
+    def build() -> dict:
+        return {
+            "superseded_by": superseded_by(version),
+            "diff": public_diff(version),
+            "datasheet": datasheet(version),
+            "croissant": as_script(croissant(version, absolute)),
+        }
+
+    return {"versions": versions, **derived(":".join(map(str, state)), "version-parts", build)}
 
 
 def board_context(payload: dict) -> dict:

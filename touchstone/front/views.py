@@ -10,12 +10,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
 from touchstone import tasks
-from touchstone.benchmarks.croissant import as_script, croissant, datasheet
-from touchstone.benchmarks.history import superseded_by, version_history
+from touchstone.benchmarks.history import version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
-from touchstone.benchmarks.public_diff import public_diff
 from touchstone.front import continuity
-from touchstone.front.board import public_board
+from touchstone.front.board import public_board, version_parts
 from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.forms import UploadForm
 from touchstone.front.progress_chart import progress_chart
@@ -78,12 +76,8 @@ def version_detail(request: HttpRequest, slug: str, version: str) -> HttpRespons
     context = {
         "version": found,
         "benchmark": found.benchmark,
-        "versions": found.benchmark.versions.visible().order_by("-published_at"),
-        "superseded_by": superseded_by(found),
-        "diff": public_diff(found),
-        "datasheet": datasheet(found),
+        **version_parts(found, request.build_absolute_uri),
         "maintains": found.benchmark.is_maintained_by(request.user),
-        "croissant": as_script(croissant(found, request.build_absolute_uri)),
         **public_board(found),
         "pending": Submission.objects.filter(version=found, status__in=["queued", "running"]).count(),
         **continuity.version_context(found, request.user),

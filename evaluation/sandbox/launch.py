@@ -23,7 +23,7 @@ from . import bwrap as bwrap_layer
 from .account import PrivilegeDrop, SandboxAccount, prepare_mount_points, sandbox_account
 from .cgroups import RunCgroup
 from .channel import Channel
-from .limits import MIB, SandboxLimits, apply_rlimits, inference_threads, rlimits_for
+from .limits import MIB, SandboxLimits, apply_rlimits, inference_threads, lower_priority, rlimits_for
 from .seccomp import build_filter_fd
 
 CHILD_PROGRAM = Path(__file__).with_name("child.py")
@@ -301,12 +301,13 @@ def start_child(
 
         def prepare_child() -> None:
             # Runs in the forked child before exec: join the run's cgroups first, so bubblewrap
-            # and everything it starts are counted, then lower the rlimits, then (a root
-            # worker) become the sandbox account -- last, because the cgroup files and the
-            # private mounts need root. It takes no locks and imports nothing, which keeps it
-            # safe in a multi-threaded worker.
+            # and everything it starts are counted, then lower the rlimits and the priority,
+            # then (a root worker) become the sandbox account -- last, because the cgroup files
+            # and the private mounts need root. It takes no locks and imports nothing, which
+            # keeps it safe in a multi-threaded worker.
             cgroup.attach_self()
             apply_rlimits(rlimits)
+            lower_priority(limits.niceness)
             if drop is not None:
                 drop.apply()
 

@@ -39,6 +39,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.benchmarks.public_diff import public_diff
 from touchstone.converters import MAX_ID, valid_id
 from touchstone.rankings import disclosure
+from touchstone.rankings.board_cache import board_fingerprint, cached_leaderboard, derived
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.progress import benchmark_progress
@@ -182,7 +183,12 @@ class Leaderboard(APIView):
     @extend_schema(responses={200: LeaderboardSerializer, 404: ErrorSerializer})
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
-        response = Response(LeaderboardSerializer(disclosure.leaderboard(found)).data)
+        # The serialized board is public too, and costs as much as building it: cached with it.
+        fingerprint = board_fingerprint(found)
+        data = derived(
+            fingerprint, "api", lambda: dict(LeaderboardSerializer(cached_leaderboard(found, fingerprint)[0]).data)
+        )
+        response = Response(data)
         if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = f'attachment; filename="{slug}-{found.version}-leaderboard.csv"'
         return response

@@ -10,16 +10,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluation.metrics import METRICS
 from touchstone import tasks
-from touchstone.benchmarks.croissant import as_script, croissant, datasheet
-from touchstone.benchmarks.history import superseded_by, version_history
+from touchstone.benchmarks.history import version_history
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
-from touchstone.benchmarks.public_diff import public_diff
 from touchstone.front import continuity
+from touchstone.front.board import public_board, version_parts
 from touchstone.front.breakdown_charts import breakdown_charts
-from touchstone.front.charts import leaderboard_chart
 from touchstone.front.forms import UploadForm
 from touchstone.front.progress_chart import progress_chart
-from touchstone.front.summary import summary_columns, with_summary_cells
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
@@ -76,32 +73,12 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     found = _version(slug, version)
-    payload = disclosure.leaderboard(found)
-    metric_titles = {name: METRICS[name].title if name in METRICS else name for name in payload["metrics"]}
-    columns = summary_columns(payload["entries"])
-    # Every column a visitor may hide: all but the rank and the model, which name the row.
-    chooser = [("feedback-rank", "Open-board rank"), ("difference-to-leader", "Δ to leader")]
-    chooser = chooser if payload["part"] == "final" else []
-    chooser += [("rank-set", "Rank set"), ("rank-interval", "Rank interval (marginal)"), ("tier", "Tier")]
-    chooser += [("team", "Team"), *((f"metric-{name}", title) for name, title in metric_titles.items())]
-    chooser += [(f"summary-{column['key']}", column["title"]) for column in columns]
-    chooser += [("submissions", "Submissions")]
     context = {
         "version": found,
         "benchmark": found.benchmark,
-        "versions": found.benchmark.versions.visible().order_by("-published_at"),
-        "superseded_by": superseded_by(found),
-        "diff": public_diff(found),
-        "datasheet": datasheet(found),
+        **version_parts(found, request.build_absolute_uri),
         "maintains": found.benchmark.is_maintained_by(request.user),
-        "croissant": as_script(croissant(found, request.build_absolute_uri)),
-        "payload": payload,
-        "summary_columns": columns,
-        "chooser_columns": chooser,
-        "entries": with_summary_cells(payload["entries"], columns),
-        "metric_titles": metric_titles,
-        "higher_is_better": {name: METRICS[name].higher_is_better for name in payload["metrics"] if name in METRICS},
-        "chart": leaderboard_chart(payload) if payload["entries"] else "",
+        **public_board(found),
         "pending": Submission.objects.filter(version=found, status__in=["queued", "running"]).count(),
         **continuity.version_context(found, request.user),
     }

@@ -1,0 +1,121 @@
+"""The public leaderboard of a version, kept in Django's cache until what it is read from changes.
+
+``disclosure.leaderboard`` is the same for every viewer: it holds only what the open-version
+rule lets anyone see, and nothing that depends on who asks. Building it costs a handful of
+queries and a pass over every entry, and the leaderboard page and API are read far more often
+than the board changes, so pages and the API take it from here.
+
+A cached board is found by a fingerprint of everything it is read from, taken with two cheap
+queries before the board is built: the version itself, its stored snapshot (rewritten, with its
+entries and Ladder releases, in the transaction that stores a recompute), the version's status
+and generation (counted up by every scoring, withdrawal and freeze), and its submissions (their
+number, for the teams' submission counts; how many are scored, since a withdrawn entry leaves
+the board at once; the newest change to a scored one, for a model name corrected in the admin).
+Nothing has to be invalidated: a change gives a new fingerprint, and the old entry expires
+unread. The board is built after the fingerprint is read, so an entry can only be newer than
+its key, never older. A cache that fails only means building the board.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+
+from touchstone.benchmarks.models import BenchmarkVersion
+from touchstone.rankings import disclosure
+from touchstone.rankings.models import LeaderboardSnapshot
+from touchstone.submissions.models import Submission, TeamMembership
+
+# Part of every key: bump it when the board's shape, the API's fields or the page's table change,
+# so that a cache shared across a deployment never hands the new release what the old one built
+# (it would otherwise expire within SECONDS).
+FORMAT = 1
+SECONDS = 600
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+def board_fingerprint(version: BenchmarkVersion) -> str:
+    """A string that changes whenever the public board of ``version`` may change."""
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(version=version).values_list("pk", "computed_at", "computed_generation")
+    ).first()
+    scored = Q(status=Submission.Status.SCORED)
+    counts = Submission.objects.filter(version=version).aggregate(
+        uploads=Count("pk", filter=Q(is_baseline=False)),
+        newest=Max("pk"),
+        scored=Count("pk", filter=scored),
+        touched=Max("updated_at", filter=scored),
+    )
+    # The board names each team's members: joining or leaving a team changes it too.
+    members = TeamMembership.objects.filter(benchmark_id=version.benchmark_id).aggregate(
+        count=Count("pk"), newest=Max("pk")
+    )
+    stamp = snapshot[1].timestamp() if snapshot else None
+    touched = counts["touched"].timestamp() if counts["touched"] else None
+    published = version.published_at.timestamp() if version.published_at else None
+    parts = (
+        FORMAT,
+        # The version's identity in full, not only its id: a database restored or rebuilt (as a
+        # test database is) may give another version the same id.
+        version.pk,
+        version.benchmark_id,
+        version.version,
+        version.content_hash,
+        published,
+        version.status,
+        version.generation,
+        snapshot and snapshot[0],
+        stamp,
+        snapshot and snapshot[2],
+        counts["uploads"],
+        counts["newest"],
+        counts["scored"],
+        touched,
+        members["count"],
+        members["newest"],
+    )
+    return ":".join(str(part) for part in parts)
+
+
+def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:
+    """What ``build`` makes from the public board, cached under the board's fingerprint as ``name``."""
+    key = f"board-{name}:{fingerprint}"
+    found = _read(key)
+    if found is None:
+        found = build()
+        _write(key, found)
+    return found
+
+
+# The cache only saves work: a cache that fails (Redis restarting, say) must not fail the page,
+# which is then built as if nothing were cached. Whatever the backend raises is caught, as each
+# raises its own exceptions.
+def _read(key: str) -> Any:
+    try:
+        return cache.get(key)
+    except Exception:
+        logger.warning("the cache could not be read; the board is built without it", exc_info=True)
+        return None
+
+
+def _write(key: str, value: object) -> None:
+    try:
+        cache.set(key, value, SECONDS)
+    except Exception:
+        logger.warning("the cache could not be written; the board will be built again", exc_info=True)
+
+
+def cached_leaderboard(version: BenchmarkVersion, fingerprint: str | None = None) -> tuple[dict, str]:
+    """``disclosure.leaderboard(version)`` and its fingerprint, from the cache when it is current.
+
+    Callers that derive something public from the board (a chart, rendered cells) may cache it
+    under the fingerprint too, and pass the fingerprint they read first back here.
+    """
+    fingerprint = fingerprint or board_fingerprint(version)
+    return derived(fingerprint, "payload", lambda: disclosure.leaderboard(version)), fingerprint

@@ -270,3 +270,17 @@ def test_a_researcher_whose_username_a_team_took_first_submits_under_a_name_of_t
     with transaction.atomic():
         own = uploading_team(linus, version.benchmark)
     assert own.name == "linus-2" and own.member_names() == ["linus"] and taken.member_names() == ["ada"]
+
+
+def test_a_member_who_joins_shows_on_the_board_page_already_served_from_the_cache(
+    version, researcher, other_researcher, settings
+):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "teams"}}
+    team = team_of_two(version, researcher, other_researcher)
+    for_team(record_result(version, other_researcher, accuracy=0.8, seed=1), team)
+    recompute_leaderboard(version=version)
+    url = f"/benchmarks/{version.benchmark.slug}/{version.version}/"
+    assert "(ada, grace)" in Client().get(url).content.decode()
+    linus = researcher_called("linus")
+    accept_invitation(invitation=invite(team=team, by=researcher, username="linus"), user=linus)
+    assert "(ada, grace, linus)" in Client().get(url).content.decode()

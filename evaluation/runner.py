@@ -113,11 +113,13 @@ def run_preflight(model: SandboxedModel, inputs: np.ndarray, *, n_classes: int) 
     try:
         model.predict(inputs, n_classes=n_classes)
     except EvaluationError as error:
-        raise type(error)(
+        failure = type(error)(
             f"Preflight on the first {len(inputs)} items of the public dev split (every detail "
             f"is shown here; the hidden test split was not used): {error.message}",
             private_detail=error.private_detail,
-        ) from error
+        )
+        failure.preflight = True
+        raise failure from error
 
 
 def evaluate_model(

@@ -217,6 +217,9 @@ FILE_UPLOAD_HANDLERS = [
 # Model folders without a submission and temporary upload files are removed once this old.
 ORPHAN_UPLOAD_SECONDS = env_float("TOUCHSTONE_ORPHAN_UPLOAD_SECONDS", 3600.0, minimum=60.0)
 SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
+# A file identical (same SHA-256) to one the team already submitted to the version is refused
+# with a pointer to the earlier submission: it would score the same and use up the quota.
+REFUSE_IDENTICAL_UPLOADS = env_bool("TOUCHSTONE_REFUSE_IDENTICAL_UPLOADS", True)
 # The fewest items a new version's dev split, feedback part and final part may each hold; every
 # shipped benchmark meets it (its smallest part is digits' feedback part, 323 items).
 MIN_PART_ITEMS = env_int("TOUCHSTONE_MIN_PART_ITEMS", 100, minimum=1)

@@ -4,12 +4,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, views
+from touchstone.api import about, standing, views
 
 app_name = "api"
 
 urlpatterns = [
     path("about/", about.About.as_view(), name="about"),
+    path("quota/", standing.Quota.as_view(), name="quota"),
     path("benchmarks/", views.BenchmarkList.as_view(), name="benchmarks"),
     path("benchmarks/<slug:slug>/", views.BenchmarkDetail.as_view(), name="benchmark"),
     path("benchmarks/<slug:slug>/progress/", views.BenchmarkProgress.as_view(), name="progress"),

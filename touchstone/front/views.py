@@ -33,6 +33,7 @@ from touchstone.submissions.services import (
     submit_model,
     unmark_final,
 )
+from touchstone.submissions.standing import standing
 from touchstone.throttles import comparison_wait
 
 
@@ -207,6 +208,7 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
         # No form to fill in: the page says why and where to submit instead.
         return render(request, "front/upload.html", {"version": found, "benchmark": found.benchmark})
     form = UploadForm(request.POST or None, request.FILES or None)
+    earlier = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -221,11 +223,19 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
             )
         except SubmissionRejected as rejection:
             form.add_error(rejection.field if rejection.field in form.fields else None, rejection.message)
+            earlier = rejection.earlier
         else:
             tasks.queue_evaluation(submission.pk)
             messages.success(request, f"Submission #{submission.pk} is queued for evaluation.")
             return redirect(submission)
-    return render(request, "front/upload.html", {"form": form, "version": found, "benchmark": found.benchmark})
+    context = {
+        "form": form,
+        "version": found,
+        "benchmark": found.benchmark,
+        "standing": standing(owner=request.user, version=found),
+        "earlier": earlier,
+    }
+    return render(request, "front/upload.html", context)
 
 
 @login_required

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +17,8 @@ from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import private_path
 from touchstone.submissions.models import Submission
+from touchstone.submissions.standing import counted_submissions, identical_submission
+from touchstone.uploads import mib
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
 
@@ -28,27 +29,27 @@ FINAL_SUBMISSIONS_PER_TEAM = 2
 class SubmissionRejected(Exception):
     """An upload was refused; ``field`` names the form field at fault, if any."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, status: int = 400, earlier: Submission | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.earlier = earlier
+        """The earlier submission of the same file, when that is why the upload was refused."""
 
 
 def submissions_today(*, owner, version: BenchmarkVersion) -> int:
-    """Submissions in the last 24 hours that count against the quota (infrastructure failures don't)."""
-    since = timezone.now() - timedelta(days=1)
-    return Submission.objects.filter(
-        owner=owner, version=version, created_at__gte=since, counts_against_quota=True, is_baseline=False
-    ).count()
+    """Submissions in the last 24 hours that count against the quota (``standing.counted_submissions``)."""
+    return counted_submissions(owner=owner, version=version).count()
 
 
 def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
     """Stream the upload into private storage and check it; returns (relative path, file info)."""
     if uploaded_file.size is not None and uploaded_file.size > settings.MAX_UPLOAD_BYTES:
         raise SubmissionRejected(
-            f"the model file is {uploaded_file.size / 1e6:.1f} MB; the limit is "
-            f"{settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB",
+            f"the model file is {mib(uploaded_file.size)}; the limit is {mib(settings.MAX_UPLOAD_BYTES)}",
             field="model_file",
             status=413,
         )
@@ -62,7 +63,7 @@ def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
                 written += len(chunk)
                 if written > settings.MAX_UPLOAD_BYTES:
                     raise SubmissionRejected(
-                        f"the model file is larger than the {settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB limit",
+                        f"the model file is larger than the {mib(settings.MAX_UPLOAD_BYTES)} limit",
                         field="model_file",
                         status=413,
                     )
@@ -113,14 +114,17 @@ def submit_model(
                 if used >= settings.SUBMISSIONS_PER_DAY:
                     raise SubmissionRejected(
                         f"daily quota reached: {used} of {settings.SUBMISSIONS_PER_DAY} submissions to {version} "
-                        "in the last 24 hours (failures caused by the site do not count)",
+                        "in the last 24 hours (failures caused by the site and failed preflights do not count)",
                         status=429,
                     )
+            team = team or owner.get_username()
+            if not is_baseline and settings.REFUSE_IDENTICAL_UPLOADS:
+                _refuse_identical(version=version, team=team, sha256=info.sha256)
             submission = Submission.objects.create(
                 owner=owner,
                 version=version,
                 model_name=model_name,
-                team=team or owner.get_username(),
+                team=team,
                 description=description,
                 paper_url=paper_url,
                 code_url=code_url,
@@ -134,6 +138,20 @@ def submit_model(
         shutil.rmtree(private_path(relative).parent, ignore_errors=True)
         raise
     return submission
+
+
+def _refuse_identical(*, version: BenchmarkVersion, team: str, sha256: str) -> None:
+    """Refuse a file the team already submitted to ``version``: it would score the same again."""
+    earlier = identical_submission(version=version, team=team, sha256=sha256)
+    if earlier is not None:
+        raise SubmissionRejected(
+            f"this file is identical (SHA-256 {sha256[:12]}…) to submission #{earlier.pk} of team {team} on "
+            f"{version}, made {earlier.created_at:%Y-%m-%d %H:%M} UTC and now {earlier.status}: it would score "
+            f"the same, so it was not uploaded again; see {earlier.get_absolute_url()}",
+            field="model_file",
+            status=409,
+            earlier=earlier,
+        )
 
 
 def withdraw_submission(*, submission: Submission) -> Submission:

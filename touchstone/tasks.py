@@ -41,7 +41,7 @@ from touchstone.submissions.queueing import (
 )
 from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
-from touchstone.submissions.services import withdraw_submission
+from touchstone.submissions.services import restore_submission, withdraw_submission
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,13 @@ def withdraw(submission: Submission) -> Submission:
     withdrawn = withdraw_submission(submission=submission)
     queue_recompute(withdrawn.version_id)
     return withdrawn
+
+
+def restore(submission: Submission) -> Submission:
+    """Undo a submission's withdrawal and queue its version's recompute."""
+    restored = restore_submission(submission=submission)
+    queue_recompute(restored.version_id)
+    return restored
 
 
 @shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)

@@ -34,6 +34,7 @@ urlpatterns = [
     path("submissions/<id:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
     path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
     path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("submissions/<id:pk>/restore/", views.SubmissionRestore.as_view(), name="restore"),
     path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file, which the Content-Security-Policy allows.

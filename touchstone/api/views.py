@@ -44,7 +44,7 @@ from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submi
 from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
-from touchstone.tasks import queue_evaluation, withdraw
+from touchstone.tasks import queue_evaluation, restore, withdraw
 from touchstone.throttles import UPLOAD_THROTTLES, comparison_wait
 
 
@@ -375,6 +375,23 @@ class SubmissionWithdraw(APIView):
             )
         withdrawn = withdraw(submission)
         return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)
+
+
+class SubmissionRestore(APIView):
+    """Undo a withdrawal while the version is open; the submission is back on the board."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        if submission.owner_id != request.user.pk:
+            return Response(
+                {"detail": "only the researcher who submitted it can restore it", "field": None},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        restored = restore(submission)
+        return Response(SubmissionSerializer(restored, context={"request": request}).data)
 
 
 class SubmissionFinal(APIView):

@@ -23,5 +23,6 @@ urlpatterns = [
     path("submissions/", views.my_submissions, name="my-submissions"),
     path("submissions/<id:pk>/", views.submission_detail, name="submission"),
     path("submissions/<id:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("submissions/<id:pk>/restore/", views.restore, name="restore"),
     path("submissions/<id:pk>/final/", views.choose_final, name="final"),
 ]

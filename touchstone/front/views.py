@@ -143,6 +143,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.
         "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,
+        "can_restore": is_owner
+        and is_open
+        and submission.status == Submission.Status.WITHDRAWN
+        and submission.scored_at is not None,
         "final": final_choice(submission, request.user),
         "can_choose_final": is_owner
         and is_open
@@ -251,15 +255,37 @@ def my_submissions(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    """Ask first (GET shows what withdrawing does), then withdraw on the confirming POST."""
+    submission = get_object_or_404(Submission.objects.select_related("version__benchmark"), pk=pk, owner=request.user)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(request, "front/withdraw_confirm.html", {"submission": submission})
     try:
         tasks.withdraw(submission)
     except SubmissionRejected as rejection:
         messages.error(request, rejection.message)
     else:
-        messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
+        messages.success(
+            request,
+            f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard. You still see it here, "
+            "and you can restore it while the version is open.",
+        )
+    return redirect(submission)
+
+
+@login_required
+@require_POST
+def restore(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    try:
+        tasks.restore(submission)
+    except SubmissionRejected as rejection:
+        messages.error(request, rejection.message)
+    else:
+        messages.success(
+            request, f"Submission #{pk} was restored; it is back on the leaderboard once it is recomputed."
+        )
     return redirect(submission)
 
 

@@ -182,6 +182,39 @@ def withdraw_submission(*, submission: Submission) -> Submission:
     return locked
 
 
+def restore_submission(*, submission: Submission) -> Submission:
+    """Undo a withdrawal: a withdrawn scored submission is scored again and back on the board.
+
+    Only while the version is open, and only for a submission that was scored before it was
+    withdrawn (one withdrawn while queued or running has no scores; its file may be uploaded
+    again). Nothing in the Ladder's log changes: the submission's release, if it has one, is
+    shown again as it was, and one the log does not hold yet is laddered as a new result by
+    the recompute the caller queues (``touchstone.tasks.restore``).
+    """
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        version = BenchmarkVersion.objects.select_for_update().get(pk=locked.version_id)
+        if locked.status != Submission.Status.WITHDRAWN:
+            return locked
+        if not version.is_open:
+            raise SubmissionRejected(
+                f"submission {locked.pk} cannot be restored: {version} is {version.status} and its final board "
+                "is published, so every submission stays as it was when the version froze",
+                status=409,
+            )
+        if locked.scored_at is None:
+            raise SubmissionRejected(
+                f"submission {locked.pk} was withdrawn before it was scored, so there is nothing to restore; "
+                "upload the model again to have it evaluated",
+                status=409,
+            )
+        locked.status = Submission.Status.SCORED
+        locked.withdrawn_at = None
+        locked.save(update_fields=["status", "withdrawn_at", "updated_at"])
+        BenchmarkVersion.objects.filter(pk=locked.version_id).mark_leaderboard_stale()
+    return locked
+
+
 def _lock_for_final_choice(submission: Submission) -> tuple[Submission, BenchmarkVersion]:
     """The submission and its version, locked, with the version checked to be still open.
 

@@ -93,12 +93,14 @@ def standing(*, owner, version: BenchmarkVersion) -> Standing:
 def identical_submission(*, version: BenchmarkVersion, team: str, sha256: str) -> Submission | None:
     """The team's earlier submission of the same file (by SHA-256) to ``version``, if any.
 
-    A failure that counts against no quota (the site's fault, or the preflight's) does not block
-    sending the same file again.
+    A failure that counts against no quota (the site's fault, or the preflight's) and a
+    withdrawal before the file was scored do not block sending the same file again; a withdrawn
+    scored submission does (it can be restored instead).
     """
     return (
         Submission.objects.filter(version=version, team=team, sha256=sha256, is_baseline=False)
         .exclude(Q(status=Submission.Status.FAILED) & Q(counts_against_quota=False))
+        .exclude(Q(status=Submission.Status.WITHDRAWN) & Q(scored_at__isnull=True))
         .order_by("created_at")
         .first()
     )

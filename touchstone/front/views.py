@@ -33,7 +33,7 @@ from touchstone.submissions.services import (
     submit_model,
     unmark_final,
 )
-from touchstone.submissions.standing import standing
+from touchstone.submissions.standing import OWN_LIST_LIMIT, UnknownFilter, own_submissions, standing
 from touchstone.throttles import comparison_wait
 
 
@@ -244,14 +244,38 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
 
 @login_required
 def my_submissions(request: HttpRequest) -> HttpResponse:
-    submissions = list(Submission.objects.filter(owner=request.user).select_related("version__benchmark"))
+    """The researcher's submissions with status and released score, filtered by benchmark, version, status."""
+    chosen = {name: request.GET.get(name, "").strip() for name in ("benchmark", "version", "status")}
+    error = ""
+    try:
+        submissions = list(own_submissions(owner=request.user, **chosen)[:OWN_LIST_LIMIT])
+    except UnknownFilter as unknown:
+        submissions, error = [], str(unknown)
     finals = final_choices_of(submissions, request.user)
     ladder = disclosure.ladder_outcomes(submissions)
-    rows = [
-        {"submission": submission, "final": finals.get(submission.pk), "released": ladder.get(submission.pk)}
-        for submission in submissions
-    ]
-    return render(request, "front/my_submissions.html", {"rows": rows})
+    rows = []
+    for submission in submissions:
+        scores = disclosure.submission_scores(submission)
+        primary = submission.version.primary_metric
+        rows.append(
+            {
+                "submission": submission,
+                "final": finals.get(submission.pk),
+                "released": ladder.get(submission.pk),
+                "score": scores["metrics"].get(primary),
+                "metric": primary,
+                "part": scores["part"],
+            }
+        )
+    context = {
+        "rows": rows,
+        "chosen": chosen,
+        "error": error,
+        "statuses": Submission.Status.values,
+        "benchmarks": Benchmark.objects.filter(versions__submissions__owner=request.user).distinct().order_by("slug"),
+        "limit": OWN_LIST_LIMIT,
+    }
+    return render(request, "front/my_submissions.html", context)
 
 
 @login_required

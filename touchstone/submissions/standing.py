@@ -104,3 +104,29 @@ def identical_submission(*, version: BenchmarkVersion, team: str, sha256: str) -
         .order_by("created_at")
         .first()
     )
+
+
+OWN_LIST_LIMIT = 500
+"""The most submissions one list of a researcher's own shows, newest first."""
+
+
+class UnknownFilter(ValueError):
+    """A filter of the own-submissions list names something that does not exist."""
+
+
+def own_submissions(*, owner, benchmark: str = "", version: str = "", status: str = ""):
+    """The researcher's submissions, newest first, filtered by benchmark slug, version and status.
+
+    Withdrawn ones are included: their owner always sees them.
+    """
+    found = Submission.objects.filter(owner=owner).select_related("version__benchmark", "owner")
+    if status:
+        if status not in Submission.Status.values:
+            known = ", ".join(Submission.Status.values)
+            raise UnknownFilter(f"there is no status {status!r}; use one of {known}")
+        found = found.filter(status=status)
+    if benchmark:
+        found = found.filter(version__benchmark__slug=benchmark)
+    if version:
+        found = found.filter(version__version=version)
+    return found.order_by("-created_at", "-pk")

@@ -29,6 +29,7 @@ from touchstone.submissions.queueing import queue_note, queue_place
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
     SubmissionRejected,
+    email_unconfirmed,
     mark_final,
     submit_model,
     unmark_final,
@@ -237,6 +238,7 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
         "version": found,
         "benchmark": found.benchmark,
         "standing": standing(owner=request.user, version=found),
+        "unconfirmed": email_unconfirmed(request.user),
         "earlier": earlier,
     }
     return render(request, "front/upload.html", context)

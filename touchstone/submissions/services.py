@@ -7,9 +7,11 @@ import shutil
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
@@ -98,6 +100,8 @@ def submit_model(
     """
     if not version.is_open:
         raise SubmissionRejected(f"{version} is {version.status} and no longer accepts submissions", field="version")
+    if not is_baseline:
+        _refuse_unconfirmed(owner)
     relative, info = _store_upload(uploaded_file)
     try:
         with transaction.atomic():
@@ -138,6 +142,27 @@ def submit_model(
         shutil.rmtree(private_path(relative).parent, ignore_errors=True)
         raise
     return submission
+
+
+def email_unconfirmed(user) -> bool:
+    """Whether ``user`` signed up and has not confirmed their address yet (``touchstone.accounts``).
+
+    Read through the user's reverse relation: an account without a profile (made by an
+    operator, or before sign-ups confirmed addresses) counts as confirmed.
+    """
+    try:
+        return user.profile.email_confirmed_at is None
+    except ObjectDoesNotExist:
+        return False
+
+
+def _refuse_unconfirmed(owner) -> None:
+    if email_unconfirmed(owner):
+        raise SubmissionRejected(
+            f"confirm your email address ({owner.email}) before you submit: open the link we sent to it, or have it "
+            f"sent again from {reverse('accounts:settings')}",
+            status=403,
+        )
 
 
 def _refuse_identical(*, version: BenchmarkVersion, team: str, sha256: str) -> None:

@@ -228,6 +228,9 @@ EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "touchstone@localhost")
+# The site's address as researchers reach it, for links in emails sent by the workers (which
+# answer no request to take it from), e.g. https://touchstone.example.org.
+SITE_URL = env_str("TOUCHSTONE_SITE_URL", "")
 SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
 # A file identical (same SHA-256) to one the team already submitted to the version is refused
 # with a pointer to the earlier submission: it would score the same and use up the quota.

@@ -30,6 +30,7 @@ from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.janitor import clean_orphan_uploads
 from touchstone.submissions.models import Submission
+from touchstone.submissions.notifications import notify_finished
 from touchstone.submissions.queueing import (
     defer_if_uploads_wait,
     mark_published,
@@ -190,6 +191,9 @@ def evaluate_submission(submission_id: int) -> str:
     # Whatever the outcome, a worker is free: the background queue may go on.
     dispatch_background()
     submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
+    if status in {Submission.Status.SCORED, Submission.Status.FAILED}:
+        # Only to researchers who asked for it; a failed mail never fails the run.
+        notify_finished(submission_id)
     if status == Submission.Status.SCORED:
         queue_recompute(submission.version_id)
     elif status == Submission.Status.FAILED and submission.error_code == "sandbox_unavailable":

@@ -63,7 +63,7 @@ def test_a_tampered_or_stale_link_confirms_nothing(db, empty_cache):
     assert user.profile.email_confirmed_at is None
 
 
-def test_a_password_is_reset_through_the_emailed_link(researcher):
+def test_a_password_is_reset_through_the_emailed_link(researcher, empty_cache):
     client = Client()
     assert "Reset it" in client.get("/accounts/login/").content.decode()
     client.post("/accounts/password-reset/", {"email": "ada@example.org"})
@@ -76,3 +76,10 @@ def test_a_password_is_reset_through_the_emailed_link(researcher):
     )
     assert done.status_code == 302 and done["Location"] == "/accounts/password-reset/done/"
     assert Client().login(username="ada", password="an-entirely-new-one-7")
+
+
+def test_password_resets_are_limited_per_address(researcher, empty_cache):
+    client = Client()
+    answers = [client.post("/accounts/password-reset/", {"email": "ada@example.org"}).status_code for _ in range(6)]
+    assert answers == [302] * 5 + [429]
+    assert len(mail.outbox) == 5

@@ -17,12 +17,7 @@ urlpatterns = [
     # Password reset: Django's views and tokens, the site's templates.
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="accounts/password_reset.html",
-            email_template_name="accounts/password_reset_email.txt",
-            subject_template_name="accounts/password_reset_subject.txt",
-            success_url=reverse_lazy("accounts:password-reset-sent"),
-        ),
+        views.PasswordResetView.as_view(),
         name="password-reset",
     ),
     path(

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
@@ -20,6 +21,7 @@ from touchstone.accounts.confirmation import confirm, is_confirmed, send_confirm
 from touchstone.accounts.forms import SignupForm, ThrottledAuthenticationForm
 from touchstone.accounts.models import Profile
 from touchstone.accounts.throttling import (
+    PASSWORD_RESET_LIMIT,
     RESEND_LIMIT,
     TOKEN_PAGE_LIMIT,
     Limit,
@@ -100,6 +102,23 @@ def token(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:token")
     api_token, _ = Token.objects.get_or_create(user=request.user)
     return render(request, "accounts/token.html", {"token": api_token.key})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, with a limit per address: each request can mail an inbox."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password-reset-sent")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        address = client_address(request)
+        if PASSWORD_RESET_LIMIT.is_exhausted(address):
+            message = f"Too many password resets were asked for from your network. Try again in {PASSWORD_RESET_LIMIT.wait_text}."
+            return _too_many(render(request, "throttled.html", {"message": message}), PASSWORD_RESET_LIMIT)
+        PASSWORD_RESET_LIMIT.count(address)
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import evaluation
 from evaluation.backoff import Backoff
@@ -125,6 +125,8 @@ def submit_command(arguments: argparse.Namespace) -> int:
     server = resolve_server(arguments.server)
     client, about = connect(server, token, backoff=Backoff(give_up_seconds=arguments.give_up_after))
     version = version or latest_version(client, slug)
+    if not _say_standing(client, slug, version):
+        return 1
     # The site's own upload checks, before the file is sent: a refused file costs no upload.
     limit = about.get("max_upload_bytes")
     inspect_model_file(arguments.model, max_bytes=limit if isinstance(limit, int) else 1 << 30)
@@ -148,6 +150,27 @@ def submit_command(arguments: argparse.Namespace) -> int:
         raise ClientError(f"{error}\nthe submission goes on without this command; follow it at {page}") from None
     print(file=sys.stderr)
     return _print_result(final)
+
+
+def _say_standing(client: TouchstoneClient, slug: str, version: str) -> bool:
+    """Print the quota left today and the size limit; False when no submission is left.
+
+    A site too old to report them (no ``quota/``) is uploaded to as before.
+    """
+    try:
+        standing = client.get(f"quota/?{urlencode({'benchmark': slug, 'version': version})}")
+    except ClientError as error:
+        if "HTTP 404" in str(error):
+            return True
+        raise
+    print(f"quota: {standing.get('summary')}", file=sys.stderr)
+    if standing.get("left") == 0:
+        print(
+            f"error: no submission to {slug} {version} is left in the last 24 hours; nothing was uploaded",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _print_result(final: JSONObject) -> int:

@@ -15,6 +15,8 @@ class EvaluationError(Exception):
 
     code = "evaluation_error"
     infrastructure = False
+    preflight = False
+    """Set on a failure of the preflight (public items, before any hidden one): it costs no quota."""
 
     def __init__(self, message: str, *, private_detail: str = "") -> None:
         super().__init__(message)

@@ -98,11 +98,13 @@ def run_preflight(
                 f"but the log loss, Brier score and calibration wrong. {PROBABILITIES_FIX}"
             )
     except EvaluationError as error:
-        raise type(error)(
+        failure = type(error)(
             f"Preflight on the first {len(inputs)} items of the public dev split (every detail "
             f"is shown here; the hidden test split was not used): {error.message}",
             private_detail=error.private_detail,
-        ) from error
+        )
+        failure.preflight = True
+        raise failure from error
     return logits
 
 

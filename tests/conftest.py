@@ -56,6 +56,21 @@ def clean_runs_only(settings):
     settings.EVALUATION_SUITE = False
 
 
+@pytest.fixture(autouse=True)
+def identical_uploads_allowed(settings):
+    """Site tests may upload the same model file twice unless they ask for the refusal.
+
+    Most tests send the one good model many times to test other things; the tests of the
+    refusal turn it on with the ``refuse_identical_uploads`` fixture, as the site has it by default.
+    """
+    settings.REFUSE_IDENTICAL_UPLOADS = False
+
+
+@pytest.fixture
+def refuse_identical_uploads(settings):
+    settings.REFUSE_IDENTICAL_UPLOADS = True
+
+
 @pytest.fixture
 def with_suite(settings):
     """Score with the version's robustness suite, as the site does by default."""

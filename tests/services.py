@@ -202,6 +202,9 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
             # Clean runs only, as in the in-process site tests; the embedded default's worker test
             # turns the robustness suite back on.
             "TOUCHSTONE_EVALUATION_SUITE": "0",
+            # Tests send the same model file many times to test other things, as in the
+            # in-process site tests; the refusal of identical files has its own tests.
+            "TOUCHSTONE_REFUSE_IDENTICAL_UPLOADS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -247,7 +247,25 @@ FILE_UPLOAD_HANDLERS = [
 ]
 # Model folders without a submission and temporary upload files are removed once this old.
 ORPHAN_UPLOAD_SECONDS = env_float("TOUCHSTONE_ORPHAN_UPLOAD_SECONDS", 3600.0, minimum=60.0)
+# Mail (email confirmation, password reset, finished evaluations): printed to the console
+# unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "touchstone@localhost")
+# The site's address as researchers reach it, for links in emails sent by the workers (which
+# answer no request to take it from), e.g. https://touchstone.example.org.
+SITE_URL = env_str("TOUCHSTONE_SITE_URL", "")
 SUBMISSIONS_PER_DAY = env_int("TOUCHSTONE_SUBMISSIONS_PER_DAY", 5, minimum=1)
+# A file identical (same SHA-256) to one the team already submitted to the version is refused
+# with a pointer to the earlier submission: it would score the same and use up the quota.
+REFUSE_IDENTICAL_UPLOADS = env_bool("TOUCHSTONE_REFUSE_IDENTICAL_UPLOADS", True)
 # The fewest items a new version's dev split, feedback part and final part may each hold; every
 # shipped benchmark meets it (its smallest part is digits' feedback part, 323 items).
 MIN_PART_ITEMS = env_int("TOUCHSTONE_MIN_PART_ITEMS", 100, minimum=1)

@@ -32,6 +32,7 @@ from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import latest_health, probe_and_record
 from touchstone.submissions.janitor import clean_orphan_uploads
 from touchstone.submissions.models import Submission
+from touchstone.submissions.notifications import notify_finished
 from touchstone.submissions.queueing import (
     defer_if_uploads_wait,
     mark_published,
@@ -43,7 +44,7 @@ from touchstone.submissions.queueing import (
 )
 from touchstone.submissions.runs import requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled, score_submission
-from touchstone.submissions.services import withdraw_submission
+from touchstone.submissions.services import restore_submission, withdraw_submission
 from touchstone.submissions.workers import forget_workers, record_worker
 
 logger = logging.getLogger(__name__)
@@ -173,6 +174,13 @@ def withdraw(submission: Submission) -> Submission:
     return withdrawn
 
 
+def restore(submission: Submission) -> Submission:
+    """Undo a submission's withdrawal and queue its version's recompute."""
+    restored = restore_submission(submission=submission)
+    queue_recompute(restored.version_id)
+    return restored
+
+
 @shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)
 def evaluate_submission(submission_id: int) -> str:
     """Score one submission, then queue what its outcome calls for; returns the outcome.
@@ -186,6 +194,9 @@ def evaluate_submission(submission_id: int) -> str:
     # Whatever the outcome, a worker is free: the background queue may go on.
     dispatch_background()
     submission = Submission.objects.only("version_id", "error_code").get(pk=submission_id)
+    if status in {Submission.Status.SCORED, Submission.Status.FAILED}:
+        # Only to researchers who asked for it; a failed mail never fails the run.
+        notify_finished(submission_id)
     if status == Submission.Status.SCORED:
         queue_recompute(submission.version_id)
     elif status == Submission.Status.FAILED and submission.error_code == "sandbox_unavailable":

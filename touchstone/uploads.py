@@ -40,8 +40,12 @@ def body_cap(path: str) -> int:
     return file_cap(path) + FORM_ALLOWANCE_BYTES
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f} MB"
+MIB = 1024 * 1024
+
+
+def mib(size_bytes: float) -> str:
+    """A size for people, in MiB (2^20 bytes), the one unit the site names sizes in: ``100 MiB``."""
+    return f"{size_bytes / MIB:.1f} MiB".replace(".0 MiB", " MiB")
 
 
 class UploadTooLarge(APIException):
@@ -57,10 +61,10 @@ def refusal(path: str, *, announced: int | None = None) -> str:
     what = "the model file" if "/drafts/" not in path else "the benchmark archive"
     if announced is not None:
         return (
-            f"the request announces {announced / (1024 * 1024):.1f} MB; {what} may be at most {_megabytes(cap)} "
-            f"(plus {_megabytes(FORM_ALLOWANCE_BYTES)} for the form): send a smaller file"
+            f"the request announces {mib(announced)}; {what} may be at most {mib(cap)} "
+            f"(plus {mib(FORM_ALLOWANCE_BYTES)} for the form): send a smaller file"
         )
-    return f"{what} is larger than the {_megabytes(cap)} limit: send a smaller file"
+    return f"{what} is larger than the {mib(cap)} limit: send a smaller file"
 
 
 def too_large_response(request: HttpRequest, message: str) -> HttpResponse:

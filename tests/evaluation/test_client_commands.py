@@ -161,3 +161,17 @@ def test_two_different_versions_named_at_once_are_refused(no_server_variable, tm
     status, _, err = run("fetch", "--server", "http://127.0.0.1:9", "--benchmark", "digits/1.0.0", "--version", "2.0.0")
     assert status == 1
     assert "--benchmark names version 1.0.0 and --version 2.0.0; give one" in err
+
+
+def test_submit_says_the_quota_left_and_sends_nothing_once_it_is_used_up(no_server_variable, centroid_file):
+    summary = "0 of 5 submissions left in the last 24 hours; the model file may be at most 100 MiB."
+    routes = {
+        "/api/v1/about/": json_route(ABOUT),
+        "/api/v1/quota/": json_route({"left": 0, "limit": 5, "summary": summary}),
+    }
+    with fake_site(routes) as site:
+        arguments = ["--server", site.url, "--token", "t", "--benchmark", "digits/1.0.0"]
+        status, _, err = run("submit", *arguments, "--model", str(centroid_file), "--name", "M")
+    assert status == 1
+    assert f"quota: {summary}" in err and "nothing was uploaded" in err
+    assert ("POST", "/api/v1/submissions/") not in site.seen

@@ -115,6 +115,8 @@ def test_the_command_line_client_uploads_and_follows_a_model(production_site, mo
     assert completed.returncode == 0, completed.stderr
     assert "accuracy" in completed.stdout
     assert "100%" in completed.stderr  # the progress bar reached the end
+    # Before uploading, the client said what the upload page says: the quota left and the size limit.
+    assert "quota: 5 of 5 submissions left in the last 24 hours; the model file may be at most" in completed.stderr
 
 
 def test_a_researcher_fetches_the_public_files_and_evaluates_locally(

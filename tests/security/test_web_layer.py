@@ -323,7 +323,9 @@ def test_the_leaderboard_page_hands_the_chart_over_as_data_not_script(version, r
 
 def signup(username: str, password: str = "compilers-1952-x", address: str = "192.0.2.10"):
     return Client().post(
-        "/accounts/signup/", {"username": username, "password1": password, "password2": password}, REMOTE_ADDR=address
+        "/accounts/signup/",
+        {"username": username, "email": "someone@example.org", "password1": password, "password2": password},
+        REMOTE_ADDR=address,
     )
 
 

@@ -162,6 +162,26 @@ def _site_cases() -> list[Case]:
         Case("accounts/logout/", "GET", lambda w: "/accounts/logout/", EVERYONE),
         Case("accounts/token/", "GET", lambda w: "/accounts/token/", SIGNED_IN),
         Case("accounts/token/", "POST", lambda w: "/accounts/token/", roles(SKIP, anonymous=302)),
+        Case("accounts/settings/", "GET", lambda w: "/accounts/settings/", SIGNED_IN),
+        Case("accounts/settings/", "POST", lambda w: "/accounts/settings/", roles(SKIP, anonymous=302)),
+        # A made-up confirmation link confirms nothing, for anyone.
+        Case("accounts/confirm/<str:token>/", "GET", lambda w: "/accounts/confirm/not-a-token/", roles(SAME)),
+        Case("accounts/password-reset/", "GET", lambda w: "/accounts/password-reset/", EVERYONE),
+        Case("accounts/password-reset/sent/", "GET", lambda w: "/accounts/password-reset/sent/", EVERYONE),
+        Case(
+            "accounts/password-reset/<uidb64>/<token>/",
+            "GET",
+            lambda w: "/accounts/password-reset/MQ/not-a-token/",
+            EVERYONE,
+        ),
+        Case("accounts/password-reset/done/", "GET", lambda w: "/accounts/password-reset/done/", EVERYONE),
+        Case("api/v1/quota/", "GET", lambda w: f"/api/v1/quota/?benchmark={w.slug}", roles(200, anonymous=401)),
+        Case("api/v1/submissions/", "GET", lambda w: "/api/v1/submissions/?mine=1", roles(200, anonymous=401)),
+        # Undoing a withdrawal: the owner's alone (``owner_withdrawn`` was withdrawn before it was scored).
+        Case(s + "restore/", "POST", page("owner_withdrawn", "restore/"), roles(404, anonymous=302, owner=SKIP)),
+        Case(
+            a + "restore/", "POST", api("owner_withdrawn", "restore/"), roles(404, anonymous=401, owner=SKIP, team=403)
+        ),
     ]
     for name in ("open", "frozen"):
         cases += [
@@ -203,6 +223,8 @@ def _site_cases() -> list[Case]:
         ]
     # The owner's buttons: anyone else is refused (404 on the pages: the row is looked up by owner).
     # A teammate may choose the team's final submissions, not withdraw the owner's.
+    # Withdrawing asks its owner to confirm on a page first.
+    get_button = {"withdraw": roles(404, anonymous=302, owner=200), "final": roles(405, anonymous=302)}
     for action, teammate in (("withdraw", {}), ("final", {"team": SKIP})):
         cases += [
             Case(
@@ -211,7 +233,7 @@ def _site_cases() -> list[Case]:
                 page("owner_released", f"{action}/"),
                 roles(404, anonymous=302, owner=SKIP, **teammate),
             ),
-            Case(s + f"{action}/", "GET", page("owner_released", f"{action}/"), roles(405, anonymous=302)),
+            Case(s + f"{action}/", "GET", page("owner_released", f"{action}/"), get_button[action]),
             Case(
                 a + f"{action}/",
                 "POST",

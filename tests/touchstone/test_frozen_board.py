@@ -280,7 +280,7 @@ def test_the_submission_page_hides_withdrawal_once_frozen_and_refuses_a_posted_o
     shown = page.get(f"/submissions/{submission.pk}/").content.decode()
     assert "Withdraw this submission" not in shown and 'id="no-withdrawal"' in shown
 
-    refused = page.post(f"/submissions/{submission.pk}/withdraw/", follow=True).content.decode()
+    refused = page.post(f"/submissions/{submission.pk}/withdraw/", {"confirm": "yes"}, follow=True).content.decode()
     assert "cannot be withdrawn" in refused
     assert Submission.objects.get(pk=submission.pk).status == Submission.Status.SCORED
 

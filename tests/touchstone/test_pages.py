@@ -121,7 +121,13 @@ def test_a_failed_submission_shows_its_reason_to_its_owner(version, researcher):
 def test_a_researcher_signs_up_and_gets_a_token(db):
     client = Client()
     response = client.post(
-        "/accounts/signup/", {"username": "hopper", "password1": "compilers-1952-x", "password2": "compilers-1952-x"}
+        "/accounts/signup/",
+        {
+            "username": "hopper",
+            "email": "hopper@example.org",
+            "password1": "compilers-1952-x",
+            "password2": "compilers-1952-x",
+        },
     )
     assert response.status_code == 302
     page = client.get("/accounts/token/").content.decode()

@@ -38,7 +38,7 @@ def test_a_body_announced_past_the_cap_is_refused_before_a_byte_of_it_is_read(ve
     assert response.status_code == 413
     body = response.json()
     assert body["field"] == "model_file"
-    assert "2048.0 MB" in body["detail"] and "100 MB" in body["detail"]
+    assert "2048 MiB" in body["detail"] and "100 MiB" in body["detail"]
     assert Submission.objects.count() == 0
 
 
@@ -53,7 +53,7 @@ def test_the_upload_page_refuses_a_body_announced_past_the_cap_with_a_short_page
     )
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/plain")
-    assert "150.0 MB" in response.content.decode()
+    assert "150 MiB" in response.content.decode()
 
 
 def test_a_file_past_the_cap_is_refused_as_it_arrives_and_its_temporary_file_removed(settings, upload_temp):
@@ -75,7 +75,7 @@ def test_a_file_past_the_cap_is_refused_as_it_arrives_and_its_temporary_file_rem
         received += len(chunk)
     # It stopped at the chunk that crossed the cap, not at the end of the body.
     assert refusal is not None and received == 3 * MB
-    assert "3 MB limit" in str(refusal.detail)
+    assert "3 MiB limit" in str(refusal.detail)
     assert not os.path.exists(temporary)
     assert list(upload_temp.iterdir()) == []
 
@@ -121,6 +121,6 @@ def test_the_upload_page_refuses_a_file_that_grows_past_the_cap_with_a_413_even_
         {"model_name": "Big", "model_file": upload(b"\0" * (3 * MB + 512 * 1024))},
     )
     assert response.status_code == 413, response.content[:300]
-    assert "3 MB limit" in response.content.decode()
+    assert "3 MiB limit" in response.content.decode()
     assert list(upload_temp.iterdir()) == []
     assert Submission.objects.count() == 0

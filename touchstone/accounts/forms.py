@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
@@ -55,6 +56,13 @@ class SignupForm(BaseUserCreationForm):
     """
 
     data: Any  # the submitted data, replaced below by a copy without a rejected username
+
+    email = forms.EmailField(
+        max_length=254, help_text="We send a link to confirm it before you can submit, and password resets."
+    )
+
+    class Meta(BaseUserCreationForm.Meta):
+        fields = ("username", "email")
 
     def validate_unique(self) -> None:
         # Django's check would announce "A user with that username already exists."; the

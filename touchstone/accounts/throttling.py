@@ -67,6 +67,9 @@ def signup_limit() -> Limit:
 
 # Viewing or regenerating the API token: generous for a person, useless for a script.
 TOKEN_PAGE_LIMIT = Limit("token-page", 30, 15 * 60)
+# Each re-send mails the account's address: a few an hour, so that no one can flood an inbox.
+RESEND_LIMIT = Limit("confirmation-resend", 3, 60 * 60)
+PASSWORD_RESET_LIMIT = Limit("password-reset-address", 5, 60 * 60)
 
 
 def client_address(request: HttpRequest) -> str:

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
+from django.urls import reverse
 from django.views import defaults
 from django.views.defaults import page_not_found
 from rest_framework.exceptions import Throttled, ValidationError
@@ -53,6 +54,10 @@ def _messages(value: Any) -> list[str]:
     return [str(value)]
 
 
+def _absolute(request: Any, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 def validation_body(detail: Any) -> dict[str, Any]:
     """``ValidationError.detail`` (a dict of fields, or a list for the request as a whole) in the one shape."""
     non_field = api_settings.NON_FIELD_ERRORS_KEY
@@ -78,7 +83,13 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = "application/json"
     if isinstance(error, SubmissionRejected):
-        return Response(error_body(error.message, error.field), status=error.status)
+        body = error_body(error.message, error.field)
+        if error.earlier is not None:
+            # An identical file was submitted before: point at it, in the API and on the site.
+            body["submission"] = error.earlier.pk
+            body["url"] = _absolute(request, reverse("api:submission", args=[error.earlier.pk]))
+            body["page"] = _absolute(request, error.earlier.get_absolute_url())
+        return Response(body, status=error.status)
     if isinstance(error, UploadTooLarge):
         return Response(error_body(str(error.detail), "model_file"), status=error.status_code)
     response = drf_exception_handler(error, context)

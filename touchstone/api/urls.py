@@ -4,12 +4,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, status_views, team_views, views
+from touchstone.api import about, standing, status_views, team_views, views
 
 app_name = "api"
 
 urlpatterns = [
     path("about/", about.About.as_view(), name="about"),
+    path("quota/", standing.Quota.as_view(), name="quota"),
     path("benchmarks/", views.BenchmarkList.as_view(), name="benchmarks"),
     path("benchmarks/<slug:slug>/", views.BenchmarkDetail.as_view(), name="benchmark"),
     path("benchmarks/<slug:slug>/progress/", views.BenchmarkProgress.as_view(), name="progress"),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("submissions/<id:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
     path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
     path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("submissions/<id:pk>/restore/", views.SubmissionRestore.as_view(), name="restore"),
     path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
     path("status/", status_views.Status.as_view(), name="status"),
     path("teams/", team_views.MyTeams.as_view(), name="teams"),

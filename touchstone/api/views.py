@@ -6,11 +6,12 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
@@ -45,7 +46,8 @@ from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submi
 from touchstone.rankings.progress import benchmark_progress
 from touchstone.submissions.models import Submission, is_teammate
 from touchstone.submissions.services import mark_final, submit_model, unmark_final
-from touchstone.tasks import queue_evaluation, withdraw
+from touchstone.submissions.standing import OWN_LIST_LIMIT, UnknownFilter, own_submissions
+from touchstone.tasks import queue_evaluation, restore, withdraw
 from touchstone.throttles import UPLOAD_THROTTLES, comparison_wait
 
 
@@ -254,10 +256,42 @@ class VersionChanges(APIView):
         return Response(VersionChangesSerializer(changes).data)
 
 
+OWN_FILTERS = [
+    OpenApiParameter("mine", bool, required=True, description="Must be 1: the list holds the caller's own."),
+    OpenApiParameter("benchmark", str, required=False, description="Only this benchmark (its slug)."),
+    OpenApiParameter("version", str, required=False, description="Only this version, e.g. 1.0.0."),
+    OpenApiParameter("status", str, required=False, description="Only this status: queued, running, scored, ..."),
+]
+
+
 class SubmissionCreate(APIView):
     permission_classes = [permissions.IsAuthenticated]
     throttle_classes = UPLOAD_THROTTLES
     parser_classes = [MultiPartParser, FormParser]
+
+    def get_throttles(self) -> list:
+        # Reading one's own list is an ordinary read: only uploads count against the upload rate.
+        if self.request.method != "POST":
+            return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]
+        return super().get_throttles()
+
+    @extend_schema(
+        parameters=OWN_FILTERS,
+        responses={200: SubmissionSerializer(many=True), 400: ErrorSerializer, 401: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        """The caller's own submissions, newest first (``?mine=1``), withdrawn ones included."""
+        if request.query_params.get("mine") not in {"1", "true", "yes"}:
+            raise ValidationError(
+                {"mine": ["only your own submissions are listed here: ask for ?mine=1; leaderboards list the rest"]}
+            )
+        chosen = {name: request.query_params.get(name, "").strip() for name in ("benchmark", "version", "status")}
+        try:
+            found = own_submissions(owner=request.user, **chosen)[:OWN_LIST_LIMIT]
+        except UnknownFilter as unknown:
+            raise ValidationError({"status": [str(unknown)]}) from None
+        found = found.prefetch_related("metric_results")
+        return Response(SubmissionSerializer(found, many=True, context={"request": request}).data)
 
     @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer})
     def post(self, request: Request) -> Response:
@@ -381,6 +415,23 @@ class SubmissionWithdraw(APIView):
             )
         withdrawn = withdraw(submission)
         return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)
+
+
+class SubmissionRestore(APIView):
+    """Undo a withdrawal while the version is open; the submission is back on the board."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = _visible_submission(request, pk)
+        if submission.owner_id != request.user.pk:
+            return Response(
+                {"detail": "only the researcher who submitted it can restore it", "field": None},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        restored = restore(submission)
+        return Response(SubmissionSerializer(restored, context={"request": request}).data)
 
 
 class SubmissionFinal(APIView):

@@ -30,5 +30,6 @@ urlpatterns = [
     path("teams/invitations/<id:pk>/<str:answer>/", team_views.answer_invitation, name="invitation"),
     path("submissions/<id:pk>/", views.submission_detail, name="submission"),
     path("submissions/<id:pk>/withdraw/", views.withdraw, name="withdraw"),
+    path("submissions/<id:pk>/restore/", views.restore, name="restore"),
     path("submissions/<id:pk>/final/", views.choose_final, name="final"),
 ]

@@ -26,10 +26,12 @@ from touchstone.submissions.queueing import queue_note, queue_place
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
     SubmissionRejected,
+    email_unconfirmed,
     mark_final,
     submit_model,
     unmark_final,
 )
+from touchstone.submissions.standing import OWN_LIST_LIMIT, UnknownFilter, own_submissions, standing
 from touchstone.throttles import comparison_wait
 
 
@@ -120,6 +122,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_owner": is_owner,
         # Nothing is withdrawn once the version is frozen: its final board is published.
         "can_withdraw": is_owner and is_open and submission.status != Submission.Status.WITHDRAWN,
+        "can_restore": is_owner
+        and is_open
+        and submission.status == Submission.Status.WITHDRAWN
+        and submission.scored_at is not None,
         "final": final_choice(submission, request.user),
         "can_choose_final": in_team
         and is_open
@@ -185,6 +191,7 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
         # No form to fill in: the page says why and where to submit instead.
         return render(request, "front/upload.html", {"version": found, "benchmark": found.benchmark})
     form = UploadForm(request.POST or None, request.FILES or None)
+    earlier = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -199,35 +206,90 @@ def upload(request: HttpRequest, slug: str, version: str) -> HttpResponse:
             )
         except SubmissionRejected as rejection:
             form.add_error(rejection.field if rejection.field in form.fields else None, rejection.message)
+            earlier = rejection.earlier
         else:
             tasks.queue_evaluation(submission.pk)
             messages.success(request, f"Submission #{submission.pk} is queued for evaluation.")
             return redirect(submission)
-    return render(request, "front/upload.html", {"form": form, "version": found, "benchmark": found.benchmark})
+    context = {
+        "form": form,
+        "version": found,
+        "benchmark": found.benchmark,
+        "standing": standing(owner=request.user, version=found),
+        "unconfirmed": email_unconfirmed(request.user),
+        "earlier": earlier,
+    }
+    return render(request, "front/upload.html", context)
 
 
 @login_required
 def my_submissions(request: HttpRequest) -> HttpResponse:
-    submissions = list(Submission.objects.filter(owner=request.user).select_related("version__benchmark"))
+    """The researcher's submissions with status and released score, filtered by benchmark, version, status."""
+    chosen = {name: request.GET.get(name, "").strip() for name in ("benchmark", "version", "status")}
+    error = ""
+    try:
+        submissions = list(own_submissions(owner=request.user, **chosen)[:OWN_LIST_LIMIT])
+    except UnknownFilter as unknown:
+        submissions, error = [], str(unknown)
     finals = final_choices_of(submissions, request.user)
     ladder = disclosure.ladder_outcomes(submissions)
-    rows = [
-        {"submission": submission, "final": finals.get(submission.pk), "released": ladder.get(submission.pk)}
-        for submission in submissions
-    ]
-    return render(request, "front/my_submissions.html", {"rows": rows})
+    rows = []
+    for submission in submissions:
+        scores = disclosure.submission_scores(submission)
+        primary = submission.version.primary_metric
+        rows.append(
+            {
+                "submission": submission,
+                "final": finals.get(submission.pk),
+                "released": ladder.get(submission.pk),
+                "score": scores["metrics"].get(primary),
+                "metric": primary,
+                "part": scores["part"],
+            }
+        )
+    context = {
+        "rows": rows,
+        "chosen": chosen,
+        "error": error,
+        "statuses": Submission.Status.values,
+        "benchmarks": Benchmark.objects.filter(versions__submissions__owner=request.user).distinct().order_by("slug"),
+        "limit": OWN_LIST_LIMIT,
+    }
+    return render(request, "front/my_submissions.html", context)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    """Ask first (GET shows what withdrawing does), then withdraw on the confirming POST."""
+    submission = get_object_or_404(Submission.objects.select_related("version__benchmark"), pk=pk, owner=request.user)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(request, "front/withdraw_confirm.html", {"submission": submission})
     try:
         tasks.withdraw(submission)
     except SubmissionRejected as rejection:
         messages.error(request, rejection.message)
     else:
-        messages.success(request, f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard.")
+        messages.success(
+            request,
+            f"Submission #{pk} was withdrawn; it no longer appears on the leaderboard. You still see it here, "
+            "and you can restore it while the version is open.",
+        )
+    return redirect(submission)
+
+
+@login_required
+@require_POST
+def restore(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = get_object_or_404(Submission, pk=pk, owner=request.user)
+    try:
+        tasks.restore(submission)
+    except SubmissionRejected as rejection:
+        messages.error(request, rejection.message)
+    else:
+        messages.success(
+            request, f"Submission #{pk} was restored; it is back on the leaderboard once it is recomputed."
+        )
     return redirect(submission)
 
 

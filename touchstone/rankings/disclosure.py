@@ -96,10 +96,13 @@ def submission_scores(submission: Submission) -> dict:
     """What anyone who may see the submission is shown of its scores: part, metrics, Ladder.
 
     Frozen versions: every metric on the final part. Open versions: a released submission's
-    value and interval as the Ladder released them; nothing for any other.
+    value and interval as the Ladder released them; nothing for any other. A withdrawn
+    submission that was scored keeps its scores (only its owner may see it).
     """
     version = submission.version
-    if submission.status != Submission.Status.SCORED:
+    # A withdrawn submission is shown to its owner alone, who keeps seeing what it was shown.
+    was_scored = submission.status == Submission.Status.WITHDRAWN and submission.scored_at is not None
+    if submission.status != Submission.Status.SCORED and not was_scored:
         return {"part": None, "metrics": {}, "ladder": None}
     release = LadderRelease.objects.filter(submission=submission).first()
     ladder = None

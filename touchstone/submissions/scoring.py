@@ -58,8 +58,10 @@ def score_submission(*, submission_id: int) -> str:
     except EvaluationError as error:
         if error.private_detail:
             logger.warning("submission %s failed with %s: %s", submission_id, error.code, error.private_detail)
+        # Neither the site's failures nor the model's on the public preflight items count
+        # against the quota: the hidden split was not used.
         return _record_failure(
-            submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure
+            submission, run, code=error.code, message=str(error), infrastructure=error.infrastructure or error.preflight
         )
     except Exception:
         logger.exception("evaluating submission %s failed unexpectedly", submission_id)

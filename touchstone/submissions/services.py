@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from evaluation.archive import ModelFileInfo, inspect_model_file
@@ -17,7 +18,9 @@ from evaluation.errors import ModelFileError
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import delete_folder, private_path, store_file
 from touchstone.submissions.models import Submission
-from touchstone.submissions.teams import team_name_for, uploading_team
+from touchstone.submissions.standing import counted_submissions, identical_submission
+from touchstone.submissions.teams import uploading_team
+from touchstone.uploads import mib
 
 MODEL_SUFFIXES = {"torchscript": ".pt", "torch.export": ".pt2"}
 
@@ -28,36 +31,30 @@ FINAL_SUBMISSIONS_PER_TEAM = 2
 class SubmissionRejected(Exception):
     """An upload was refused; ``field`` names the form field at fault, if any."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, status: int = 400, earlier: Submission | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.earlier = earlier
+        """The earlier submission of the same file, when that is why the upload was refused."""
 
 
 def submissions_today(*, owner, version: BenchmarkVersion) -> int:
-    """Submissions in the last 24 hours that count against the quota (infrastructure failures don't)."""
-    since = timezone.now() - timedelta(days=1)
-    return Submission.objects.filter(
-        quota_holders(owner, version),
-        version=version,
-        created_at__gte=since,
-        counts_against_quota=True,
-        is_baseline=False,
-    ).count()
+    """Submissions in the last 24 hours that count against the quota (``standing.counted_submissions``).
 
-
-def quota_holders(owner, version: BenchmarkVersion) -> Q:
-    """Whose uploads share the owner's quota: the whole team's, and the owner's own under any team."""
-    return Q(owner=owner) | Q(team=team_name_for(owner, version.benchmark))
+    A team's members share one quota (``standing.quota_holders``).
+    """
+    return counted_submissions(owner=owner, version=version).count()
 
 
 def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
     """Stream the upload into private storage and check it; returns (relative path, file info)."""
     if uploaded_file.size is not None and uploaded_file.size > settings.MAX_UPLOAD_BYTES:
         raise SubmissionRejected(
-            f"the model file is {uploaded_file.size / 1e6:.1f} MB; the limit is "
-            f"{settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB",
+            f"the model file is {mib(uploaded_file.size)}; the limit is {mib(settings.MAX_UPLOAD_BYTES)}",
             field="model_file",
             status=413,
         )
@@ -71,7 +68,7 @@ def _store_upload(uploaded_file: UploadedFile) -> tuple[str, ModelFileInfo]:
                 written += len(chunk)
                 if written > settings.MAX_UPLOAD_BYTES:
                     raise SubmissionRejected(
-                        f"the model file is larger than the {settings.MAX_UPLOAD_BYTES / 1e6:.0f} MB limit",
+                        f"the model file is larger than the {mib(settings.MAX_UPLOAD_BYTES)} limit",
                         field="model_file",
                         status=413,
                     )
@@ -109,6 +106,8 @@ def submit_model(
     """
     if not version.is_open:
         raise SubmissionRejected(f"{version} is {version.status} and no longer accepts submissions", field="version")
+    if not is_baseline:
+        _refuse_unconfirmed(owner)
     relative, info = _store_upload(uploaded_file)
     try:
         with transaction.atomic():
@@ -127,15 +126,18 @@ def submit_model(
                 if used >= settings.SUBMISSIONS_PER_DAY:
                     raise SubmissionRejected(
                         f"daily quota reached: {used} of {settings.SUBMISSIONS_PER_DAY} submissions to {version} "
-                        "in the last 24 hours (failures caused by the site do not count)",
+                        "in the last 24 hours (failures caused by the site and failed preflights do not count)",
                         status=429,
                     )
+            # Researchers' uploads go to their team (``team`` names another only for scripts).
+            team = team or (owner.get_username() if is_baseline else own_team.name)
+            if not is_baseline and settings.REFUSE_IDENTICAL_UPLOADS:
+                _refuse_identical(version=version, team=team, sha256=info.sha256)
             submission = Submission.objects.create(
                 owner=owner,
                 version=version,
                 model_name=model_name,
-                # Researchers' uploads go to their team (``team`` names another only for scripts).
-                team=team or (owner.get_username() if is_baseline else own_team.name),
+                team=team,
                 description=description,
                 paper_url=paper_url,
                 code_url=code_url,
@@ -149,6 +151,41 @@ def submit_model(
         delete_folder(relative.rsplit("/", 1)[0])
         raise
     return submission
+
+
+def email_unconfirmed(user) -> bool:
+    """Whether ``user`` signed up and has not confirmed their address yet (``touchstone.accounts``).
+
+    Read through the user's reverse relation: an account without a profile (made by an
+    operator, or before sign-ups confirmed addresses) counts as confirmed.
+    """
+    try:
+        return user.profile.email_confirmed_at is None
+    except ObjectDoesNotExist:
+        return False
+
+
+def _refuse_unconfirmed(owner) -> None:
+    if email_unconfirmed(owner):
+        raise SubmissionRejected(
+            f"confirm your email address ({owner.email}) before you submit: open the link we sent to it, or have it "
+            f"sent again from {reverse('accounts:settings')}",
+            status=403,
+        )
+
+
+def _refuse_identical(*, version: BenchmarkVersion, team: str, sha256: str) -> None:
+    """Refuse a file the team already submitted to ``version``: it would score the same again."""
+    earlier = identical_submission(version=version, team=team, sha256=sha256)
+    if earlier is not None:
+        raise SubmissionRejected(
+            f"this file is identical (SHA-256 {sha256[:12]}…) to submission #{earlier.pk} of team {team} on "
+            f"{version}, made {earlier.created_at:%Y-%m-%d %H:%M} UTC and now {earlier.status}: it would score "
+            f"the same, so it was not uploaded again; see {earlier.get_absolute_url()}",
+            field="model_file",
+            status=409,
+            earlier=earlier,
+        )
 
 
 def withdraw_submission(*, submission: Submission) -> Submission:
@@ -176,6 +213,39 @@ def withdraw_submission(*, submission: Submission) -> Submission:
         locked.withdraw()
         if was_ranked:
             BenchmarkVersion.objects.filter(pk=locked.version_id).mark_leaderboard_stale()
+    return locked
+
+
+def restore_submission(*, submission: Submission) -> Submission:
+    """Undo a withdrawal: a withdrawn scored submission is scored again and back on the board.
+
+    Only while the version is open, and only for a submission that was scored before it was
+    withdrawn (one withdrawn while queued or running has no scores; its file may be uploaded
+    again). Nothing in the Ladder's log changes: the submission's release, if it has one, is
+    shown again as it was, and one the log does not hold yet is laddered as a new result by
+    the recompute the caller queues (``touchstone.tasks.restore``).
+    """
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        version = BenchmarkVersion.objects.select_for_update().get(pk=locked.version_id)
+        if locked.status != Submission.Status.WITHDRAWN:
+            return locked
+        if not version.is_open:
+            raise SubmissionRejected(
+                f"submission {locked.pk} cannot be restored: {version} is {version.status} and its final board "
+                "is published, so every submission stays as it was when the version froze",
+                status=409,
+            )
+        if locked.scored_at is None:
+            raise SubmissionRejected(
+                f"submission {locked.pk} was withdrawn before it was scored, so there is nothing to restore; "
+                "upload the model again to have it evaluated",
+                status=409,
+            )
+        locked.status = Submission.Status.SCORED
+        locked.withdrawn_at = None
+        locked.save(update_fields=["status", "withdrawn_at", "updated_at"])
+        BenchmarkVersion.objects.filter(pk=locked.version_id).mark_leaderboard_stale()
     return locked
 
 

@@ -8,29 +8,15 @@ table the site draws. One browser page is reused for every address and width.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from tests.touchstone.ledger import record_result
 from touchstone.rankings.services import freeze_version
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("database_beside_playwright")]
 
 PHONE, LAPTOP = (390, 844), (1280, 800)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def database_beside_playwright():
-    """Let the test's thread use the database while Playwright's event loop is set in it (see test_submission_page)."""
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ computed ones: these tests are about drawing them, not about computing them.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -19,7 +17,7 @@ from touchstone.api.breakdown_serializers import BreakdownsSerializer
 from touchstone.rankings import disclosure
 from touchstone.rankings.services import recompute_leaderboard
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("database_beside_playwright")]
 
 CHARTS = (
     "severity-chart",
@@ -29,23 +27,6 @@ CHARTS = (
     "drift-chart",
     "reliability-chart",
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def database_beside_playwright():
-    """Let the test's thread use the database while Playwright's event loop is set in it.
-
-    Playwright's synchronous API keeps an event loop in this thread, which Django takes for an
-    async context; the test's database writes and the flush after each test happen between
-    browser calls, never inside one. Module-wide, so it still holds when the database is flushed.
-    """
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

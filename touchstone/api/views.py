@@ -66,6 +66,17 @@ def _visible_submission(request: Request, pk: int) -> Submission:
     return submission
 
 
+def _owners_change(request: Request, pk: int, verb: str, change) -> Response:
+    """Apply ``change`` (withdraw or restore) to a submission of the caller's own; teammates see it but may not."""
+    submission = _visible_submission(request, pk)
+    if submission.owner_id != request.user.pk:
+        return Response(
+            {"detail": f"only the researcher who submitted it can {verb} it", "field": None},
+            status=status.HTTP_403_FORBIDDEN,
+        )
+    return Response(SubmissionSerializer(change(submission), context={"request": request}).data)
+
+
 class BenchmarkList(APIView):
     @extend_schema(responses=BenchmarkSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -407,14 +418,7 @@ class SubmissionWithdraw(APIView):
 
     @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        submission = _visible_submission(request, pk)
-        if submission.owner_id != request.user.pk:
-            return Response(
-                {"detail": "only the researcher who submitted it can withdraw it", "field": None},
-                status=status.HTTP_403_FORBIDDEN,
-            )
-        withdrawn = withdraw(submission)
-        return Response(SubmissionSerializer(withdrawn, context={"request": request}).data)
+        return _owners_change(request, pk, "withdraw", withdraw)
 
 
 class SubmissionRestore(APIView):
@@ -424,14 +428,7 @@ class SubmissionRestore(APIView):
 
     @extend_schema(request=None, responses={200: SubmissionSerializer, 403: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        submission = _visible_submission(request, pk)
-        if submission.owner_id != request.user.pk:
-            return Response(
-                {"detail": "only the researcher who submitted it can restore it", "field": None},
-                status=status.HTTP_403_FORBIDDEN,
-            )
-        restored = restore(submission)
-        return Response(SubmissionSerializer(restored, context={"request": request}).data)
+        return _owners_change(request, pk, "restore", restore)
 
 
 class SubmissionFinal(APIView):

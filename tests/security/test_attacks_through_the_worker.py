@@ -139,7 +139,7 @@ def upload_attacks(site) -> list[tuple[str, object, int, str]]:
         ("a zip bomb", lambda f: archives.build_zip_bomb(f), 400, "would expand"),
         ("a member named ../", lambda f: archives.build_traversal_archive(f), 400, ".."),
         ("a symlink member", lambda f: archives.build_symlink_archive(f), 400, "link"),
-        ("an oversized upload", lambda f: models.build_oversized_model(f, size_bytes=3 * models.MIB), 413, "2 MB"),
+        ("an oversized upload", lambda f: models.build_oversized_model(f, size_bytes=3 * models.MIB), 413, "2 MiB"),
         (
             "a pickle-carrying .pt2",
             lambda f: archives.build_export_with_pickled_sample_inputs(f, site.write_target),

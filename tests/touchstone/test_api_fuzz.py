@@ -2,7 +2,8 @@
 
 schemathesis reads ``/api/v1/schema/`` from the site itself and draws requests for every
 operation (paths, query parameters, bodies), half of them aimed at the real benchmark, version
-and submissions so that the answers are not all 404s. Each answer must not be a 5xx, and its
+and submissions, and half of the reads made with the owner's API token, so that the answers
+are not all 404s and 401s. Each answer must not be a 5xx, and its
 status, content type and body must be the ones the schema documents. ``EXAMPLES_PER_OPERATION``
 bounds the run (about 20 operations); raise it by hand for a longer search.
 """
@@ -20,6 +21,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
 from schemathesis import checks
 
 from tests.touchstone.ledger import record_result
@@ -40,6 +42,7 @@ def site(version, researcher):
     scored = [
         record_result(version, researcher, accuracy=accuracy, seed=seed) for seed, accuracy in ((1, 0.9), (2, 0.7))
     ]
+    token = Token.objects.create(user=researcher).key
     founder = get_user_model().objects.create_user("grace", "grace@example.org", "a-long-password-2")
     create_team(user=founder, benchmark=version.benchmark, name="Owls")
     # The WSGI handler closes the database connection after every request, which would close
@@ -49,7 +52,13 @@ def site(version, researcher):
     try:
         app = get_wsgi_application()
         schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", app)
-        yield {"schema": schema, "app": app, "ids": [row.pk for row in scored], "version": version.version}
+        yield {
+            "schema": schema,
+            "app": app,
+            "ids": [row.pk for row in scored],
+            "version": version.version,
+            "token": token,
+        }
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
@@ -72,6 +81,13 @@ def _aim(case, real: dict, site: dict) -> None:
         for key in ("a", "b"):
             if key in case.query:
                 case.query[key] = site["ids"][0 if key == "a" else 1]
+        for key, value in (("benchmark", "digits"), ("version", site["version"]), ("mine", "1")):
+            if key in case.query:
+                case.query[key] = value
+    # Reads are also made as the researcher who owns the submissions, so the views that need an
+    # account answer with their work and not only with 401; writes stay anonymous.
+    if real.get("token") and case.method.upper() == "GET":
+        case.headers = {**(case.headers or {}), "Authorization": f"Token {site['token']}"}
 
 
 def test_no_operation_answers_a_server_error_or_anything_undocumented(site):
@@ -80,7 +96,9 @@ def test_no_operation_answers_a_server_error_or_anything_undocumented(site):
     calls = {"made": 0}
     answered: set[tuple[str, str]] = set()
     for operation in operations:
-        aim = st.fixed_dictionaries({name: st.booleans() for name in ("slug", "version", "team", "id", "query")})
+        aim = st.fixed_dictionaries(
+            {name: st.booleans() for name in ("slug", "version", "team", "id", "query", "token")}
+        )
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,

@@ -56,7 +56,9 @@ class Quota(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(parameters=[BENCHMARK, VERSION], responses={200: QuotaSerializer, 401: ErrorSerializer})
+    @extend_schema(
+        parameters=[BENCHMARK, VERSION], responses={200: QuotaSerializer, 401: ErrorSerializer, 404: ErrorSerializer}
+    )
     def get(self, request: Request) -> Response:
         version = _version(request)
         found = standing(owner=request.user, version=version)

@@ -74,7 +74,7 @@ def clean_orphan_objects(*, cutoff: float) -> list[str]:
         return []
     storage = private_storage()
     units: dict[str, dict[str, float]] = {}
-    for name, written in storage.modified_times(UPLOADS_FOLDER).items():  # type: ignore[attr-defined]
+    for name, written in storage.modified_times(UPLOADS_FOLDER).items():
         units.setdefault(_object_unit(name), {})[name] = written
     removed: list[str] = []
     for unit, objects in sorted(units.items()):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -67,6 +69,30 @@ def test_a_copy_a_run_holds_is_never_evicted_and_goes_once_released(tmp_path):
         assert trim_cache(tmp_path, max_bytes=0) == [other]
         assert model.exists() and (version / "test.npz").exists()
     assert sorted(trim_cache(tmp_path, max_bytes=0)) == sorted([model, version])
+
+
+def test_a_hold_taken_by_another_process_of_the_machine_is_respected(tmp_path):
+    model = write(tmp_path / "submissions/2026/11/e/model.pt", 40 * KIB, idle=LONG_AGO)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRIPT, str(model)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"holding\n"
+        assert trim_cache(tmp_path, max_bytes=0) == []
+    finally:
+        holder.communicate(b"done\n", timeout=30)
+    assert trim_cache(tmp_path, max_bytes=0) == [model]
+
+
+# A worker process in the middle of a run, as far as the cache can tell.
+HOLD_SCRIPT = """
+import sys
+from pathlib import Path
+from touchstone.storage_cache import in_use
+with in_use(Path(sys.argv[1])):
+    print("holding", flush=True)
+    sys.stdin.readline()
+"""
 
 
 @pytest.fixture(scope="module")

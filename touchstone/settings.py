@@ -203,6 +203,7 @@ PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "pr
 # runs, the hidden splits) in its own cache folder (touchstone/storage.py).
 STORAGE_KIND = env_str("TOUCHSTONE_STORAGE", "local")
 STORAGE_CACHE_DIR = Path(env_str("TOUCHSTONE_STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache")))
+STORAGE_CACHE_MAX_BYTES = env_int("TOUCHSTONE_STORAGE_CACHE_MB", 10240, minimum=1) * 1024 * 1024
 PRIVATE_STORAGE: dict[str, Any]
 if STORAGE_KIND == "local":
     PRIVATE_STORAGE = {"BACKEND": "touchstone.storage_backends.PrivateFileSystemStorage"}

@@ -5,7 +5,8 @@ is a folder on this machine (``PRIVATE_STORAGE_ROOT``) and the code works on the
 With ``TOUCHSTONE_STORAGE=s3`` it is an S3-compatible bucket shared by every machine; each
 machine then keeps a cache of the files it works on under ``STORAGE_CACHE_DIR`` (the sandbox and
 numpy need real files), filled from the bucket, checked against the SHA-256 the database
-records, and fetched again when a cached copy does not match.
+records, and fetched again when a cached copy does not match. The cache is kept under its size
+bound by evicting the least recently used copies (``touchstone/storage_cache.py``).
 
 Nothing in private storage has a URL. Files are written to a temporary name and renamed into
 place (locally), or sent in one upload that appears whole or not at all (in a bucket), so a
@@ -26,6 +27,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
+
+from touchstone.storage_cache import completion_mark, touch, trim_cache
 
 CHUNK_BYTES = 1024 * 1024
 COMPLETE_NOTE = "fetched whole and checked against the file hashes the database records\n"
@@ -173,9 +176,10 @@ def fetch_file(relative: str, *, sha256: str | None = None) -> Path:
     """
     path = private_path(relative)
     if is_remote():
-        if path.is_file() and (sha256 is None or sha256_of(path) == sha256):
+        if touch(path) and (sha256 is None or sha256_of(path) == sha256):
             return path
         _download(relative, path)
+        trim_storage_cache()
     if sha256 is not None and path.is_file():
         found = sha256_of(path)
         if found != sha256:
@@ -188,7 +192,14 @@ def fetch_file(relative: str, *, sha256: str | None = None) -> Path:
 
 def _completion_mark(folder: Path) -> Path:
     """The file beside a cached folder that says it was fetched whole and checked."""
-    return folder.with_name(folder.name + ".complete")
+    return completion_mark(folder)
+
+
+def trim_storage_cache() -> list[Path]:
+    """Evict the least recently used copies from this machine's cache of the bucket past its bound."""
+    if not is_remote():
+        return []
+    return trim_cache(Path(settings.STORAGE_CACHE_DIR), max_bytes=settings.STORAGE_CACHE_MAX_BYTES)
 
 
 def _remote_files(relative: str) -> list[str]:
@@ -219,7 +230,7 @@ def fetch_folder(relative: str, file_hashes: Mapping[str, str], *, verify: bool 
     if not is_remote():
         return destination
     complete = _completion_mark(destination)
-    if complete.exists() and destination.is_dir() and (not verify or _folder_matches(destination, file_hashes)):
+    if touch(complete) and destination.is_dir() and (not verify or _folder_matches(destination, file_hashes)):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=destination.parent))
@@ -243,6 +254,7 @@ def fetch_folder(relative: str, file_hashes: Mapping[str, str], *, verify: bool 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    trim_storage_cache()
     return destination
 
 

@@ -6,11 +6,13 @@ the site's own code and never handed to a browser or a client as a link.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 
 class PrivateFilesHaveNoURL(Exception):
@@ -55,3 +57,21 @@ class PrivateS3Storage(S3Storage):
 
     def url(self, name: str, parameters=None, expire=None, http_method=None) -> str:
         return _refuse_url(name)
+
+    def modified_times(self, folder: str) -> dict[str, float]:
+        """Every object under ``folder``, subfolders included, with the time it was last written.
+
+        Names are relative to the storage (as ``save`` and ``open`` take them); times are in
+        seconds since the epoch, by the bucket's clock. One listing, however deep the folder.
+        """
+        prefix = self._normalize_name(clean_name(folder)).rstrip("/") + "/"
+        root = self._normalize_name("")
+        found: dict[str, float] = {}
+        pages = self.connection.meta.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket_name, Prefix=prefix
+        )
+        for page in pages:
+            for entry in page.get("Contents", ()):
+                name = posixpath.relpath(entry["Key"], root) if root else entry["Key"]
+                found[name] = entry["LastModified"].timestamp()
+        return found

@@ -7,10 +7,15 @@ row. ``clean_orphan_uploads`` (the ``clean_uploads`` command and the periodic ta
 name) removes, once they are older than ``ORPHAN_UPLOAD_SECONDS``:
 
 - every upload folder that holds no file named by a submission's ``model_path``;
-- every file in ``FILE_UPLOAD_TEMP_DIR``, where Django streams uploads while a request runs.
+- every file in ``FILE_UPLOAD_TEMP_DIR``, where Django streams uploads while a request runs;
+- with a bucket (``TOUCHSTONE_STORAGE=s3``), every object under ``submissions/`` in an upload
+  folder no submission points into: a web server killed after sending the model and before its
+  row committed leaves one there, and no machine's local pass would ever see it.
 
-The age is that of the newest file in the folder, so an upload still being written (or one
-whose row is being committed right now) is never touched.
+The age is that of the newest file in the folder (the newest object, by the bucket's clock), so
+an upload still being written (or one whose row is being committed right now) is never touched.
+Rows are asked last and folder by folder, so a row committed during the pass still protects its
+files.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from touchstone.storage import private_path
+from touchstone.storage import is_remote, private_path, private_storage
 from touchstone.submissions.models import Submission
 
 logger = logging.getLogger(__name__)
@@ -42,11 +47,55 @@ def _upload_folders(root: Path) -> list[Path]:
     return sorted(folder for folder in root.glob("*/*/*") if folder.is_dir())
 
 
-def clean_orphan_uploads(*, older_than_seconds: float | None = None) -> list[Path]:
-    """Remove orphan upload folders and stale temporary upload files; returns what was removed."""
+def _is_referenced(folder: str) -> bool:
+    """Whether a submission's model file is in the upload folder ``folder`` (relative to private storage)."""
+    return Submission.objects.filter(model_path__startswith=f"{folder}/").exists()
+
+
+def _object_unit(name: str) -> str:
+    """What a bucket object is removed with: its upload folder ``submissions/<year>/<month>/<random>``.
+
+    An object outside any upload folder (which uploads never make) is a unit of its own.
+    """
+    parts = name.split("/")
+    return "/".join(parts[:4]) if len(parts) > 4 else name
+
+
+def _unit_is_referenced(unit: str) -> bool:
+    return _is_referenced(unit) or Submission.objects.filter(model_path=unit).exists()
+
+
+def clean_orphan_objects(*, cutoff: float) -> list[str]:
+    """Remove the bucket's upload objects last written before ``cutoff`` in folders no row points into.
+
+    Returns the removed objects' names. Nothing to do when private storage is a local folder.
+    """
+    if not is_remote():
+        return []
+    storage = private_storage()
+    units: dict[str, dict[str, float]] = {}
+    for name, written in storage.modified_times(UPLOADS_FOLDER).items():
+        units.setdefault(_object_unit(name), {})[name] = written
+    removed: list[str] = []
+    for unit, objects in sorted(units.items()):
+        # Rows are asked last, so that a row committed while the bucket was listed still counts.
+        if max(objects.values()) > cutoff or _unit_is_referenced(unit):
+            continue
+        for name in sorted(objects):
+            storage.delete(name)
+            removed.append(name)
+        logger.info("removed the orphan upload object(s) %s from the bucket (no submission points to them)", unit)
+    return removed
+
+
+def clean_orphan_uploads(*, older_than_seconds: float | None = None) -> list[Path | str]:
+    """Remove orphan upload folders, stale temporary upload files and orphan upload objects in a bucket.
+
+    Returns what was removed: local paths, and the names of bucket objects as ``bucket:<name>``.
+    """
     age = settings.ORPHAN_UPLOAD_SECONDS if older_than_seconds is None else older_than_seconds
     cutoff = time.time() - age
-    removed: list[Path] = []
+    removed: list[Path | str] = []
     root = private_path(UPLOADS_FOLDER)
     if root.is_dir():
         for folder in _upload_folders(root):
@@ -57,7 +106,7 @@ def clean_orphan_uploads(*, older_than_seconds: float | None = None) -> list[Pat
                 continue  # removed while we looked
             relative = folder.relative_to(private_path(".")).as_posix()
             # Asked last and per folder, so that a row committed while we scanned still counts.
-            if Submission.objects.filter(model_path__startswith=f"{relative}/").exists():
+            if _is_referenced(relative):
                 continue
             shutil.rmtree(folder, ignore_errors=True)
             logger.info("removed the orphan upload folder %s (no submission points into it)", folder)
@@ -72,4 +121,5 @@ def clean_orphan_uploads(*, older_than_seconds: float | None = None) -> list[Pat
                     removed.append(item)
             except FileNotFoundError:
                 continue
+    removed += [f"bucket:{name}" for name in clean_orphan_objects(cutoff=cutoff)]
     return removed

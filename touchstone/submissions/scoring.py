@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,7 @@ from evaluation.spec import BenchmarkFolder, load_benchmark
 from evaluation.suite import SuitePlan, plan_suite
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import delete_file, fetch_file, fetch_folder
+from touchstone.storage_cache import in_use
 from touchstone.submissions.limits import sandbox_limits
 from touchstone.submissions.models import EvaluationRun, MetricResult, Submission
 from touchstone.submissions.outcomes import save_outcomes
@@ -109,9 +111,16 @@ def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
     Raises ``EvaluationError``; writes nothing (the caller records the report).
     """
     # The worker checks its copies against the hashes the database records before a model sees them:
-    # with a bucket, a stale or damaged cached copy is fetched again.
+    # with a bucket, a stale or damaged cached copy is fetched again. Both copies are held for the
+    # whole run, so the cache never evicts them under it.
     version = submission.version
-    benchmark = load_benchmark(fetch_folder(version.storage_path, version.file_hashes, verify=True))
+    folder = fetch_folder(version.storage_path, version.file_hashes, verify=True)
+    model = fetch_file(submission.model_path, sha256=submission.sha256)
+    with in_use(folder, model):
+        return _evaluate(submission, load_benchmark(folder), model, progress=progress)
+
+
+def _evaluate(submission: Submission, benchmark: BenchmarkFolder, model: Path, *, progress) -> EvaluationReport:
     dataset = EvaluationData.from_folder(benchmark, "test")
     preflight = preflight_slice(benchmark.load_split("dev").inputs, settings.EVALUATION_BATCH_SIZE)
     parts = hidden_parts(
@@ -121,7 +130,7 @@ def run_evaluation(submission: Submission, *, progress) -> EvaluationReport:
         clusters=dataset.data.metadata.get("cluster"),
     )
     return evaluate_model(
-        fetch_file(submission.model_path, sha256=submission.sha256),
+        model,
         dataset,
         limits=sandbox_limits(),
         allow_unsandboxed=settings.ALLOW_UNSANDBOXED_MODELS,

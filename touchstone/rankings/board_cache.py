@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
 
@@ -83,6 +84,23 @@ def board_fingerprint(version: BenchmarkVersion) -> str:
     return ":".join(str(part) for part in parts)
 
 
+def recent_fingerprint(version: BenchmarkVersion) -> str:
+    """``board_fingerprint(version)`` as it was at most ``settings.PUBLIC_CACHE_SECONDS`` ago.
+
+    For anonymous readers of the board, who may be served a board that many seconds old (as
+    ``front/page_cache.py`` serves them pages): it spares the fingerprint's queries on most reads.
+    """
+    seconds = settings.PUBLIC_CACHE_SECONDS
+    if seconds <= 0:
+        return board_fingerprint(version)
+    key = f"board-recent:{FORMAT}:{version.pk}:{version.content_hash}"
+    found = _read(key)
+    if found is None:
+        found = board_fingerprint(version)
+        _write(key, found, seconds)
+    return found
+
+
 def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:
     """What ``build`` makes from the public board, cached under the board's fingerprint as ``name``."""
     key = f"board-{name}:{fingerprint}"
@@ -104,9 +122,9 @@ def _read(key: str) -> Any:
         return None
 
 
-def _write(key: str, value: object) -> None:
+def _write(key: str, value: object, seconds: int = SECONDS) -> None:
     try:
-        cache.set(key, value, SECONDS)
+        cache.set(key, value, seconds)
     except Exception:
         logger.warning("the cache could not be written; the board will be built again", exc_info=True)
 

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from tests.services import ROOT
 from tests.touchstone.test_board_cache import api_names, page, scored
 from touchstone.front.page_cache import storable
-from touchstone.rankings.board_cache import board_fingerprint, recent_fingerprint
+from touchstone.rankings.board_cache import board_fingerprint, recent_fingerprint, refresh_due
 from touchstone.submissions.services import withdraw_submission
 
 pytestmark = pytest.mark.usefixtures("reused_sandbox_runs", "empty_cache")
@@ -43,6 +43,14 @@ def test_an_anonymous_visitor_gets_the_page_at_most_the_set_seconds_old(
     assert "Second model" in page(version, signed_in)
     time.sleep(cached_pages.PUBLIC_CACHE_SECONDS + 0.2)
     assert "Second model" in page(version)
+
+
+def test_one_request_refreshes_a_copy_past_half_its_time_while_the_others_keep_it(cached_pages):
+    now = time.time()
+    assert not refresh_due("page-a", now, 2)
+    assert refresh_due("page-a", now - 1.2, 2)
+    assert not refresh_due("page-a", now - 1.2, 2), "a second request refreshed what the first was refreshing"
+    assert refresh_due("page-b", now - 1.2, 2), "the claim on one page held another"
 
 
 def test_with_no_seconds_set_every_anonymous_visitor_gets_the_current_page(

@@ -4,8 +4,10 @@ The home, benchmark and leaderboard pages are what most visitors read, and every
 visitor is shown the same copy of each: the public board, never anything of their own. Such a
 page, rendered once, is kept for ``settings.PUBLIC_CACHE_SECONDS`` under its full address and
 handed as is to the anonymous visitors who ask within that time, so a crowd reading a board
-while submissions drain costs one rendering every few seconds, not one per request. A page is
-at most that many seconds old; what it shows is never more than anyone could have seen then.
+while submissions drain costs one rendering every few seconds, not one per request. Once half
+that time has passed, the next visitor renders the page again while the others are still
+handed the copy (``refresh_due``): a crowd never renders it all at once. A page is at most
+that many seconds old; what it shows is never more than anyone could have seen then.
 
 A request counts as anonymous here only if it carries no session cookie and no pending message:
 a signed-in visitor, or one in the middle of something (a message to show, a form under way), is
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -30,7 +33,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
-from touchstone.rankings.board_cache import FORMAT
+from touchstone.rankings.board_cache import FORMAT, refresh_due
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,8 @@ def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return view(request, *args, **kwargs)
         key = page_key(request)
         found = _read(key)
-        if found is not None:
-            content, headers = found
+        if found is not None and not refresh_due(key, found[0], seconds):
+            _, content, headers = found
             response = HttpResponse(content)
             for name, value in headers:
                 response[name] = value
@@ -54,7 +57,7 @@ def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return response
         response = view(request, *args, **kwargs)
         if storable(request, response):
-            _write(key, (response.content, list(response.items())), seconds)
+            _write(key, (time.time(), response.content, list(response.items())), seconds)
         return response
 
     return wrapper

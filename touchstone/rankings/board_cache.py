@@ -19,6 +19,7 @@ its key, never older. A cache that fails only means building the board.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -89,16 +90,37 @@ def recent_fingerprint(version: BenchmarkVersion) -> str:
 
     For anonymous readers of the board, who may be served a board that many seconds old (as
     ``front/page_cache.py`` serves them pages): it spares the fingerprint's queries on most reads.
+    Once half that time has passed, one reader takes the fingerprint again and builds the board
+    it names before handing it on, while the others keep the one they had, so a change of the
+    board never has every reader building it at once.
     """
     seconds = settings.PUBLIC_CACHE_SECONDS
     if seconds <= 0:
         return board_fingerprint(version)
     key = f"board-recent:{FORMAT}:{version.pk}:{version.content_hash}"
     found = _read(key)
-    if found is None:
-        found = board_fingerprint(version)
-        _write(key, found, seconds)
-    return found
+    if found is not None and not refresh_due(key, found[0], seconds):
+        return found[1]
+    fingerprint = board_fingerprint(version)
+    cached_leaderboard(version, fingerprint)
+    _write(key, (time.time(), fingerprint), seconds)
+    return fingerprint
+
+
+def refresh_due(key: str, made: float, seconds: int) -> bool:
+    """Whether this request should make again what was cached under ``key`` at ``made``.
+
+    Something kept for ``seconds`` is made again by the first request that asks once half of
+    that has passed; the requests that ask meanwhile keep the copy they found. The claim is an
+    atomic ``add`` in the cache, so one request wins it across all web processes.
+    """
+    if time.time() - made < seconds / 2:
+        return False
+    try:
+        return bool(cache.add(f"{key}:refreshing", True, max(1, seconds // 2)))
+    except Exception:
+        logger.warning("the cache could not be written; this request refreshes on its own", exc_info=True)
+        return True
 
 
 def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:

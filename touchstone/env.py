@@ -150,7 +150,7 @@ def cache_from_url(url: str) -> dict:
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "touchstone"}
     if scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "touchstone.redis_cache.ReusingRedisCache", "LOCATION": url}
     raise ImproperlyConfigured(f"TOUCHSTONE_CACHE_URL must start with locmem:// or redis://; got {url!r}")
 
 

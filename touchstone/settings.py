@@ -131,7 +131,16 @@ CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("TOUCHSTONE_CSP_REPORT_ONLY", Fal
 
 # Throttling counters live in this cache. The default is per process: give every web process
 # the same Redis in production, or each one counts on its own.
-CACHES = {"default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://"))}
+CACHES = {
+    "default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://")),
+    # Each web process's own memory, for what it serves anonymous visitors for a few seconds:
+    # no round trip to Redis on the most frequent reads, and nothing to fail.
+    "public": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "touchstone-public",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    },
+}
 # How long an anonymous visitor may be served a public page or board that is this old: the home,
 # benchmark and leaderboard pages and the board in the API. Signed-in visitors always get the
 # current one. 0 turns it off (touchstone/front/page_cache.py).

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import caches
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
@@ -27,8 +28,10 @@ pytestmark = pytest.mark.usefixtures("reused_sandbox_runs", "empty_cache")
 
 @pytest.fixture
 def cached_pages(settings):
+    caches["public"].clear()
     settings.PUBLIC_CACHE_SECONDS = 2
-    return settings
+    yield settings
+    caches["public"].clear()
 
 
 def test_an_anonymous_visitor_gets_the_page_at_most_the_set_seconds_old(
@@ -92,6 +95,16 @@ def test_a_visitor_with_a_message_waiting_is_not_served_from_the_cache(
     with_message = Client()
     with_message.cookies[CookieStorage.cookie_name] = "anything"
     assert "Second model" in page(version, with_message)
+
+
+def test_an_address_with_a_query_string_is_always_rendered(cached_pages, version, researcher, good_model_bytes):
+    scored(version, researcher, good_model_bytes, "First model", "alpha")
+    assert "First model" in page(version)
+    scored(version, researcher, good_model_bytes, "Second model", "beta")
+    assert "Second model" not in page(version)
+    with_query = Client().get(version.get_absolute_url() + "?anything=1")
+    assert "Second model" in with_query.content.decode()
+    assert len(caches["public"]._cache) == 1, "a page with a query string was kept"
 
 
 def test_a_cached_page_carries_the_sites_security_headers(cached_pages, version):

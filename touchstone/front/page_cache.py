@@ -1,9 +1,9 @@
-"""Public pages served to anonymous visitors from the cache for a few seconds.
+"""Public pages served to anonymous visitors from memory for a few seconds.
 
 The home, benchmark and leaderboard pages are what most visitors read, and every anonymous
 visitor is shown the same copy of each: the public board, never anything of their own. Such a
-page, rendered once, is kept for ``settings.PUBLIC_CACHE_SECONDS`` under its full address and
-handed as is to the anonymous visitors who ask within that time, so a crowd reading a board
+page, rendered once, is kept in the web process's memory (the ``public`` cache) for
+``settings.PUBLIC_CACHE_SECONDS`` under its address and handed as is to the anonymous visitors who ask within that time, so a crowd reading a board
 while submissions drain costs one rendering every few seconds, not one per request. Once half
 that time has passed, the next visitor renders the page again while the others are still
 handed the copy (``refresh_due``): a crowd never renders it all at once. A page is at most
@@ -14,14 +14,13 @@ a signed-in visitor, or one in the middle of something (a message to show, a for
 never served from the cache and never fills it. A page is kept only if it is a plain 200 that
 set no cookie, asked for no CSRF token, wrote nothing to a session and queued no message, so
 nothing that belongs to one visitor can be handed to another. The middleware runs on a cached
-page as on any other (security headers, the content security policy). A cache that fails only
-means rendering the page.
+page as on any other (security headers, the content security policy). Addresses with a query
+string are always rendered, so nobody can fill the memory with copies of one page.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -29,13 +28,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from touchstone.rankings.board_cache import FORMAT, refresh_due
-
-logger = logging.getLogger(__name__)
 
 
 def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -44,10 +41,11 @@ def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         seconds = settings.PUBLIC_CACHE_SECONDS
-        if seconds <= 0 or request.method != "GET" or not is_anonymous(request):
+        # Only plain addresses: a query string would let anyone fill the cache with copies.
+        if seconds <= 0 or request.method != "GET" or request.META.get("QUERY_STRING") or not is_anonymous(request):
             return view(request, *args, **kwargs)
         key = page_key(request)
-        found = _read(key)
+        found = caches["public"].get(key)
         if found is not None and not refresh_due(key, found[0], seconds):
             _, content, headers = found
             response = HttpResponse(content)
@@ -57,7 +55,7 @@ def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return response
         response = view(request, *args, **kwargs)
         if storable(request, response):
-            _write(key, (time.time(), response.content, list(response.items())), seconds)
+            caches["public"].set(key, (time.time(), response.content, list(response.items())), seconds)
         return response
 
     return wrapper
@@ -70,8 +68,8 @@ def is_anonymous(request: HttpRequest) -> bool:
 
 
 def page_key(request: HttpRequest) -> str:
-    # The full address, scheme and host included: pages hold absolute links (the Croissant record).
-    address = request.build_absolute_uri().encode()
+    # Scheme and host included: pages hold absolute links (the Croissant record).
+    address = request.build_absolute_uri(request.path).encode()
     return f"public-page:{FORMAT}:{hashlib.sha256(address).hexdigest()}"
 
 
@@ -87,19 +85,3 @@ def storable(request: HttpRequest, response: HttpResponse) -> bool:
         return False
     stored = getattr(request, "_messages", None)
     return not (stored is not None and stored.added_new)
-
-
-# As with the board's cache, a failing cache (Redis restarting) must not fail the page.
-def _read(key: str) -> Any:
-    try:
-        return cache.get(key)
-    except Exception:
-        logger.warning("the cache could not be read; the page is rendered without it", exc_info=True)
-        return None
-
-
-def _write(key: str, value: object, seconds: int) -> None:
-    try:
-        cache.set(key, value, seconds)
-    except Exception:
-        logger.warning("the cache could not be written; the page will be rendered again", exc_info=True)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db.models import Count, Max, Q
 
 from touchstone.benchmarks.models import BenchmarkVersion
@@ -90,37 +90,34 @@ def recent_fingerprint(version: BenchmarkVersion) -> str:
 
     For anonymous readers of the board, who may be served a board that many seconds old (as
     ``front/page_cache.py`` serves them pages): it spares the fingerprint's queries on most reads.
-    Once half that time has passed, one reader takes the fingerprint again and builds the board
-    it names before handing it on, while the others keep the one they had, so a change of the
-    board never has every reader building it at once.
+    It is kept in the web process's own memory (the ``public`` cache). Once half that time has
+    passed, one reader takes the fingerprint again and builds the board it names before handing
+    it on, while the others keep the one they had, so a change of the board never has every
+    reader building it at once.
     """
     seconds = settings.PUBLIC_CACHE_SECONDS
     if seconds <= 0:
         return board_fingerprint(version)
     key = f"board-recent:{FORMAT}:{version.pk}:{version.content_hash}"
-    found = _read(key)
+    found = caches["public"].get(key)
     if found is not None and not refresh_due(key, found[0], seconds):
         return found[1]
     fingerprint = board_fingerprint(version)
     cached_leaderboard(version, fingerprint)
-    _write(key, (time.time(), fingerprint), seconds)
+    caches["public"].set(key, (time.time(), fingerprint), seconds)
     return fingerprint
 
 
 def refresh_due(key: str, made: float, seconds: int) -> bool:
-    """Whether this request should make again what was cached under ``key`` at ``made``.
+    """Whether this request should make again what the ``public`` cache holds under ``key``, made at ``made``.
 
     Something kept for ``seconds`` is made again by the first request that asks once half of
     that has passed; the requests that ask meanwhile keep the copy they found. The claim is an
-    atomic ``add`` in the cache, so one request wins it across all web processes.
+    atomic ``add``, so one thread of the web process wins it.
     """
     if time.time() - made < seconds / 2:
         return False
-    try:
-        return bool(cache.add(f"{key}:refreshing", True, max(1, seconds // 2)))
-    except Exception:
-        logger.warning("the cache could not be written; this request refreshes on its own", exc_info=True)
-        return True
+    return bool(caches["public"].add(f"{key}:refreshing", True, max(1, seconds // 2)))
 
 
 def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:

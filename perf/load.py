@@ -23,6 +23,7 @@ Clean runs only (``TOUCHSTONE_EVALUATION_SUITE=0``): the robustness suite multip
 sandbox work by about forty and would measure the sandbox instead of the site.
 
     python perf/load.py [--submissions 200] [--readers 20] [--workers 2] [--idle-seconds 30] [--json]
+                        [--public-cache-seconds 5]    # 0: every page rendered, as for a signed-in reader
     python perf/load.py --quick      # 12 submissions, 4 readers, 5 s idle
 """
 
@@ -255,6 +256,7 @@ def run(arguments: argparse.Namespace, report) -> dict:
                     "TOUCHSTONE_THROTTLE_USER": "100000/second",
                     "TOUCHSTONE_BOOTSTRAP_RESAMPLES": "2000",
                     "TOUCHSTONE_CACHE_URL": cache_url,
+                    "TOUCHSTONE_PUBLIC_CACHE_SECONDS": str(arguments.public_cache_seconds),
                 },
             )
         )
@@ -301,6 +303,7 @@ def run(arguments: argparse.Namespace, report) -> dict:
             "teams": teams,
             "readers": arguments.readers,
             "workers": arguments.workers,
+            "public_cache_seconds": arguments.public_cache_seconds,
             "cpus": os.cpu_count(),
         },
         "idle": idle,
@@ -365,6 +368,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Celery workers, one process each (2)")
     parser.add_argument("--teams", type=int, help="teams, each scored once before the idle phase (20; 2 with --quick)")
     parser.add_argument("--idle-seconds", type=float, help="length of the idle phase (30; 5 with --quick)")
+    parser.add_argument(
+        "--public-cache-seconds",
+        type=int,
+        default=5,
+        help="how old a page an anonymous reader may get (5, the site's default; 0 renders every page)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short run: 12 submissions, 4 readers, 5 s idle")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout, the report on stderr")
     arguments = parser.parse_args()

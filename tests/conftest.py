@@ -66,6 +66,16 @@ def identical_uploads_allowed(settings):
     settings.REFUSE_IDENTICAL_UPLOADS = False
 
 
+@pytest.fixture(autouse=True)
+def current_public_pages(settings):
+    """Anonymous visitors get the current page in tests, not one up to a few seconds old.
+
+    Tests read a page right after changing what it shows, and one test's page must never reach
+    the next; the tests of the short-lived cache of public pages turn it on themselves.
+    """
+    settings.PUBLIC_CACHE_SECONDS = 0
+
+
 @pytest.fixture
 def refuse_identical_uploads(settings):
     settings.REFUSE_IDENTICAL_UPLOADS = True

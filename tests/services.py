@@ -205,6 +205,8 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
             # Tests send the same model file many times to test other things, as in the
             # in-process site tests; the refusal of identical files has its own tests.
             "TOUCHSTONE_REFUSE_IDENTICAL_UPLOADS": "0",
+            # Tests read pages right after changing them; perf/load.py serves them as the site does.
+            "TOUCHSTONE_PUBLIC_CACHE_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -131,7 +131,20 @@ CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("TOUCHSTONE_CSP_REPORT_ONLY", Fal
 
 # Throttling counters live in this cache. The default is per process: give every web process
 # the same Redis in production, or each one counts on its own.
-CACHES = {"default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://"))}
+CACHES = {
+    "default": cache_from_url(env_str("TOUCHSTONE_CACHE_URL", "locmem://")),
+    # Each web process's own memory, for what it serves anonymous visitors for a few seconds:
+    # no round trip to Redis on the most frequent reads, and nothing to fail.
+    "public": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "touchstone-public",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    },
+}
+# How long an anonymous visitor may be served a public page or board that is this old: the home,
+# benchmark and leaderboard pages and the board in the API. Signed-in visitors always get the
+# current one. 0 turns it off (touchstone/front/page_cache.py).
+PUBLIC_CACHE_SECONDS = env_int("TOUCHSTONE_PUBLIC_CACHE_SECONDS", 5, minimum=0)
 # How many reverse proxies append to X-Forwarded-For in front of the site. With 0 the client's
 # address is the connection's, and a client cannot pick its own by sending the header.
 TRUSTED_PROXIES = env_int("TOUCHSTONE_TRUSTED_PROXIES", 0, minimum=0)
@@ -360,6 +373,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers run below the web server's priority (0 to 19; touchstone/celery.py), so that pages stay
+# quick on a machine that also scores; the sandboxed models run lower still.
+WORKER_NICENESS = env_int("TOUCHSTONE_WORKER_NICENESS", 5, minimum=0, maximum=19)
 # With Redis, priority 0 is served first: a run taken over from a lost worker is published with 0
 # (touchstone.tasks.RECOVERY_PRIORITY), everything else with 6, so a recovered submission does not
 # wait behind the whole queue again.

@@ -40,7 +40,7 @@ from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.benchmarks.public_diff import public_diff
 from touchstone.converters import MAX_ID, valid_id
 from touchstone.rankings import disclosure
-from touchstone.rankings.board_cache import board_fingerprint, cached_leaderboard, derived
+from touchstone.rankings.board_cache import board_fingerprint, cached_leaderboard, derived, recent_fingerprint
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.progress import benchmark_progress
@@ -197,7 +197,8 @@ class Leaderboard(APIView):
     def get(self, request: Request, slug: str, version: str) -> Response:
         found = _version(slug, version)
         # The serialized board is public too, and costs as much as building it: cached with it.
-        fingerprint = board_fingerprint(found)
+        # An anonymous reader may get it a few seconds old, as the pages serve it.
+        fingerprint = board_fingerprint(found) if request.user.is_authenticated else recent_fingerprint(found)
         data = derived(
             fingerprint, "api", lambda: dict(LeaderboardSerializer(cached_leaderboard(found, fingerprint)[0]).data)
         )

@@ -9,7 +9,7 @@ once everything is in, how the order changed (``touchstone.rankings.changes``).
 from __future__ import annotations
 
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
-from touchstone.rankings import disclosure
+from touchstone.rankings.board_cache import cached_leaderboard
 from touchstone.rankings.changes import version_changes
 from touchstone.rankings.reevaluation import reevaluations_pending, superseded_version
 from touchstone.submissions.models import BaselineCheck, Submission
@@ -51,12 +51,12 @@ def home_card(benchmark: Benchmark) -> dict | None:
     latest = benchmark.latest_version
     if latest is None:
         return None
-    payload = disclosure.leaderboard(latest)
+    payload = cached_leaderboard(latest)[0]
     card = {"benchmark": benchmark, "version": latest, "shown_version": latest, "note": ""}
     if not payload["entries"]:
         earlier = superseded_version(latest) or _previous_visible(latest)
         if earlier is not None:
-            earlier_payload = disclosure.leaderboard(earlier)
+            earlier_payload = cached_leaderboard(earlier)[0]
             if earlier_payload["entries"]:
                 pending = reevaluations_pending(latest)
                 card["shown_version"], payload = earlier, earlier_payload

@@ -16,6 +16,7 @@ from touchstone.front import continuity
 from touchstone.front.board import public_board, version_parts
 from touchstone.front.breakdown_charts import breakdown_charts
 from touchstone.front.forms import UploadForm
+from touchstone.front.page_cache import public_page
 from touchstone.front.progress_chart import progress_chart
 from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
@@ -41,12 +42,14 @@ def _version(slug: str, version: str) -> BenchmarkVersion:
     )
 
 
+@public_page
 def home(request: HttpRequest) -> HttpResponse:
     # A card shows the previous version's board while a new one has no entry yet (``continuity``).
     cards = [card for benchmark in Benchmark.objects.all() if (card := continuity.home_card(benchmark))]
     return render(request, "front/home.html", {"cards": cards})
 
 
+@public_page
 def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """The benchmark's versions, newest first, with their changelogs, and its progress over time."""
     benchmark = get_object_or_404(Benchmark, slug=slug)
@@ -73,6 +76,7 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "front/benchmark.html", context)
 
 
+@public_page
 def version_detail(request: HttpRequest, slug: str, version: str) -> HttpResponse:
     found = _version(slug, version)
     context = {

@@ -19,10 +19,12 @@ its key, never older. A cache that fails only means building the board.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.core.cache import cache
+from django.conf import settings
+from django.core.cache import cache, caches
 from django.db.models import Count, Max, Q
 
 from touchstone.benchmarks.models import BenchmarkVersion
@@ -83,6 +85,41 @@ def board_fingerprint(version: BenchmarkVersion) -> str:
     return ":".join(str(part) for part in parts)
 
 
+def recent_fingerprint(version: BenchmarkVersion) -> str:
+    """``board_fingerprint(version)`` as it was at most ``settings.PUBLIC_CACHE_SECONDS`` ago.
+
+    For anonymous readers of the board, who may be served a board that many seconds old (as
+    ``front/page_cache.py`` serves them pages): it spares the fingerprint's queries on most reads.
+    It is kept in the web process's own memory (the ``public`` cache). Once half that time has
+    passed, one reader takes the fingerprint again and builds the board it names before handing
+    it on, while the others keep the one they had, so a change of the board never has every
+    reader building it at once.
+    """
+    seconds = settings.PUBLIC_CACHE_SECONDS
+    if seconds <= 0:
+        return board_fingerprint(version)
+    key = f"board-recent:{FORMAT}:{version.pk}:{version.content_hash}"
+    found = caches["public"].get(key)
+    if found is not None and not refresh_due(key, found[0], seconds):
+        return found[1]
+    fingerprint = board_fingerprint(version)
+    cached_leaderboard(version, fingerprint)
+    caches["public"].set(key, (time.time(), fingerprint), seconds)
+    return fingerprint
+
+
+def refresh_due(key: str, made: float, seconds: int) -> bool:
+    """Whether this request should make again what the ``public`` cache holds under ``key``, made at ``made``.
+
+    Something kept for ``seconds`` is made again by the first request that asks once half of
+    that has passed; the requests that ask meanwhile keep the copy they found. The claim is an
+    atomic ``add``, so one thread of the web process wins it.
+    """
+    if time.time() - made < seconds / 2:
+        return False
+    return bool(caches["public"].add(f"{key}:refreshing", True, max(1, seconds // 2)))
+
+
 def derived(fingerprint: str, name: str, build: Callable[[], T]) -> T:
     """What ``build`` makes from the public board, cached under the board's fingerprint as ``name``."""
     key = f"board-{name}:{fingerprint}"
@@ -104,9 +141,9 @@ def _read(key: str) -> Any:
         return None
 
 
-def _write(key: str, value: object) -> None:
+def _write(key: str, value: object, seconds: int = SECONDS) -> None:
     try:
-        cache.set(key, value, SECONDS)
+        cache.set(key, value, seconds)
     except Exception:
         logger.warning("the cache could not be written; the board will be built again", exc_info=True)
 

@@ -146,10 +146,11 @@ def reevaluations_pending(version: BenchmarkVersion) -> int:
 
 def superseded_version(version: BenchmarkVersion) -> BenchmarkVersion | None:
     """The version whose entries were re-evaluated on ``version``, if any."""
-    origin = (
+    # Asked on every view of a version's page: one narrow query, and a second only if there is one.
+    earlier = (
         Submission.objects.filter(version=version, reevaluation_of__isnull=False)
-        .select_related("reevaluation_of__version__benchmark")
         .order_by("pk")
+        .values_list("reevaluation_of__version_id", flat=True)
         .first()
     )
-    return None if origin is None else origin.reevaluation_of.version
+    return None if earlier is None else BenchmarkVersion.objects.select_related("benchmark").get(pk=earlier)

@@ -151,6 +151,8 @@ TRUSTED_PROXIES = env_int("TOUCHSTONE_TRUSTED_PROXIES", 0, minimum=0)
 # Failed log-ins per address and per username in 15 minutes; sign-up attempts per address per hour.
 LOGIN_FAILURES_PER_15_MINUTES = env_int("TOUCHSTONE_LOGIN_FAILURES", 10, minimum=1)
 SIGNUPS_PER_HOUR = env_int("TOUCHSTONE_SIGNUPS_PER_HOUR", 10, minimum=1)
+# Team invitations one researcher may send per hour.
+INVITATIONS_PER_HOUR = env_int("TOUCHSTONE_INVITATIONS_PER_HOUR", 20, minimum=1)
 
 ROOT_URLCONF = "touchstone.urls"
 WSGI_APPLICATION = "touchstone.wsgi.application"

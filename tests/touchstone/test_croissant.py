@@ -77,6 +77,12 @@ def test_its_record_set_lists_every_dev_array_with_its_type(version):
     assert [row["classes/name"] for row in classes["data"]] == version.classes
 
 
+def test_its_dev_record_set_says_which_part_is_held_out_for_validation(version):
+    dev = {rs["@id"]: rs for rs in record_of(version)["recordSet"]}["dev"]
+    assert f"validation_fraction = {version.validation_fraction:g}" in dev["description"]
+    assert version.content_hash in dev["description"]
+
+
 def test_it_carries_license_citation_and_the_source_it_derives_from(version):
     record = record_of(version)
     sheet = version.spec["datasheet"]

@@ -83,3 +83,41 @@ def test_password_resets_are_limited_per_address(researcher, empty_cache):
     answers = [client.post("/accounts/password-reset/", {"email": "ada@example.org"}).status_code for _ in range(6)]
     assert answers == [302] * 5 + [429]
     assert len(mail.outbox) == 5
+
+
+def test_a_researcher_changes_their_address_by_opening_the_link_sent_to_the_new_one(researcher, empty_cache):
+    client = Client()
+    client.force_login(researcher)
+    wrong = client.post(
+        "/accounts/settings/",
+        {"action": "change-email", "new_email": "ada@new.example.org", "password": "not-the-password"},
+    )
+    assert "That is not your password." in wrong.content.decode() and mail.outbox == []
+    client.post(
+        "/accounts/settings/",
+        {"action": "change-email", "new_email": "ada@new.example.org", "password": "a-long-password-1"},
+    )
+    assert [message.to for message in mail.outbox] == [["ada@new.example.org"]]
+    researcher.refresh_from_db()
+    assert researcher.email == "ada@example.org", "the address changed before the link was opened"
+    link = link_in(mail.outbox[0])
+    assert Client().get(link).status_code == 302
+    researcher.refresh_from_db()
+    assert researcher.email == "ada@new.example.org" and researcher.profile.email_confirmed_at is not None
+    # The link moved the account once; opened again, or after another change, it does nothing.
+    researcher.email = "ada@third.example.org"
+    researcher.save()
+    assert Client().get(link).status_code == 400
+    researcher.refresh_from_db()
+    assert researcher.email == "ada@third.example.org"
+
+
+def test_changes_of_address_share_the_limit_of_re_sent_links(researcher, empty_cache):
+    client = Client()
+    client.force_login(researcher)
+    for n in range(5):
+        client.post(
+            "/accounts/settings/",
+            {"action": "change-email", "new_email": f"ada{n}@example.org", "password": "a-long-password-1"},
+        )
+    assert len(mail.outbox) == 3

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.touchstone.conftest import api_client_for, upload
@@ -284,3 +286,29 @@ def test_a_member_who_joins_shows_on_the_board_page_already_served_from_the_cach
     linus = researcher_called("linus")
     accept_invitation(invitation=invite(team=team, by=researcher, username="linus"), user=linus)
     assert "(ada, grace, linus)" in Client().get(url).content.decode()
+
+
+def test_a_member_sends_at_most_the_set_invitations_an_hour(version, researcher, settings):
+    settings.INVITATIONS_PER_HOUR = 2
+    team = create_team(user=researcher, benchmark=version.benchmark, name="Owls")
+    for name in ("bea", "cyd"):
+        invite(team=team, by=researcher, username=researcher_called(name).username)
+    researcher_called("dot")
+    with pytest.raises(TeamRefused) as refused:
+        invite(team=team, by=researcher, username="dot")
+    assert refused.value.status == 429 and "2 invitations in the last hour" in refused.value.message
+    assert not TeamInvitation.objects.filter(invitee__username="dot").exists()
+    # An hour later the member may invite again.
+    TeamInvitation.objects.update(created_at=timezone.now() - timedelta(hours=1, seconds=1))
+    assert invite(team=team, by=researcher, username="dot").invitee.username == "dot"
+
+
+def test_the_submission_page_links_its_teams_page(version, researcher, other_researcher, good_model_bytes):
+    team = team_of_two(version, researcher, other_researcher)
+    submission = submit_model(
+        owner=other_researcher, version=version, uploaded_file=upload(good_model_bytes), model_name="Owl net"
+    )
+    client = Client()
+    client.force_login(other_researcher)
+    page = client.get(f"/submissions/{submission.pk}/").content.decode()
+    assert f'id="team-link" href="{team.get_absolute_url()}"' in page

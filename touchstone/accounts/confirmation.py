@@ -38,17 +38,32 @@ def make_token(user) -> str:
     return signing.dumps({"user": user.pk, "email": user.email}, salt=SALT, compress=True)
 
 
+def make_change_token(user, new_email: str) -> str:
+    """A link that moves ``user`` from their current address to ``new_email`` when opened."""
+    return signing.dumps({"user": user.pk, "email": new_email, "from": user.email}, salt=SALT, compress=True)
+
+
 def confirm(token: str):
-    """Confirm the address the token names; returns the user, or None for a bad or expired link."""
+    """Confirm the address the token names; returns the user, or None for a bad or expired link.
+
+    A link made for a change of address (it names the address it changes ``from``) switches the
+    account to the new address, confirmed, only while the account still has the old one: a
+    second change, or a change made another way since, leaves the link worthless.
+    """
     try:
         claim = signing.loads(token, salt=SALT, max_age=CONFIRMATION_DAYS * 24 * 3600)
     except signing.BadSignature:
         return None
     user = get_user_model().objects.filter(pk=claim.get("user")).first()
-    if user is None or user.email != claim.get("email"):
+    if user is None or user.email != claim.get("from", claim.get("email")):
         return None
     profile, _ = Profile.objects.get_or_create(user=user)
-    if profile.email_confirmed_at is None:
+    if "from" in claim:
+        user.email = claim["email"]
+        user.save(update_fields=["email"])
+        profile.email_confirmed_at = timezone.now()
+        profile.save(update_fields=["email_confirmed_at"])
+    elif profile.email_confirmed_at is None:
         profile.email_confirmed_at = timezone.now()
         profile.save(update_fields=["email_confirmed_at"])
     return user
@@ -63,4 +78,17 @@ def send_confirmation(request: HttpRequest, user) -> None:
         f"{link}\n\nThe link works for {CONFIRMATION_DAYS} days. If you did not sign up, ignore this message.\n",
         settings.DEFAULT_FROM_EMAIL,
         [user.email],
+    )
+
+
+def send_change_confirmation(request: HttpRequest, user, new_email: str) -> None:
+    """Mail ``new_email`` the link that makes it the account's address."""
+    link = request.build_absolute_uri(reverse("accounts:confirm-email", args=[make_change_token(user, new_email)]))
+    send_mail(
+        "Confirm your new email address for Touchstone",
+        f"Hello {user.username},\n\nopen this link to make {new_email} the address of your Touchstone account:\n\n"
+        f"{link}\n\nThe link works for {CONFIRMATION_DAYS} days. Until you open it, your account keeps its "
+        "current address. If you did not ask for this, ignore this message.\n",
+        settings.DEFAULT_FROM_EMAIL,
+        [new_email],
     )

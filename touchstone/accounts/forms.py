@@ -130,3 +130,30 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 class ThrottledAdminAuthenticationForm(ThrottledAuthenticationForm, AdminAuthenticationForm):
     """The admin's log-in form (staff only) with the same limits."""
+
+
+class EmailChangeForm(forms.Form):
+    """A new address for a signed-in researcher, who proves it is them with their password.
+
+    The password keeps someone who only holds a signed-in browser (a shared computer) from
+    moving the account's mail, and with it password resets, to an address of their own.
+    """
+
+    new_email = forms.EmailField(label="New email address", max_length=254)
+    password = forms.CharField(label="Your password", strip=False, widget=forms.PasswordInput)
+
+    def __init__(self, user, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_new_email(self) -> str:
+        address = self.cleaned_data["new_email"]
+        if address.casefold() == (self.user.email or "").casefold():
+            raise ValidationError("That is already your address.")
+        return address
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError("That is not your password.")
+        return password

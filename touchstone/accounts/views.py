@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from rest_framework.authtoken.models import Token
 
-from touchstone.accounts.confirmation import confirm, is_confirmed, send_confirmation
-from touchstone.accounts.forms import SignupForm, ThrottledAuthenticationForm
+from touchstone.accounts.confirmation import confirm, is_confirmed, send_change_confirmation, send_confirmation
+from touchstone.accounts.forms import EmailChangeForm, SignupForm, ThrottledAuthenticationForm
 from touchstone.accounts.models import Profile
 from touchstone.accounts.throttling import (
     PASSWORD_RESET_LIMIT,
@@ -169,6 +169,29 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             if _send_confirmation(request, request.user):
                 messages.success(request, f"A new link was sent to {request.user.email}.")
         return redirect("accounts:settings")
+    change_form = EmailChangeForm(request.user)
+    if request.method == "POST" and request.POST.get("action") == "change-email":
+        change_form = EmailChangeForm(request.user, request.POST)
+        # The same budget as re-sent links: each one is a mail the site sends on the researcher's word.
+        key = str(request.user.pk)
+        if RESEND_LIMIT.is_exhausted(key):
+            messages.error(request, f"Several links were sent already. Try again in {RESEND_LIMIT.wait_text}.")
+            return redirect("accounts:settings")
+        if change_form.is_valid():
+            RESEND_LIMIT.count(key)
+            new_email = change_form.cleaned_data["new_email"]
+            try:
+                send_change_confirmation(request, request.user, new_email)
+            except Exception:
+                logger.exception("the change-of-address email to user %s could not be sent", request.user.pk)
+                messages.error(request, "The email could not be sent just now; try again in a few minutes.")
+            else:
+                messages.success(
+                    request,
+                    f"A link was sent to {new_email}. Your address changes when you open it; until then it stays "
+                    f"{request.user.email}.",
+                )
+            return redirect("accounts:settings")
     if request.method == "POST" and request.POST.get("action") == "notifications":
         if profile is None:
             # An operator-made account gets its profile when it first chooses a setting.
@@ -177,5 +200,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         profile.save(update_fields=["email_on_finish"])
         messages.success(request, "Your email settings are saved.")
         return redirect("accounts:settings")
-    context = {"confirmed": confirmed, "email_on_finish": bool(profile and profile.email_on_finish)}
+    context = {
+        "confirmed": confirmed,
+        "email_on_finish": bool(profile and profile.email_on_finish),
+        "change_form": change_form,
+    }
     return render(request, "accounts/settings.html", context)

@@ -207,7 +207,13 @@ def croissant(version: BenchmarkVersion, absolute) -> dict:
                 "@type": "cr:RecordSet",
                 "@id": "dev",
                 "name": "dev",
-                "description": f"The {version.n_dev_items} items of the public dev split.",
+                "description": (
+                    f"The {version.n_dev_items} items of the public dev split. About "
+                    f"{version.validation_fraction:.0%} of them (validation_fraction = {version.validation_fraction:g}), "
+                    "whole clusters together, form its validation part, fixed by the version's content hash "
+                    f"({version.content_hash}) and the item ids as Touchstone's documentation writes out; the shipped "
+                    "baselines train on the rest, and `touchstone evaluate` scores the validation part."
+                ),
                 "key": {"@id": "dev/item_ids"},
                 "field": [field(name, *headers[name]) for name in order if name in headers],
             },

@@ -22,7 +22,7 @@ from touchstone.rankings import disclosure
 from touchstone.rankings.comparisons import ComparisonUnavailable, compare_submissions, stored_comparison
 from touchstone.rankings.finals import final_choice, final_choices_of
 from touchstone.rankings.progress import benchmark_progress
-from touchstone.submissions.models import Submission, is_teammate
+from touchstone.submissions.models import Submission, Team, is_teammate
 from touchstone.submissions.queueing import queue_note, queue_place
 from touchstone.submissions.services import (
     FINAL_SUBMISSIONS_PER_TEAM,
@@ -131,6 +131,12 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and submission.status == Submission.Status.WITHDRAWN
         and submission.scored_at is not None,
         "final": final_choice(submission, request.user),
+        # Baselines belong to no team; a team of one has its page like any other.
+        "team": None
+        if submission.is_baseline
+        else Team.objects.filter(benchmark_id=submission.version.benchmark_id, name__iexact=submission.team)
+        .select_related("benchmark")
+        .first(),
         "can_choose_final": in_team
         and is_open
         and not submission.is_baseline

@@ -16,6 +16,9 @@ A researcher who uploads without being in a team gets a team of their own, named
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -150,6 +153,12 @@ def invite(*, team: Team, by, username: str) -> TeamInvitation:
     """Invite the researcher called ``username`` into ``team``; only a member may invite."""
     if not TeamMembership.objects.filter(team=team, user=by).exists():
         raise TeamRefused(f"only members of team {team.name} can invite researchers into it", status=403)
+    # Each invitation lands on a researcher's page (and in their mail): a member cannot spray them.
+    sent = TeamInvitation.objects.filter(invited_by=by, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+    if sent >= settings.INVITATIONS_PER_HOUR:
+        raise TeamRefused(
+            f"you have sent {sent} invitations in the last hour, the most allowed; try again in an hour", status=429
+        )
     invitee = get_user_model().objects.filter(username__iexact=username.strip()).first()
     if invitee is None:
         raise TeamRefused(f"there is no researcher called “{username.strip()}”; check the username", status=400)

@@ -17,14 +17,9 @@ from rest_framework.views import APIView
 
 from touchstone.api.breakdown_serializers import BreakdownsSerializer
 from touchstone.api.exports import ReportCSVRenderer, export_format, export_name, submission_report
+from touchstone.api.provenance_serializers import PrivateProvenanceSerializer, ProvenanceSerializer
 from touchstone.api.renderers import BreakdownsCSVRenderer
-from touchstone.api.serializers import (
-    ErrorSerializer,
-    PrivateProvenanceSerializer,
-    ProvenanceSerializer,
-    SubmissionCreateSerializer,
-    SubmissionSerializer,
-)
+from touchstone.api.serializers import ErrorSerializer, SubmissionCreateSerializer, SubmissionSerializer
 from touchstone.rankings import disclosure
 from touchstone.submissions.models import Submission, is_teammate
 from touchstone.submissions.services import mark_final, submit_model, unmark_final

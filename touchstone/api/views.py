@@ -15,15 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from touchstone.api.board_serializers import ComparisonSerializer, LeaderboardSerializer
 from touchstone.api.exports import BoardCSVRenderer, board_export, export_format, export_name
 from touchstone.api.renderers import LeaderboardCSVRenderer
-from touchstone.api.serializers import (
-    BenchmarkSerializer,
-    ComparisonSerializer,
-    ErrorSerializer,
-    LeaderboardSerializer,
-    VersionSerializer,
-)
+from touchstone.api.serializers import BenchmarkSerializer, ErrorSerializer, VersionSerializer
 from touchstone.api.version_serializers import ProgressSerializer, VersionChangesSerializer, VersionDiffSerializer
 from touchstone.benchmarks.croissant import croissant
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion

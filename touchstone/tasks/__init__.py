@@ -10,8 +10,8 @@ The code is in the package's modules: ``evaluations`` (the messages of evaluatio
 recomputes, and the tasks that run them), ``changes`` (withdrawals, restorations, publications),
 ``periodic`` (the sweeps and upkeep beat runs), ``watchdog`` (each worker's own passes) and
 ``health`` (the broker check). Everything public is imported here, the one path the rest of the
-site uses, and importing the package registers every task (``touchstone.celery`` does) and the
-watchdog's start with the worker. Task names stay ``touchstone.tasks.<function>``, whichever
+site uses. Importing the package (``touchstone.celery`` does) registers every task and connects
+the watchdog's start to the worker. Task names stay ``touchstone.tasks.<function>``, whichever
 module defines the function: messages already queued and the beat schedule name tasks so.
 """
 

@@ -1,7 +1,8 @@
 """The periodic tasks: passes that catch up with lost workers and messages, and upkeep.
 
-Celery beat runs them on the schedule in ``CELERY_BEAT_SCHEDULE``; the first three are also run
-by every worker's watchdog (``touchstone.tasks.watchdog``), beat or no beat.
+Celery beat runs them on the schedule in ``CELERY_BEAT_SCHEDULE``. Every worker's watchdog
+(``touchstone.tasks.watchdog``) also runs ``requeue_stalled_submissions``,
+``publish_unsent_evaluations`` and ``refresh_stale_leaderboards`` itself, beat or no beat.
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ def start_workers(site, count: int) -> list[subprocess.Popen]:
         log_path = site.folder / f"worker-{index}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                worker_command("-n", f"w{index}@%h"),
+                worker_command(hostname=f"w{index}@%h"),
                 cwd=ROOT,
                 env=site.env,
                 stdout=log,

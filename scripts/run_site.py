@@ -20,29 +20,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script from any folder, this file's folder is on the path, not the project's.
+sys.path.insert(0, str(ROOT))
+
+from touchstone.workers import worker_command  # noqa: E402
+
 FIRST_PAUSE_SECONDS = 1.0
 LONGEST_PAUSE_SECONDS = 60.0
 # A worker that ran this long before stopping was healthy: its next restart waits the shortest pause.
 HEALTHY_SECONDS = 60.0
 STOP_SECONDS = 30.0
-
-
-def worker_command() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "touchstone",
-        "worker",
-        "--beat",
-        "-Q",
-        "evaluation,default",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-    ]
 
 
 def web_command(host: str, port: int) -> list[str]:
@@ -77,7 +64,7 @@ class Supervisor:
         # this script and the web server, and the worker gets one SIGTERM from here, the signal
         # for a warm shutdown (its pool finishes the running task). When it has stopped, the
         # group is killed, so a pool process orphaned by a crash does not linger.
-        self.worker = subprocess.Popen(worker_command(), cwd=ROOT, process_group=0)
+        self.worker = subprocess.Popen(worker_command(beat=True), cwd=ROOT, process_group=0)
         self.worker_started = time.monotonic()
         say(f"started the worker (pid {self.worker.pid})")
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from touchstone.workers import worker_command as site_worker_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -217,26 +219,10 @@ def site_environment(folder: Path, *, database_url: str | None, broker_url: str 
     return env
 
 
-def worker_command(*extra: str) -> list[str]:
-    """A Celery worker of one process on the site's queues, without gossip, mingle or heartbeats."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "touchstone",
-        "worker",
-        *extra,
-        "-Q",
-        "evaluation,default",
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+def worker_command(*, hostname: str | None = None) -> list[str]:
+    """The site's worker command (``touchstone.workers``) for one process on the site's queues,
+    without gossip, mingle or heartbeats; ``hostname`` names it when several share the host."""
+    return site_worker_command(hostname=hostname, cluster_events=False)
 
 
 @contextmanager

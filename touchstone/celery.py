@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "touchstone.settings")
 
 app = Celery("touchstone")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Every task lives in touchstone/tasks.py, the one module that queues work.
+# Every task lives in the touchstone.tasks package, the one place that queues work.
 app.autodiscover_tasks(["touchstone"])
 
 

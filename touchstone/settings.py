@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from touchstone.configuration.api import rest_framework, spectacular
+from touchstone.configuration.queues import beat_schedule, broker_transport_options
+from touchstone.configuration.storage import private_storage
 from touchstone.env import (
     cache_from_url,
     check_secret_key_strength,
@@ -21,7 +23,6 @@ from touchstone.env import (
     env_float,
     env_int,
     env_list,
-    env_rate,
     env_str,
     secret_key_from_file,
 )
@@ -138,7 +139,7 @@ CACHES = {
     "public": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "touchstone-public",
-        "OPTIONS": {"MAX_ENTRIES": 1000},
+        "OPTIONS": {"MAX_ENTRIES": 300},
     },
 }
 # How long an anonymous visitor may be served a public page or board that is this old: the home,
@@ -219,29 +220,7 @@ PRIVATE_STORAGE_ROOT = Path(env_str("TOUCHSTONE_PRIVATE_DIR", str(DATA_DIR / "pr
 STORAGE_KIND = env_str("TOUCHSTONE_STORAGE", "local")
 STORAGE_CACHE_DIR = Path(env_str("TOUCHSTONE_STORAGE_CACHE_DIR", str(DATA_DIR / "storage-cache")))
 STORAGE_CACHE_MAX_BYTES = env_int("TOUCHSTONE_STORAGE_CACHE_MB", 10240, minimum=1) * 1024 * 1024
-PRIVATE_STORAGE: dict[str, Any]
-if STORAGE_KIND == "local":
-    PRIVATE_STORAGE = {"BACKEND": "touchstone.storage_backends.PrivateFileSystemStorage"}
-elif STORAGE_KIND == "s3":
-    if not env_str("TOUCHSTONE_S3_BUCKET", ""):
-        raise ImproperlyConfigured(
-            "TOUCHSTONE_STORAGE=s3 needs TOUCHSTONE_S3_BUCKET, the bucket that holds private files "
-            "(and TOUCHSTONE_S3_ENDPOINT_URL for storage other than Amazon S3); see the README."
-        )
-    PRIVATE_STORAGE = {
-        "BACKEND": "touchstone.storage_backends.PrivateS3Storage",
-        "OPTIONS": {
-            "bucket_name": env_str("TOUCHSTONE_S3_BUCKET", ""),
-            "endpoint_url": env_str("TOUCHSTONE_S3_ENDPOINT_URL", "") or None,
-            "region_name": env_str("TOUCHSTONE_S3_REGION", "") or None,
-            # Unset, boto3 finds credentials its usual way (AWS_* variables, an instance role).
-            "access_key": env_str("TOUCHSTONE_S3_ACCESS_KEY_ID", "") or None,
-            "secret_key": env_str("TOUCHSTONE_S3_SECRET_ACCESS_KEY", "") or None,
-            "location": env_str("TOUCHSTONE_S3_PREFIX", ""),
-        },
-    }
-else:
-    raise ImproperlyConfigured(f"TOUCHSTONE_STORAGE is {STORAGE_KIND!r}; it must be local (the default) or s3.")
+PRIVATE_STORAGE = private_storage(STORAGE_KIND)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -300,72 +279,21 @@ EVALUATION_BATCH_SIZE = env_int("TOUCHSTONE_EVALUATION_BATCH_SIZE", 256, minimum
 # saliency) after the clean pass; off, runs are scored clean only and show no robustness breakdowns.
 EVALUATION_SUITE = env_bool("TOUCHSTONE_EVALUATION_SUITE", True)
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "touchstone.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
-    # The command-line client polls a submission twice a second while it waits, so the rates
-    # leave room for that; uploads are expensive to check and have their own, lower rate.
-    "DEFAULT_THROTTLE_RATES": {
-        "anon": env_rate("TOUCHSTONE_THROTTLE_ANON", "300/minute"),
-        "user": env_rate("TOUCHSTONE_THROTTLE_USER", "600/minute"),
-        "uploads": env_rate("TOUCHSTONE_THROTTLE_UPLOADS", "100/hour"),
-        # Comparisons that are not stored yet run a bootstrap in the web process.
-        "compare": env_rate("TOUCHSTONE_THROTTLE_COMPARE", "120/hour"),
-        "compare_anon": env_rate("TOUCHSTONE_THROTTLE_COMPARE_ANON", "30/hour"),
-    },
-    "NUM_PROXIES": TRUSTED_PROXIES,
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Touchstone API",
-    "DESCRIPTION": "Benchmarks, leaderboards with intervals, and model submissions.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    # The docs page is served from our own static files: no CDN.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Request bodies get their own components, so that an uploaded file is typed as binary.
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Row ids in paths (touchstone/converters.py): 64-bit positive integers.
-    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
-    # Every error status an endpoint can answer is documented, in the one error shape.
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "touchstone.api.schema.document_error_statuses",
-    ],
-}
+# Authentication, permissions, throttle rates (TOUCHSTONE_THROTTLE_*) and the OpenAPI schema
+# (touchstone/configuration/api.py).
+REST_FRAMEWORK = rest_framework(trusted_proxies=TRUSTED_PROXIES)
+SPECTACULAR_SETTINGS = spectacular()
 
 # Celery. The embedded default is a folder of message files (touchstone/broker.py: kombu's
-# filesystem transport with messages written atomically), polled every 50 ms (the default
-# polling interval of one second makes every task wait about a second).
+# filesystem transport with messages written atomically), polled every 50 ms; with Redis, a
+# message not acknowledged within three wall limits is delivered again
+# (touchstone/configuration/queues.py).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 BROKER_DIR = Path(env_str("TOUCHSTONE_BROKER_DIR", str(DATA_DIR / "broker")))
 if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_TRANSPORT = "touchstone.broker:Transport"
-    for folder in ("queue", "processed", "control", "error"):
-        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "error_folder": str(BROKER_DIR / "error"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": int(SANDBOX_WALL_SECONDS) * 3}
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL, BROKER_DIR, visibility_timeout=int(SANDBOX_WALL_SECONDS) * 3
 )
 CELERY_TASK_IGNORE_RESULT = True
 # An upload is accepted even when the broker is down (its message is sent later), so a web
@@ -405,32 +333,8 @@ BACKGROUND_CONCURRENCY = env_int("TOUCHSTONE_BACKGROUND_CONCURRENCY", 1, minimum
 # rows younger than the grace are left to the request that is sending them.
 PUBLISH_UNSENT_SECONDS = env_float("TOUCHSTONE_PUBLISH_SECONDS", 30.0, minimum=1.0)
 UNSENT_GRACE_SECONDS = env_float("TOUCHSTONE_UNSENT_GRACE_SECONDS", 10.0, minimum=0.0)
-CELERY_BEAT_SCHEDULE = {
-    "requeue-stalled-runs": {
-        "task": "touchstone.tasks.requeue_stalled_submissions",
-        "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
-    },
-    "refresh-stale-leaderboards": {
-        "task": "touchstone.tasks.refresh_stale_leaderboards",
-        "schedule": env_float("TOUCHSTONE_SWEEP_SECONDS", 300.0, minimum=1.0),
-    },
-    "publish-unsent-evaluations": {
-        "task": "touchstone.tasks.publish_unsent_evaluations",
-        "schedule": PUBLISH_UNSENT_SECONDS,
-    },
-    "clean-uploads": {
-        "task": "touchstone.tasks.clean_uploads",
-        "schedule": env_float("TOUCHSTONE_JANITOR_SECONDS", 3600.0, minimum=60.0),
-    },
-    "check-baselines": {
-        "task": "touchstone.tasks.check_baselines",
-        "schedule": env_float("TOUCHSTONE_BASELINE_CHECK_SECONDS", 3600.0, minimum=60.0),
-    },
-    "check-sandbox-health": {
-        "task": "touchstone.tasks.check_sandbox_health",
-        "schedule": env_float("TOUCHSTONE_SANDBOX_HEALTH_SECONDS", 600.0, minimum=30.0),
-    },
-}
+# The periodic tasks and how often beat sends each (TOUCHSTONE_SWEEP_SECONDS and others).
+CELERY_BEAT_SCHEDULE = beat_schedule(publish_unsent_seconds=PUBLISH_UNSENT_SECONDS)
 
 LOGGING = {
     "version": 1,

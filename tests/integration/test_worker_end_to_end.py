@@ -47,7 +47,8 @@ def test_a_worker_scores_an_upload_on_postgresql_and_redis(production_site, mode
         model_name="Centroids",
         paper_url="https://example.org/paper",
     )
-    assert created["status"] == "queued"
+    # The answer reads the row after the message is sent: a quick worker may have started it already.
+    assert created["status"] in ("queued", "running"), created
     seen = []
     final = client.wait(created["id"], poll_seconds=0.2, timeout=180, on_update=lambda s: seen.append(s["status"]))
     assert final["status"] == "scored", final

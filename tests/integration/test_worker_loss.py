@@ -81,7 +81,7 @@ class Workers:
         before = self.log(index).read_bytes().count(b" ready.") if self.log(index).exists() else 0
         with open(self.log(index), "ab") as log:
             self.processes[index] = subprocess.Popen(
-                worker_command("-n", f"w{index}@%h"),
+                worker_command(hostname=f"w{index}@%h"),
                 cwd=ROOT,
                 env=self.site.env,
                 stdout=log,

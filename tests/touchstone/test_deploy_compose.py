@@ -18,9 +18,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
-# Where the site's processes read their environment: the settings, the web server, the sandbox account.
+# Where the site's processes read their environment: the settings (and the modules that build
+# some of them), the web server, the sandbox account.
 READERS = [
     ROOT / "touchstone" / "settings.py",
+    *sorted((ROOT / "touchstone" / "configuration").glob("*.py")),
     ROOT / "touchstone" / "serve.py",
     ROOT / "evaluation/sandbox/account.py",
 ]

@@ -12,6 +12,7 @@ import csv
 import io
 
 from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 
 from touchstone.api.renderers import spreadsheet_safe
 from touchstone.benchmarks.models import BenchmarkVersion
@@ -166,3 +167,9 @@ def export_name(kind: str, slug: str, version: str, part: str | None, extension:
     """``<slug>-<version>-<part>-<kind>[-<id>].<extension>``: the file says what it holds."""
     middle = f"-{pk}" if pk is not None else ""
     return f"{slug}-{version}-{part or 'unscored'}-{kind}{middle}.{extension}"
+
+
+def export_format(request: Request) -> str:
+    """The extension of the file a request asked for: ``csv`` when its renderer is the CSV one."""
+    renderer = getattr(request, "accepted_renderer", None)
+    return "csv" if renderer is not None and renderer.format == "csv" else "json"

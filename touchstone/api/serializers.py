@@ -1,4 +1,6 @@
-"""Serializers: validation of uploads and the public shape of every resource."""
+"""Serializers: validation of uploads, the public shape of benchmarks, versions and submissions,
+and the one error shape. Boards and comparisons are in ``board_serializers``, provenance records
+in ``provenance_serializers``, breakdowns in ``breakdown_serializers``."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from touchstone.api.breakdown_serializers import BreakdownsSerializer, EntrySummarySerializer
+from touchstone.api.breakdown_serializers import BreakdownsSerializer
 from touchstone.benchmarks.models import Benchmark, BenchmarkVersion
 from touchstone.rankings import disclosure
 from touchstone.rankings.finals import final_choice
@@ -278,13 +280,6 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return absolute_url(self.context, submission.get_absolute_url())
 
 
-# Responses built from stored records ---------------------------------------------------------
-#
-# The leaderboard, a comparison and a provenance record are dicts, not model instances. The views
-# render them through these serializers, so the OpenAPI schema and the JSON cannot drift apart:
-# a key that is not described here is not served.
-
-
 class ErrorSerializer(serializers.Serializer):
     """The one error shape of the API (see ``touchstone.api.errors``)."""
 
@@ -295,166 +290,3 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text="Validation errors only: every field at fault with all of its messages.",
     )
-
-
-class IntervalSerializer(serializers.Serializer):
-    value = serializers.FloatField(help_text="The point value, computed on all the items of the part.")
-    ci_low = serializers.FloatField(help_text="Lower end of the bootstrap confidence interval.")
-    ci_high = serializers.FloatField(help_text="Upper end of the bootstrap confidence interval.")
-
-
-class LeaderboardEntrySerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
-    rank_lower = serializers.IntegerField(help_text="Best rank within the 95% rank interval.")
-    rank_upper = serializers.IntegerField(help_text="Worst rank within the 95% rank interval.")
-    rank_lower_simultaneous = serializers.IntegerField(allow_null=True)
-    rank_upper_simultaneous = serializers.IntegerField(allow_null=True)
-    tier = serializers.IntegerField(help_text="Entries in one tier cannot be told apart.")
-    p_value_vs_leader = serializers.FloatField(
-        allow_null=True, help_text="Holm-adjusted; frozen versions only (null while a version is open)."
-    )
-    p_value_vs_next = serializers.FloatField(
-        allow_null=True, help_text="Holm-adjusted; frozen versions only (null while a version is open)."
-    )
-    feedback_rank = serializers.IntegerField(
-        allow_null=True, help_text="Frozen boards: the team's rank on the open board when the version froze."
-    )
-    difference_to_leader = IntervalSerializer(
-        allow_null=True,
-        help_text="Frozen boards: the primary metric minus the best of the other entries', with its simultaneous "
-        "95% interval (for the leader, its lead over the runner-up); tier 1 is every entry whose interval "
-        "reaches 0. Null while a version is open.",
-    )
-    submission = serializers.IntegerField(help_text="The submission's id.")
-    model_name = serializers.CharField()
-    team = serializers.CharField()
-    team_members = serializers.ListField(
-        child=serializers.CharField(), help_text="Usernames of the team's members (empty for a baseline)."
-    )
-    is_baseline = serializers.BooleanField()
-    team_submissions = serializers.IntegerField(help_text="Every submission the team made to the version.")
-    sha256 = serializers.CharField(help_text="SHA-256 of the uploaded model file.")
-    metrics = serializers.DictField(child=IntervalSerializer(), help_text="Metric name → value and interval.")
-    summary = EntrySummarySerializer(
-        help_text="Robustness, calibration, slice and cost columns from the entry's breakdowns on the board's part."
-    )
-
-
-class LeaderboardSerializer(serializers.Serializer):
-    benchmark = serializers.CharField()
-    version = serializers.CharField()
-    status = serializers.CharField()
-    part = serializers.ChoiceField(choices=["feedback", "final"], help_text="The part of the hidden split ranked.")
-    primary_metric = serializers.CharField()
-    metrics = serializers.ListField(child=serializers.CharField(), help_text="Metrics shown, in column order.")
-    n_items = serializers.IntegerField(allow_null=True)
-    n_feedback_items = serializers.IntegerField(allow_null=True)
-    n_final_items = serializers.IntegerField(allow_null=True)
-    minimum_detectable_effect = serializers.FloatField(
-        allow_null=True, help_text="While open: from the released entries of different teams only."
-    )
-    discordance_rate = serializers.FloatField(
-        allow_null=True, help_text="While open: from the released entries of different teams only."
-    )
-    n_resamples = serializers.IntegerField(allow_null=True)
-    computed_at = serializers.CharField(allow_null=True, help_text="ISO 8601 time the board was computed.")
-    entries = LeaderboardEntrySerializer(many=True)
-
-
-class ComparisonSerializer(serializers.Serializer):
-    part = serializers.ChoiceField(choices=["feedback", "final"])
-    n_items = serializers.IntegerField()
-    metric = serializers.CharField()
-    a = serializers.IntegerField(help_text="Submission A's id.")
-    b = serializers.IntegerField(help_text="Submission B's id.")
-    difference = IntervalSerializer(
-        help_text="A − B of the metric, with its paired bootstrap interval; while a version is open, the "
-        "difference of the released values with the interval rounded outward to the 1/n grid."
-    )
-    p_value = serializers.FloatField(allow_null=True, help_text="Frozen versions only (null while open).")
-    method = serializers.CharField(allow_null=True, help_text="The test that gave the p-value; null while open.")
-    # Open versions publish neither p-values nor discordant counts: with n they pin the counts.
-    a_only_correct = serializers.IntegerField(allow_null=True, required=False)
-    b_only_correct = serializers.IntegerField(allow_null=True, required=False)
-
-
-class ProvenanceArtifactSerializer(serializers.Serializer):
-    sha256 = serializers.CharField(required=False)
-    format = serializers.CharField(required=False)
-    parameter_count = serializers.IntegerField(allow_null=True, required=False)
-
-
-class ProvenanceBenchmarkSerializer(serializers.Serializer):
-    slug = serializers.CharField(required=False)
-    version = serializers.CharField(required=False)
-    content_hash = serializers.CharField(required=False)
-    file_hashes = serializers.DictField(child=serializers.CharField(), required=False)
-    split = serializers.CharField(required=False)
-
-
-class ProvenanceEvaluatorSerializer(serializers.Serializer):
-    version = serializers.CharField(required=False)
-    revision = serializers.CharField(allow_null=True, required=False)
-
-
-class ProvenancePlatformSerializer(serializers.Serializer):
-    system = serializers.CharField(required=False)
-    machine = serializers.CharField(required=False)
-
-
-class ProvenanceBootstrapSerializer(serializers.Serializer):
-    resamples = serializers.IntegerField(required=False, help_text="Resamples B of every bootstrap interval.")
-
-
-class ProvenanceSandboxSerializer(serializers.Serializer):
-    layers = serializers.ListField(child=serializers.CharField(), required=False)
-
-
-class ProvenanceInferenceSerializer(serializers.Serializer):
-    items = serializers.IntegerField(required=False)
-    batch_size = serializers.IntegerField(required=False)
-
-
-class ProvenanceCostSerializer(serializers.Serializer):
-    median_batch_seconds = serializers.FloatField(allow_null=True, required=False)
-    peak_memory_bytes = serializers.IntegerField(allow_null=True, required=False)
-    startup_seconds = serializers.FloatField(allow_null=True, required=False)
-
-
-class ProvenanceSerializer(serializers.Serializer):
-    """The public provenance record (``touchstone.submissions.provenance.PUBLIC_FIELDS``)."""
-
-    submission = serializers.IntegerField()
-    attempt = serializers.IntegerField()
-    artifact = ProvenanceArtifactSerializer(required=False)
-    benchmark = ProvenanceBenchmarkSerializer(required=False)
-    evaluator = ProvenanceEvaluatorSerializer(required=False)
-    packages = serializers.DictField(
-        child=serializers.CharField(), required=False, help_text="Package → version in the evaluating environment."
-    )
-    platform = ProvenancePlatformSerializer(required=False)
-    seeds = serializers.DictField(child=serializers.IntegerField(), required=False)
-    bootstrap = ProvenanceBootstrapSerializer(
-        required=False, help_text="Absent from records kept before the number of resamples was recorded."
-    )
-    sandbox = ProvenanceSandboxSerializer(required=False)
-    inference = ProvenanceInferenceSerializer(required=False)
-    cost = ProvenanceCostSerializer(required=False, help_text="Rounded to two significant figures.")
-    predictions_hmac_sha256 = serializers.CharField(
-        required=False, help_text="Keyed hash of the predictions: equal predictions give equal hashes."
-    )
-    private = serializers.DictField(required=False, help_text="Maintainers only: exact figures and the worker.")
-
-
-class PrivateProvenanceSerializer(serializers.Serializer):
-    """The maintainers' part of a run's provenance (``evaluation.provenance_records.PrivateProvenance``)."""
-
-    submission = serializers.IntegerField()
-    attempt = serializers.IntegerField()
-    worker = serializers.CharField(help_text="Host name of the worker that ran it.")
-    timings = serializers.DictField(child=serializers.FloatField(), required=False, help_text="Seconds, by step.")
-    sandbox = serializers.DictField(
-        required=False, help_text="Exact start-up, wall and per-batch seconds, peak memory and its source."
-    )
-    host = serializers.DictField(child=serializers.CharField(), required=False)
-    predictions_sha256 = serializers.CharField(required=False, help_text="Plain sha256 of the float32 probabilities.")

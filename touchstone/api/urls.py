@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from touchstone import converters  # noqa: F401  (registers the ``id`` path converter used below)
-from touchstone.api import about, standing, status_views, team_views, views
+from touchstone.api import about, standing, status_views, submission_views, team_views, views
 
 app_name = "api"
 
@@ -23,19 +23,19 @@ urlpatterns = [
     path("benchmarks/<slug:slug>/versions/<str:version>/export/", views.BoardExport.as_view(), name="board-export"),
     path("benchmarks/<slug:slug>/versions/<str:version>/changes/", views.VersionChanges.as_view(), name="changes"),
     path("benchmarks/<slug:slug>/versions/<str:version>/diff/", views.VersionDiff.as_view(), name="version-diff"),
-    path("submissions/", views.SubmissionCreate.as_view(), name="submissions"),
-    path("submissions/<id:pk>/", views.SubmissionDetail.as_view(), name="submission"),
-    path("submissions/<id:pk>/provenance/", views.SubmissionProvenance.as_view(), name="provenance"),
+    path("submissions/", submission_views.SubmissionCreate.as_view(), name="submissions"),
+    path("submissions/<id:pk>/", submission_views.SubmissionDetail.as_view(), name="submission"),
+    path("submissions/<id:pk>/provenance/", submission_views.SubmissionProvenance.as_view(), name="provenance"),
     path(
         "submissions/<id:pk>/provenance/private/",
-        views.SubmissionPrivateProvenance.as_view(),
+        submission_views.SubmissionPrivateProvenance.as_view(),
         name="private-provenance",
     ),
-    path("submissions/<id:pk>/breakdowns/", views.SubmissionBreakdowns.as_view(), name="breakdowns"),
-    path("submissions/<id:pk>/report/", views.SubmissionReport.as_view(), name="report"),
-    path("submissions/<id:pk>/withdraw/", views.SubmissionWithdraw.as_view(), name="withdraw"),
-    path("submissions/<id:pk>/restore/", views.SubmissionRestore.as_view(), name="restore"),
-    path("submissions/<id:pk>/final/", views.SubmissionFinal.as_view(), name="final"),
+    path("submissions/<id:pk>/breakdowns/", submission_views.SubmissionBreakdowns.as_view(), name="breakdowns"),
+    path("submissions/<id:pk>/report/", submission_views.SubmissionReport.as_view(), name="report"),
+    path("submissions/<id:pk>/withdraw/", submission_views.SubmissionWithdraw.as_view(), name="withdraw"),
+    path("submissions/<id:pk>/restore/", submission_views.SubmissionRestore.as_view(), name="restore"),
+    path("submissions/<id:pk>/final/", submission_views.SubmissionFinal.as_view(), name="final"),
     path("status/", status_views.Status.as_view(), name="status"),
     path("teams/", team_views.MyTeams.as_view(), name="teams"),
     path("teams/invitations/<id:pk>/accept/", team_views.InvitationAnswer.as_view(answer="accept"), name="accept"),

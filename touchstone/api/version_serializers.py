@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from touchstone.api.serializers import IntervalSerializer
+from touchstone.api.board_serializers import IntervalSerializer
 
 
 class SpecChangeSerializer(serializers.Serializer):

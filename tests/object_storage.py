@@ -71,3 +71,12 @@ def private_storage_setting(endpoint: str, bucket: str) -> dict:
             "location": "",
         },
     }
+
+
+def use_new_bucket(settings, endpoint: str, cache_dir) -> str:
+    """Put the private storage of the test's settings in a fresh bucket, with this machine's cache
+    in ``cache_dir``, as a site of several machines has it; returns the bucket's name."""
+    name = new_bucket(endpoint)
+    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(endpoint, name)}
+    settings.STORAGE_CACHE_DIR = cache_dir
+    return name

@@ -132,3 +132,12 @@ def broker_down():
 
     yield back_up
     back_up()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """moto's S3 server on loopback, shared by the storage tests; each takes a fresh bucket."""
+    from tests.object_storage import s3_emulator
+
+    with s3_emulator() as endpoint:
+        yield endpoint

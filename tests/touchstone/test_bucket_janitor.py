@@ -7,7 +7,7 @@ import time
 import pytest
 from django.core.management import call_command
 
-from tests.object_storage import new_bucket, private_storage_setting, s3_client, s3_emulator
+from tests.object_storage import s3_client, use_new_bucket
 from tests.touchstone.conftest import upload
 from touchstone.submissions.services import submit_model
 from touchstone.tasks import clean_uploads
@@ -18,19 +18,10 @@ from touchstone.tasks import clean_uploads
 GRACE_SECONDS = 2.0
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with s3_emulator() as endpoint:
-        yield endpoint
-
-
 def use_a_new_bucket(settings, emulator: str, tmp_path) -> str:
     """Put private storage in a fresh bucket, as a web server of a site with several machines has it."""
-    name = new_bucket(emulator)
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(emulator, name)}
-    settings.STORAGE_CACHE_DIR = tmp_path / "web-server-cache"
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    return name
+    return use_new_bucket(settings, emulator, tmp_path / "web-server-cache")
 
 
 @pytest.fixture

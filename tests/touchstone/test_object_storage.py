@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.object_storage import new_bucket, private_storage_setting, s3_client, s3_emulator
+from tests.object_storage import s3_client, use_new_bucket
 from touchstone.storage import (
     StorageIntegrityError,
     delete_folder,
@@ -26,19 +26,10 @@ from touchstone.storage_backends import PrivateFilesHaveNoURL
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with s3_emulator() as endpoint:
-        yield endpoint
-
-
 @pytest.fixture
 def bucket(settings, emulator, tmp_path):
     """Private storage in a fresh bucket; this machine's cache is ``tmp_path / "machine-a"``."""
-    name = new_bucket(emulator)
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(emulator, name)}
-    settings.STORAGE_CACHE_DIR = tmp_path / "machine-a"
-    return name
+    return use_new_bucket(settings, emulator, tmp_path / "machine-a")
 
 
 def stored_keys(endpoint: str, bucket: str) -> list[str]:

@@ -9,24 +9,15 @@ from django.core.management import call_command
 from django.test import Client
 
 from evaluation.spec import load_benchmark
-from tests.object_storage import new_bucket, private_storage_setting, s3_client, s3_emulator
+from tests.object_storage import s3_client, use_new_bucket
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.storage import fetch_folder
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with s3_emulator() as endpoint:
-        yield endpoint
-
-
 @pytest.fixture
 def bucket(settings, emulator, tmp_path):
-    name = new_bucket(emulator)
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(emulator, name)}
     settings.DATA_DIR = tmp_path / "setup-machine"
-    settings.STORAGE_CACHE_DIR = tmp_path / "setup-machine" / "storage-cache"
-    return name
+    return use_new_bucket(settings, emulator, tmp_path / "setup-machine" / "storage-cache")
 
 
 def setup_site() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.object_storage import new_bucket, private_storage_setting, s3_emulator
+from tests.object_storage import use_new_bucket
 from touchstone.storage import fetch_file, fetch_folder, private_path, store_folder, write_file_atomically
 from touchstone.storage_cache import MIN_IDLE_SECONDS, in_use, trim_cache
 
@@ -95,16 +95,9 @@ with in_use(Path(sys.argv[1])):
 """
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    with s3_emulator() as endpoint:
-        yield endpoint
-
-
 @pytest.fixture
 def bucket(settings, emulator, tmp_path):
-    settings.STORAGES = {**settings.STORAGES, "private": private_storage_setting(emulator, new_bucket(emulator))}
-    settings.STORAGE_CACHE_DIR = tmp_path / "worker-cache"
+    use_new_bucket(settings, emulator, tmp_path / "worker-cache")
     return settings
 
 

@@ -38,8 +38,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a worker, put the files that have a slow test first, keeping each file's tests together
-    and in order (every worker collects the same list; the controller hands it out in this order)."""
+    """In a worker, put the tests of the files that have a slow test first, the order otherwise
+    unchanged (every worker collects the same list; the controller hands its files out in this order)."""
     if not WORKER:
         return
     slow_files = {item.path for item in items if any(item.get_closest_marker(name) for name in SLOW_MARKERS)}

@@ -29,10 +29,16 @@ run: install
 	$(PYTHON) scripts/run_site.py --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then every test that uses Django's database again on a throwaway
-# PostgreSQL cluster, the production database (tests/databases.py).
+# PostgreSQL cluster, the production database (tests/databases.py). Both passes run in
+# TEST_WORKERS pytest-xdist processes, a file (or an xdist_group) at a time, slow files first
+# (tests/parallel.py); each process has its own data folder and its own PostgreSQL cluster.
+# `make test TEST_WORKERS=0` runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
+
 test: install-test check
-	TOUCHSTONE_TEST_DATABASE=sqlite $(PYTHON) -m pytest
-	TOUCHSTONE_TEST_DATABASE=postgres $(PYTHON) -m pytest
+	TOUCHSTONE_TEST_DATABASE=sqlite $(PYTHON) -m pytest $(PYTEST_PARALLEL)
+	TOUCHSTONE_TEST_DATABASE=postgres $(PYTHON) -m pytest $(PYTEST_PARALLEL)
 
 # Formatting, lint, types (strict for evaluation/) and the import contract, all from pyproject.toml.
 check:

@@ -17,7 +17,9 @@ from evaluation.spec import load_benchmark
 from tests.models import centroid_model
 from tests.services import supervised_site, wait_for, worker_pid, worker_starts
 
-pytestmark = pytest.mark.services
+# Its times matter (a deadline, a latency bound or measured figures): under pytest-xdist it runs
+# on one worker with the other files of the "timed" group, never beside them (tests/parallel.py).
+pytestmark = [pytest.mark.services, pytest.mark.xdist_group("timed")]
 
 N_UPLOADS = 50
 # Generous limits for the burst: this test is about the queue, not about quotas or throttles.

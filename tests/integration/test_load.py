@@ -14,7 +14,9 @@ import pytest
 
 from tests.services import ROOT
 
-pytestmark = pytest.mark.services
+# Its times matter (a deadline, a latency bound or measured figures): under pytest-xdist it runs
+# on one worker with the other files of the "timed" group, never beside them (tests/parallel.py).
+pytestmark = [pytest.mark.services, pytest.mark.xdist_group("timed")]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ import pytest
 
 from tests.services import ROOT, free_port, site_environment, stop, wait_for
 
-pytestmark = pytest.mark.services
+# Its times matter (a deadline, a latency bound or measured figures): under pytest-xdist it runs
+# on one worker with the other files of the "timed" group, never beside them (tests/parallel.py).
+pytestmark = [pytest.mark.services, pytest.mark.xdist_group("timed")]
 
 SLOW_CLIENTS = 16
 READERS = 20

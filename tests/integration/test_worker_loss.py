@@ -24,7 +24,9 @@ from evaluation.spec import load_benchmark
 from tests.models import centroid_model
 from tests.services import ROOT, postgres_server, redis_server, running_site, stop, wait_for, worker_command
 
-pytestmark = pytest.mark.services
+# Its times matter (a deadline, a latency bound or measured figures): under pytest-xdist it runs
+# on one worker with the other files of the "timed" group, never beside them (tests/parallel.py).
+pytestmark = [pytest.mark.services, pytest.mark.xdist_group("timed")]
 
 LONG = os.environ.get("TOUCHSTONE_KILL_LOOP", "quick") == "long"
 N_SUBMISSIONS, N_KILLS = (30, 20) if LONG else (6, 3)

@@ -141,9 +141,9 @@ def _read(key: str) -> Any:
         return None
 
 
-def _write(key: str, value: object, seconds: int = SECONDS) -> None:
+def _write(key: str, value: object) -> None:
     try:
-        cache.set(key, value, seconds)
+        cache.set(key, value, SECONDS)
     except Exception:
         logger.warning("the cache could not be written; the board will be built again", exc_info=True)
 

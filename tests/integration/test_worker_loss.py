@@ -169,10 +169,11 @@ def running_runs(site) -> dict[int, int]:
 
 
 def silent_since(site, runs: list[int], moment: float) -> list[int]:
-    """Of ``runs``, those taken over already or whose submission's heartbeat is older than ``moment``."""
+    """Of ``runs``, those taken over already, or still running with a heartbeat older than ``moment``."""
     rows = query(
         site,
-        "select r.id, r.outcome, s.current_run_id = r.id and s.heartbeat_at < to_timestamp(%s) "
+        "select r.id, r.outcome, s.status = 'running' and s.current_run_id = r.id "
+        "and s.heartbeat_at < to_timestamp(%s) "
         "from submissions_evaluationrun r join submissions_submission s on s.id = r.submission_id "
         "where r.id = any(%s)",
         [moment, runs],
@@ -225,12 +226,16 @@ def test_killed_workers_lose_no_submission_and_score_none_twice(lossy_site, dist
         victim = rng.choice(busy)
         killed_at = time.time()
         workers.kill(victim)
+        # Read again at once: the victim may have finished a run and claimed the next one since
+        # ``running`` was read, and nothing takes a run over this soon.
+        running_at_kill = running_runs(site)
         workers.start(victim)
         # The victim's run is the one of those running that has not beaten since the kill (the
         # survivor beats every second, and restarting a worker takes longer than that), apart
         # from runs lost to earlier kills and not yet taken over.
         earlier = {run for _, lost in kills for run in lost}
-        lost = [run for run in silent_since(site, list(running.values()), killed_at) if run not in earlier]
+        candidates = sorted(set(running.values()) | set(running_at_kill.values()))
+        lost = [run for run in silent_since(site, candidates, killed_at) if run not in earlier]
         kills.append((killed_at, lost))
     assert len(kills) == N_KILLS, f"only {len(kills)} kills: the submissions finished first"
     # Finishing may take longer than recovering on a loaded machine; each recovery's own time is

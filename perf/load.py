@@ -369,10 +369,7 @@ def main() -> None:
     parser.add_argument("--teams", type=int, help="teams, each scored once before the idle phase (20; 2 with --quick)")
     parser.add_argument("--idle-seconds", type=float, help="length of the idle phase (30; 5 with --quick)")
     parser.add_argument(
-        "--public-cache-seconds",
-        type=int,
-        default=5,
-        help="how old a page an anonymous reader may get (5, the site's default; 0 renders every page)",
+        "--public-cache-seconds", type=int, default=5, help="page age for anonymous readers (5; 0: none)"
     )
     parser.add_argument("--quick", action="store_true", help="a short run: 12 submissions, 4 readers, 5 s idle")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout, the report on stderr")

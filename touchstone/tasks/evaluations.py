@@ -11,6 +11,7 @@ import logging
 from functools import partial
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import KombuError
 
@@ -129,7 +130,9 @@ def _send_recompute(version_id: int) -> None:
         )
 
 
-@shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)
+@shared_task(
+    name="touchstone.tasks.evaluate_submission", acks_late=True, time_limit=settings.EVALUATION_TIME_LIMIT_SECONDS
+)
 def evaluate_submission(submission_id: int) -> str:
     """Score one submission, then queue what its outcome calls for; returns the outcome.
 

@@ -206,7 +206,7 @@ def test_a_message_that_would_take_over_a_run_lost_once_too_often_ends_the_row_f
 ):
     settings.MAX_LOST_RUNS = 1
     settings.HEARTBEAT_STALE_SECONDS = 30
-    submission, run = running(version, researcher, good_model_bytes, "given up")
+    submission, _run = running(version, researcher, good_model_bytes, "given up")
     Submission.objects.filter(pk=submission.pk).update(heartbeat_at=Now() - timedelta(seconds=60))
     assert start_run(submission.pk) is None
     row = Submission.objects.get(pk=submission.pk)

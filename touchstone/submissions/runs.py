@@ -26,7 +26,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -61,38 +61,42 @@ def stale(seconds: float | None = None) -> Q:
 
 
 def start_run(submission_id: int, *, worker: str | None = None) -> EvaluationRun | None:
-    """Take a queued row, or a running one whose run is lost, for a new run; None if neither.
+    """Take a queued row, or a running one whose run is lost, for a new run; None if neither
+    (or if the row's runs were lost ``MAX_LOST_RUNS`` times: it then ends failed).
 
     A running row's run is lost when its heartbeat is stale, or when its process is gone from
     this machine (``processes``): a pool process killed mid-run, whose message Celery hands out
-    again at once, is taken over by that message. One transaction: a conditional UPDATE takes the
-    row (of two workers, only one matches; on PostgreSQL the second waits for the first and then
-    finds the heartbeat fresh), the new run is created, and the row names it, which fences out
-    the run it replaces.
+    again at once, is taken over by that message. One transaction: the row is locked only if it
+    is free to take (of two workers, only one gets it; on PostgreSQL the second waits for the
+    first and then finds the heartbeat fresh), the new run is created, and one UPDATE makes the
+    row name it, which fences out the run it replaces.
+
+    The row is written once per transaction: PostgreSQL checks every foreign key of a row that
+    the same transaction already changed, and that check's lock on the version's row met the
+    version lock an upload takes, a deadlock between a worker and the web server.
     """
-    taking = {
-        "status": Submission.Status.RUNNING,
-        "progress": 0.0,
-        "progress_message": "starting",
-        "heartbeat_at": Now(),
-    }
     with transaction.atomic():
-        taken = Submission.objects.filter(Q(status=Submission.Status.QUEUED) | stale(), pk=submission_id).update(
-            **taking, updated_at=timezone.now()
+        free = Submission.objects.select_for_update().filter(
+            Q(status=Submission.Status.QUEUED) | stale(), pk=submission_id
         )
-        if not taken:
+        previous_runs = list(free.values_list("current_run_id", flat=True))
+        if not previous_runs:
             lost = _lost_here(Submission.objects.filter(pk=submission_id))
-            taken = bool(lost) and _still_running(*lost[0][:2]).update(**taking, updated_at=timezone.now())
-        if not taken:
+            if lost:
+                previous_runs = list(
+                    _still_running(*lost[0]).select_for_update().values_list("current_run_id", flat=True)
+                )
+        if not previous_runs:
             return None
-        previous, attempts = (
-            Submission.objects.filter(pk=submission_id).values_list("current_run_id", flat=True).get(),
-            EvaluationRun.objects.filter(submission_id=submission_id).count(),
-        )
+        (previous,) = previous_runs
+        attempts = EvaluationRun.objects.filter(submission_id=submission_id).count()
         if previous is not None:
             EvaluationRun.objects.filter(pk=previous, outcome="").update(outcome="superseded", finished_at=Now())
             logger.warning("submission %s: run %s stopped answering; a new run takes over", submission_id, previous)
-            if _give_up_if_lost_too_often(submission_id):
+            lost = EvaluationRun.objects.filter(submission_id=submission_id, outcome="superseded").count()
+            if lost >= settings.MAX_LOST_RUNS:
+                Submission.objects.filter(pk=submission_id).update(**_given_up(lost), updated_at=timezone.now())
+                _report_given_up(submission_id, lost)
                 return None
         run = EvaluationRun.objects.create(
             submission_id=submission_id,
@@ -100,7 +104,14 @@ def start_run(submission_id: int, *, worker: str | None = None) -> EvaluationRun
             worker=worker or socket.gethostname(),
             process=process_key(),
         )
-        Submission.objects.filter(pk=submission_id).update(current_run=run)
+        Submission.objects.filter(pk=submission_id).update(
+            status=Submission.Status.RUNNING,
+            current_run=run,
+            progress=0.0,
+            progress_message="starting",
+            heartbeat_at=Now(),
+            updated_at=timezone.now(),
+        )
     return run
 
 
@@ -218,47 +229,57 @@ def _requeue(pk: int, run_id: int | None, condition: Q, reason: str) -> bool:
     """Move a running row back to the queue if it still matches ``condition`` and still names
     ``run_id``; the run is marked superseded. True if this call moved it.
 
-    An upload's row moves as not yet sent (``dispatched_at`` cleared) and is marked sent once its
+    One conditional UPDATE, the row's only write in the transaction (see ``start_run``). An
+    upload's row moves as not yet sent (``dispatched_at`` cleared) and is marked sent once its
     message is: should this process stop between the two, the unsent-upload pass sends it
-    (``publish_unsent_evaluations``) rather than the lost-message check, much later.
+    (``publish_unsent_evaluations``) rather than the lost-message check, much later. A row whose
+    runs were lost ``MAX_LOST_RUNS`` times ends failed instead (``evaluation_lost``).
     """
     with transaction.atomic():
+        lost = EvaluationRun.objects.filter(submission_id=pk, outcome="superseded").count() + 1
+        give_up = lost >= settings.MAX_LOST_RUNS
+        fields = (
+            _given_up(lost)
+            if give_up
+            else {
+                "status": Submission.Status.QUEUED,
+                "current_run": None,
+                "dispatched_at": Case(
+                    When(origin=Submission.Origin.UPLOAD, then=Value(None)), default=F("dispatched_at")
+                ),
+                "progress_message": f"requeued after {reason}",
+            }
+        )
         moved = Submission.objects.filter(condition, pk=pk, current_run_id=run_id).update(
-            status=Submission.Status.QUEUED,
-            current_run=None,
-            progress_message=f"requeued after {reason}",
-            updated_at=timezone.now(),
+            **fields, updated_at=timezone.now()
         )
         if not moved:
             return False
-        Submission.objects.filter(pk=pk, origin=Submission.Origin.UPLOAD).update(dispatched_at=None)
         if run_id is not None:
             EvaluationRun.objects.filter(pk=run_id, outcome="").update(outcome="superseded", finished_at=Now())
         logger.warning("submission %s: run %s lost (%s); queued again", pk, run_id, reason)
-        return not _give_up_if_lost_too_often(pk)
+        if give_up:
+            _report_given_up(pk, lost)
+            return False
+    return True
 
 
-def _give_up_if_lost_too_often(pk: int) -> bool:
-    """End the row ``failed`` (``evaluation_lost``) if ``MAX_LOST_RUNS`` of its runs were lost; True if so.
+def _given_up(lost: int) -> dict:
+    """The fields of a row not started again after ``lost`` lost runs."""
+    return {
+        "status": Submission.Status.FAILED,
+        "current_run": None,
+        "error_code": "evaluation_lost",
+        "error_message": LOST_MESSAGE.format(count=lost),
+        "progress_message": "",
+        "counts_against_quota": True,
+    }
 
-    Called inside the transaction that marked its latest run superseded, with the row taken.
-    """
-    lost = EvaluationRun.objects.filter(submission_id=pk, outcome="superseded").count()
-    if lost < settings.MAX_LOST_RUNS:
-        return False
-    Submission.objects.filter(pk=pk).update(
-        status=Submission.Status.FAILED,
-        current_run=None,
-        error_code="evaluation_lost",
-        error_message=LOST_MESSAGE.format(count=lost),
-        progress_message="",
-        counts_against_quota=True,
-        updated_at=timezone.now(),
-    )
+
+def _report_given_up(pk: int, lost: int) -> None:
     logger.error("submission %s: %s runs lost; not started again", pk, lost)
     # The researcher hears of it as of any other failure, if they asked to.
     transaction.on_commit(partial(notify_finished, pk))
-    return True
 
 
 def cancel_runs(*, version_id: int, message: str = FROZE_MESSAGE) -> list[int]:

@@ -326,6 +326,17 @@ REQUEUE_QUEUED_SECONDS = env_float("TOUCHSTONE_REQUEUE_QUEUED_SECONDS", 600.0, m
 HEARTBEAT_SECONDS = env_float("TOUCHSTONE_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
 HEARTBEAT_STALE_SECONDS = env_float("TOUCHSTONE_HEARTBEAT_STALE_SECONDS", 30.0, minimum=2.0)
 WATCHDOG_SECONDS = env_float("TOUCHSTONE_WATCHDOG_SECONDS", 10.0, minimum=0.0)
+# A submission whose runs were lost this many times (its worker killed, out of memory, restarted)
+# is not started again: it ends failed with error_code evaluation_lost, so a model that makes
+# its worker fail cannot occupy the workers forever (touchstone/submissions/runs.py).
+MAX_LOST_RUNS = env_int("TOUCHSTONE_MAX_LOST_RUNS", 5, minimum=1)
+# Celery's hard time limit of one evaluation task: the pool process is killed past it (a run
+# hung outside the sandbox's own wall limit, its heartbeat still beating) and the watchdog takes
+# the run over at once. The sandbox session has SANDBOX_WALL_SECONDS; the rest covers fetching,
+# statistics and recording.
+EVALUATION_TIME_LIMIT_SECONDS = env_float(
+    "TOUCHSTONE_EVALUATION_TIME_LIMIT_SECONDS", 2 * SANDBOX_WALL_SECONDS + 600.0, minimum=SANDBOX_WALL_SECONDS + 60.0
+)
 # Re-evaluations and pinned baselines handed to the workers at once; they start only while no
 # upload is queued (touchstone/submissions/queueing.py).
 BACKGROUND_CONCURRENCY = env_int("TOUCHSTONE_BACKGROUND_CONCURRENCY", 1, minimum=1)

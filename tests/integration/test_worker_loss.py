@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -41,11 +42,14 @@ LOSS_ENV = {
     "TOUCHSTONE_HEARTBEAT_SECONDS": "1",
     "TOUCHSTONE_HEARTBEAT_STALE_SECONDS": str(STALE_SECONDS),
     "TOUCHSTONE_WATCHDOG_SECONDS": "2",
+    # The loop may kill the same submission's runs several times; here that is the test, not a
+    # model that makes its workers fail.
+    "TOUCHSTONE_MAX_LOST_RUNS": "1000",
 }
 
 
-def descendants(pid: int) -> list[tuple[int, str]]:
-    """(pid, command name) of every process below ``pid``, read from /proc."""
+def descendants(pid: int) -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process below ``pid``, read from /proc."""
     children: dict[int, list[int]] = {}
     names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -61,8 +65,9 @@ def descendants(pid: int) -> list[tuple[int, str]]:
         names[int(entry.name)] = name
     found, todo = [], [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
-            found.append((child, names[child]))
+        parent = todo.pop()
+        for child in children.get(parent, []):
+            found.append((child, parent, names[child]))
             todo.append(child)
     return found
 
@@ -98,11 +103,13 @@ class Workers:
         )
 
     def evaluating(self) -> list[int]:
-        """Workers with a sandbox running below them."""
+        """Workers with a sandbox running below one of their pool processes (a sandbox started by
+        the main process itself is the health probe, not an evaluation)."""
         return [
             index
             for index, process in enumerate(self.processes)
-            if process is not None and any(name == "bwrap" for _, name in descendants(process.pid))
+            if process is not None
+            and any(name == "bwrap" and parent != process.pid for _, parent, name in descendants(process.pid))
         ]
 
     def signal(self, index: int, number: int) -> None:
@@ -142,6 +149,9 @@ def lossy_site(service_folder, digits_folder):
         site.client = TouchstoneClient(site.url, site.create_researcher("ada"), timeout=120)
         workers = Workers(site, 2)
         site.workers = workers
+        # The first worker to start probes the sandbox once; a worker restarted after it does not.
+        health = Path(site.env["TOUCHSTONE_DATA_DIR"]) / "private" / "health" / "sandbox.json"
+        wait_for(health.exists, timeout=120, what="the workers' first sandbox probe")
         try:
             yield site
         finally:
@@ -271,6 +281,14 @@ def test_killed_workers_lose_no_submission_and_score_none_twice(lossy_site, dist
         )
     )
     assert len(superseded_runs) == N_KILLS, f"{len(superseded_runs)} runs were taken over after {N_KILLS} kills"
+    # A watchdog on the same machine saw each killed process gone and took its run over at once,
+    # without waiting for the heartbeat to go stale.
+    fast = {
+        int(run)
+        for index in range(2)
+        for run in re.findall(rb"run (\d+) lost \(its worker's process ended\)", workers.log(index).read_bytes())
+    }
+    assert fast == set(superseded_runs), (fast, superseded_runs)
     recoveries = []
     for killed_at, lost in kills:
         assert len(lost) == 1 and lost[0] in superseded_runs, (lost, superseded_runs)
@@ -344,5 +362,8 @@ def test_a_paused_worker_that_resumes_after_a_takeover_writes_nothing_that_survi
         == metrics
     )
     assert outcome_digest(site, scored_run) == digest
+    # Its process was alive all along, only stopped: the heartbeat, not the process check, gave it up.
+    logs = b"".join(workers.log(index).read_bytes() for index in range(2))
+    assert f"run {paused_run} lost (its worker stopped answering)".encode() in logs
     folder = Path(site.env["TOUCHSTONE_DATA_DIR"]) / "private" / "outcomes" / str(submission_id)
     assert not list(folder.glob(f"run-{paused_run}-*")), "the resumed run's outcome file was left behind"

@@ -68,6 +68,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "submission",
         "attempt",
         "worker",
+        "process",
         "started_at",
         "finished_at",
         "outcome",

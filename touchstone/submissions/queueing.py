@@ -144,13 +144,14 @@ def mark_unpublished(submission_id: int) -> None:
 def unpublished_uploads(*, older_than_seconds: float) -> list[int]:
     """Queued uploads whose message was never sent, oldest first.
 
-    Rows younger than ``older_than_seconds`` are left to the request that accepted them, which
-    sends their message right after its commit; a second message would be harmless (only one
-    claims the row) but is not needed.
+    Rows changed less than ``older_than_seconds`` ago are left to whoever queued them (the request
+    that accepted the upload, or the watchdog that took over its lost run), which sends the message
+    right after its commit; a second message would be harmless (only one claims the row) but is
+    not needed.
     """
     before = timezone.now() - timedelta(seconds=older_than_seconds)
     rows = Submission.objects.filter(
-        _uploads(), status=Submission.Status.QUEUED, dispatched_at__isnull=True, created_at__lt=before
+        _uploads(), status=Submission.Status.QUEUED, dispatched_at__isnull=True, updated_at__lt=before
     )
     return list(rows.order_by("created_at", "pk").values_list("pk", flat=True))
 

@@ -7,7 +7,9 @@ lost the row changes nothing and learns that it lost. A row is lost in two ways:
 
 - **takeover**: a running row whose heartbeat is older than ``HEARTBEAT_STALE_SECONDS`` by the
   database's clock has lost its worker (killed, or paused by SIGSTOP, a VM pause, a swap
-  storm); a redelivered message or the watchdog (``requeue_stalled``) gives it to a new run;
+  storm); a redelivered message or the watchdog (``requeue_stale_runs``) gives it to a new run.
+  A run whose process is gone from the watchdog's own machine (``processes``) is taken over at
+  the watchdog's next pass, without waiting for its heartbeat to go stale (``requeue_lost_runs``);
 - **cancellation**: a freeze cancels the runs of the version still in flight (``cancel_runs``).
 
 Heartbeats and staleness are compared with the database's clock (``Now()``) alone, so workers
@@ -20,16 +22,26 @@ import logging
 import socket
 import threading
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from touchstone.submissions.models import EvaluationRun, Submission
+from touchstone.submissions.notifications import notify_finished
+from touchstone.submissions.processes import machine_key, process_is_gone, process_key
 
 logger = logging.getLogger(__name__)
+
+LOST_MESSAGE = (
+    "the evaluation was started {count} times and each time its worker stopped before it finished "
+    "(killed, out of memory or restarted), so it is not started again; this counts against your quota, "
+    "because a model that makes its worker fail would otherwise keep the workers busy forever. If you "
+    "think the site was at fault, write to the benchmark's maintainers"
+)
 
 FROZE_MESSAGE = (
     "the version froze before this evaluation finished, so it is not on the final board; it does not count "
@@ -49,34 +61,76 @@ def stale(seconds: float | None = None) -> Q:
 
 
 def start_run(submission_id: int, *, worker: str | None = None) -> EvaluationRun | None:
-    """Take a queued row, or a running one whose heartbeat is stale, for a new run; None if neither.
+    """Take a queued row, or a running one whose run is lost, for a new run; None if neither
+    (or if the row's runs were lost ``MAX_LOST_RUNS`` times: it then ends failed).
 
-    One transaction: a conditional UPDATE takes the row (of two workers, only one matches;
-    on PostgreSQL the second waits for the first and then finds the heartbeat fresh), the new
-    run is created, and the row names it, which fences out the run it replaces.
+    A running row's run is lost when its heartbeat is stale, or when its process is gone from
+    this machine (``processes``): a pool process killed mid-run, whose message Celery hands out
+    again at once, is taken over by that message. One transaction: the row is locked only if it
+    is free to take (of two workers, only one gets it; on PostgreSQL the second waits for the
+    first and then finds the heartbeat fresh), the new run is created, and one UPDATE makes the
+    row name it, which fences out the run it replaces.
+
+    The row is written once per transaction: PostgreSQL checks every foreign key of a row that
+    the same transaction already changed, and that check's lock on the version's row met the
+    version lock an upload takes, a deadlock between a worker and the web server.
     """
     with transaction.atomic():
-        taken = Submission.objects.filter(Q(status=Submission.Status.QUEUED) | stale(), pk=submission_id).update(
+        free = Submission.objects.select_for_update().filter(
+            Q(status=Submission.Status.QUEUED) | stale(), pk=submission_id
+        )
+        previous_runs = list(free.values_list("current_run_id", flat=True))
+        if not previous_runs:
+            lost = _lost_here(Submission.objects.filter(pk=submission_id))
+            if lost:
+                previous_runs = list(
+                    _still_running(*lost[0]).select_for_update().values_list("current_run_id", flat=True)
+                )
+        if not previous_runs:
+            return None
+        (previous,) = previous_runs
+        attempts = EvaluationRun.objects.filter(submission_id=submission_id).count()
+        if previous is not None:
+            EvaluationRun.objects.filter(pk=previous, outcome="").update(outcome="superseded", finished_at=Now())
+            logger.warning("submission %s: run %s stopped answering; a new run takes over", submission_id, previous)
+            lost = EvaluationRun.objects.filter(submission_id=submission_id, outcome="superseded").count()
+            if lost >= settings.MAX_LOST_RUNS:
+                Submission.objects.filter(pk=submission_id).update(**_given_up(lost), updated_at=timezone.now())
+                _report_given_up(submission_id, lost)
+                return None
+        run = EvaluationRun.objects.create(
+            submission_id=submission_id,
+            attempt=attempts + 1,
+            worker=worker or socket.gethostname(),
+            process=process_key(),
+        )
+        Submission.objects.filter(pk=submission_id).update(
             status=Submission.Status.RUNNING,
+            current_run=run,
             progress=0.0,
             progress_message="starting",
             heartbeat_at=Now(),
             updated_at=timezone.now(),
         )
-        if not taken:
-            return None
-        previous, attempts = (
-            Submission.objects.filter(pk=submission_id).values_list("current_run_id", flat=True).get(),
-            EvaluationRun.objects.filter(submission_id=submission_id).count(),
-        )
-        if previous is not None:
-            EvaluationRun.objects.filter(pk=previous, outcome="").update(outcome="superseded", finished_at=Now())
-            logger.warning("submission %s: run %s stopped answering; a new run takes over", submission_id, previous)
-        run = EvaluationRun.objects.create(
-            submission_id=submission_id, attempt=attempts + 1, worker=worker or socket.gethostname()
-        )
-        Submission.objects.filter(pk=submission_id).update(current_run=run)
     return run
+
+
+def _lost_here(rows: QuerySet[Submission]) -> list[tuple[int, int]]:
+    """(submission, run) of the running ``rows`` whose run's process is gone from this machine."""
+    here = machine_key()
+    if not here:
+        return []
+    running = rows.filter(status=Submission.Status.RUNNING, current_run__process__startswith=f"{here}/")
+    return [
+        (pk, run_id)
+        for pk, run_id, process in list(running.values_list("pk", "current_run_id", "current_run__process"))
+        if process_is_gone(process)
+    ]
+
+
+def _still_running(pk: int, run_id: int) -> QuerySet[Submission]:
+    """The row, as long as it is still running ``run_id`` (a conditional UPDATE's filter)."""
+    return Submission.objects.filter(pk=pk, status=Submission.Status.RUNNING, current_run_id=run_id)
 
 
 def fenced(run: EvaluationRun) -> QuerySet[Submission]:
@@ -151,19 +205,81 @@ def requeue_stale_runs(*, seconds: float | None = None) -> list[int]:
     """
     due: list[int] = []
     for pk, run_id in list(Submission.objects.filter(stale(seconds)).values_list("pk", "current_run_id")):
-        with transaction.atomic():
-            moved = Submission.objects.filter(stale(seconds), pk=pk, current_run_id=run_id).update(
-                status=Submission.Status.QUEUED,
-                current_run=None,
-                progress_message="requeued after its worker stopped answering",
-                updated_at=timezone.now(),
-            )
-            if moved and run_id is not None:
-                EvaluationRun.objects.filter(pk=run_id, outcome="").update(outcome="superseded", finished_at=Now())
-        if moved:
-            logger.warning("submission %s: run %s stopped answering; queued again", pk, run_id)
+        if _requeue(pk, run_id, stale(seconds), "its worker stopped answering"):
             due.append(pk)
     return due
+
+
+def requeue_lost_runs() -> list[int]:
+    """Put back in the queue every running row whose run's process is gone from this machine; their ids.
+
+    The watchdog calls it on every pass: a worker (or a pool process) that was killed, ran out of
+    memory or crashed is known to be gone at once on its own machine, so its submission need not
+    wait for ``HEARTBEAT_STALE_SECONDS`` of silence. Runs of other machines are left to their
+    heartbeats. As in ``requeue_stale_runs``, each row moves with a conditional UPDATE.
+    """
+    return [
+        pk
+        for pk, run_id in _lost_here(Submission.objects.all())
+        if _requeue(pk, run_id, Q(status=Submission.Status.RUNNING), "its worker's process ended")
+    ]
+
+
+def _requeue(pk: int, run_id: int | None, condition: Q, reason: str) -> bool:
+    """Move a running row back to the queue if it still matches ``condition`` and still names
+    ``run_id``; the run is marked superseded. True if this call moved it.
+
+    One conditional UPDATE, the row's only write in the transaction (see ``start_run``). An
+    upload's row moves as not yet sent (``dispatched_at`` cleared) and is marked sent once its
+    message is: should this process stop between the two, the unsent-upload pass sends it
+    (``publish_unsent_evaluations``) rather than the lost-message check, much later. A row whose
+    runs were lost ``MAX_LOST_RUNS`` times ends failed instead (``evaluation_lost``).
+    """
+    with transaction.atomic():
+        lost = EvaluationRun.objects.filter(submission_id=pk, outcome="superseded").count() + 1
+        give_up = lost >= settings.MAX_LOST_RUNS
+        fields = (
+            _given_up(lost)
+            if give_up
+            else {
+                "status": Submission.Status.QUEUED,
+                "current_run": None,
+                "dispatched_at": Case(
+                    When(origin=Submission.Origin.UPLOAD, then=Value(None)), default=F("dispatched_at")
+                ),
+                "progress_message": f"requeued after {reason}",
+            }
+        )
+        moved = Submission.objects.filter(condition, pk=pk, current_run_id=run_id).update(
+            **fields, updated_at=timezone.now()
+        )
+        if not moved:
+            return False
+        if run_id is not None:
+            EvaluationRun.objects.filter(pk=run_id, outcome="").update(outcome="superseded", finished_at=Now())
+        logger.warning("submission %s: run %s lost (%s); queued again", pk, run_id, reason)
+        if give_up:
+            _report_given_up(pk, lost)
+            return False
+    return True
+
+
+def _given_up(lost: int) -> dict:
+    """The fields of a row not started again after ``lost`` lost runs."""
+    return {
+        "status": Submission.Status.FAILED,
+        "current_run": None,
+        "error_code": "evaluation_lost",
+        "error_message": LOST_MESSAGE.format(count=lost),
+        "progress_message": "",
+        "counts_against_quota": True,
+    }
+
+
+def _report_given_up(pk: int, lost: int) -> None:
+    logger.error("submission %s: %s runs lost; not started again", pk, lost)
+    # The researcher hears of it as of any other failure, if they asked to.
+    transaction.on_commit(partial(notify_finished, pk))
 
 
 def cancel_runs(*, version_id: int, message: str = FROZE_MESSAGE) -> list[int]:

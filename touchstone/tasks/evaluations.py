@@ -11,7 +11,8 @@ import logging
 from functools import partial
 
 from celery import shared_task
-from django.db import transaction
+from django.conf import settings
+from django.db import OperationalError, transaction
 from kombu.exceptions import KombuError
 
 from touchstone.rankings.services import leaderboard_is_stale, refresh_leaderboard
@@ -129,7 +130,19 @@ def _send_recompute(version_id: int) -> None:
         )
 
 
-@shared_task(name="touchstone.tasks.evaluate_submission", acks_late=True)
+# A database error before the row is taken (a deadlock, a restarting server) would otherwise
+# leave a queued row without a message until the lost-message check; the task is sent again,
+# a few seconds later, up to five times (a row taken meanwhile makes the new message a no-op).
+@shared_task(
+    name="touchstone.tasks.evaluate_submission",
+    acks_late=True,
+    time_limit=settings.EVALUATION_TIME_LIMIT_SECONDS,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=5,
+)
 def evaluate_submission(submission_id: int) -> str:
     """Score one submission, then queue what its outcome calls for; returns the outcome.
 

@@ -16,7 +16,7 @@ from touchstone.submissions.baseline_checks import baselines_due, check_baseline
 from touchstone.submissions.health import probe_and_record
 from touchstone.submissions.janitor import clean_orphan_uploads
 from touchstone.submissions.queueing import unpublished_uploads, uploads_waiting
-from touchstone.submissions.runs import requeue_stale_runs
+from touchstone.submissions.runs import requeue_lost_runs, requeue_stale_runs
 from touchstone.submissions.scoring import requeue_stalled
 from touchstone.tasks.evaluations import (
     dispatch_background,
@@ -34,7 +34,9 @@ def requeue_stalled_submissions() -> list[int]:
     # database's clock) lost its worker and is fenced out. A queued row only waits for the runs
     # ahead of it, but its message can be lost with a worker that died holding it; a second
     # message is harmless, because only one run takes the row.
-    recovered = requeue_stale_runs(seconds=settings.HEARTBEAT_STALE_SECONDS)
+    # A run whose process is gone from this machine is known lost at once; others wait for
+    # their heartbeat to go stale.
+    recovered = requeue_lost_runs() + requeue_stale_runs(seconds=settings.HEARTBEAT_STALE_SECONDS)
     for pk in recovered:
         queue_recovered_evaluation(pk)
     due = requeue_stalled(

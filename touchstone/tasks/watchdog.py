@@ -64,10 +64,14 @@ def first_sandbox_probe() -> None:
             probe_and_record()
     except Exception:
         logger.exception("the first sandbox probe could not run")
+    finally:
+        db.connection.close()
 
 
 def _watchdog_loop(every: float, identity: dict | None = None) -> None:
-    first_sandbox_probe()
+    # The probe runs a model in the sandbox, seconds or more on a busy machine: on a thread of its
+    # own, so that the first passes (a run lost while this worker started) do not wait for it.
+    threading.Thread(target=first_sandbox_probe, name="touchstone-first-probe", daemon=True).start()
     while True:
         if identity is not None:
             try:

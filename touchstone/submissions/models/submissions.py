@@ -210,6 +210,12 @@ class EvaluationRun(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="runs")
     attempt = models.PositiveIntegerField()
     worker = models.CharField(max_length=200, help_text="Host name of the worker; private.")
+    process = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Boot id, pid namespace, pid and start time of the process that ran it, so a watchdog "
+        "on its machine knows at once when it is gone; private.",
+    )
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=12, blank=True)

@@ -72,8 +72,9 @@ def start_run(submission_id: int, *, worker: str | None = None) -> EvaluationRun
     row name it, which fences out the run it replaces.
 
     The row is written once per transaction: PostgreSQL checks every foreign key of a row that
-    the same transaction already changed, and that check's lock on the version's row met the
-    version lock an upload takes, a deadlock between a worker and the web server.
+    the same transaction already changed, and those checks' locks on the owner's and the
+    version's rows met the locks an upload takes on them, a deadlock between a worker and the
+    web server.
     """
     with transaction.atomic():
         free = Submission.objects.select_for_update().filter(
@@ -257,7 +258,9 @@ def _requeue(pk: int, run_id: int | None, condition: Q, reason: str) -> bool:
             return False
         if run_id is not None:
             EvaluationRun.objects.filter(pk=run_id, outcome="").update(outcome="superseded", finished_at=Now())
-        logger.warning("submission %s: run %s lost (%s); queued again", pk, run_id, reason)
+        logger.warning(
+            "submission %s: run %s lost (%s); %s", pk, run_id, reason, "given up" if give_up else "queued again"
+        )
         if give_up:
             _report_given_up(pk, lost)
             return False

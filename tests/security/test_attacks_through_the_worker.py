@@ -167,7 +167,7 @@ def test_every_attack_fails_with_its_reason_and_the_worker_then_scores_a_normal_
         queued.append((attack, submit(attack.build(folder), attack.name), submit(normal, f"normal after {index}")))
 
     baseline = client.wait(reference, poll_seconds=0.3, timeout=300)
-    assert baseline["status"] == "scored", baseline
+    assert baseline["status"] == "scored", (baseline["status"], baseline["error"])
     expected_predictions = client._request("GET", f"submissions/{reference}/provenance/")["predictions_hmac_sha256"]
     outcomes = {}
     for attack, attack_id, normal_id in queued:
@@ -178,7 +178,7 @@ def test_every_attack_fails_with_its_reason_and_the_worker_then_scores_a_normal_
         for word in attack.words:
             assert word in final["error"]["message"], (attack.name, word, final["error"]["message"])
         after = client.wait(normal_id, poll_seconds=0.3, timeout=300)
-        assert after["status"] == "scored", (attack.name, after)
+        assert after["status"] == "scored", (attack.name, after["status"], after["error"])
         predictions = client._request("GET", f"submissions/{normal_id}/provenance/")["predictions_hmac_sha256"]
         assert predictions == expected_predictions, attack.name
 

@@ -7,6 +7,7 @@ The published benchmark (``version``), ``researcher`` and ``good_model_bytes`` a
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models.functions import Now
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -21,6 +23,7 @@ from tests.models import centroid_model
 from tests.services import free_port
 from tests.touchstone.ledger import Hidden
 from touchstone import tasks
+from touchstone.submissions.models import Submission
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +34,11 @@ def weak_model_bytes(digits_dev, tmp_path_factory) -> bytes:
 
 def upload(content: bytes, name: str = "model.pt") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def silence(submission: Submission, seconds: float) -> None:
+    """Make a submission row's last heartbeat ``seconds`` old by the database's own clock."""
+    Submission.objects.filter(pk=submission.pk).update(heartbeat_at=Now() - timedelta(seconds=seconds))
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db.models.functions import Now
 from django.utils import timezone
 
-from tests.touchstone.conftest import upload
+from tests.touchstone.conftest import silence, upload
 from touchstone import tasks
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.rankings.models import LadderRelease, LeaderboardEntry
@@ -32,11 +31,6 @@ def submit(version, owner, content: bytes, name: str, team: str = "") -> Submiss
 
 def report_of(submission: Submission):
     return scoring.run_evaluation(submission, progress=lambda fraction, message: None)
-
-
-def silence(submission: Submission, seconds: float) -> None:
-    """Make the row's last heartbeat ``seconds`` old by the database's own clock."""
-    Submission.objects.filter(pk=submission.pk).update(heartbeat_at=Now() - timedelta(seconds=seconds))
 
 
 def state(submission: Submission) -> dict:

@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
 
 import pytest
 from django.db.models.functions import Now
 
-from tests.touchstone.conftest import upload
+from tests.touchstone.conftest import silence, upload
 from touchstone import tasks
 from touchstone.submissions.models import EvaluationRun, Submission
 from touchstone.submissions.processes import machine_key, process_is_gone, process_key
@@ -183,7 +182,7 @@ def test_a_submission_whose_runs_are_lost_again_and_again_ends_failed_and_is_not
     # Lost twice: its heartbeat went stale; a message takes it over and runs it a third time.
     run = start_run(submission.pk)
     assert run is not None
-    Submission.objects.filter(pk=submission.pk).update(heartbeat_at=Now() - timedelta(seconds=60))
+    silence(submission, 60)
     third = start_run(submission.pk)
     assert third is not None and third.attempt == 3
     # Lost a third time: given up, not requeued, whichever path notices.
@@ -207,7 +206,7 @@ def test_a_message_that_would_take_over_a_run_lost_once_too_often_ends_the_row_f
     settings.MAX_LOST_RUNS = 1
     settings.HEARTBEAT_STALE_SECONDS = 30
     submission, _run = running(version, researcher, good_model_bytes, "given up")
-    Submission.objects.filter(pk=submission.pk).update(heartbeat_at=Now() - timedelta(seconds=60))
+    silence(submission, 60)
     assert start_run(submission.pk) is None
     row = Submission.objects.get(pk=submission.pk)
     assert (row.status, row.error_code, row.current_run_id) == ("failed", "evaluation_lost", None)

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from tests.touchstone.conftest import upload
+from tests.touchstone.conftest import silence, upload
 from touchstone.benchmarks.models import BenchmarkVersion
 from touchstone.submissions.models import EvaluationRun, Submission
 from touchstone.submissions.runs import requeue_stale_runs, start_run
@@ -68,11 +68,7 @@ def test_taking_and_requeueing_a_row_do_not_wait_for_an_uploads_locks(version, r
     with UploadLocks(version, researcher):
         run = start_run(submission.pk)
         assert run is not None
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE submissions_submission SET heartbeat_at = now() - interval '1 minute' WHERE id = %s",
-                [submission.pk],
-            )
+        silence(submission, 60)
         assert requeue_stale_runs() == [submission.pk]
         again = start_run(submission.pk)
     assert again is not None and again.attempt == 2
